@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+// lorabook: a literate notebook runner and REPL for LoRA/DoRA experiments on small BERT models.
+// Dependencies flow one way: lorabook → Notebook → Kernel → Model → (CKernels, COpenBLAS).
+import PackageDescription
+
+let package = Package(
+    name: "lorabook",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lorabook", targets: ["lorabook"]),
+        .library(name: "Model", targets: ["Model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS's CBLAS interface (Debian: libopenblas-dev, pkg-config name `openblas`).
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // BSD editline for the REPL (Debian: libedit-dev, pkg-config name `libedit`).
+        .systemLibrary(
+            name: "CEditLine",
+            path: "Sources/CEditLine",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
+        // C kernels: the OpenBLAS core-type repair (runs as a constructor before any Swift code) and
+        // the element-wise hot loops (softmax, LayerNorm, GELU), compiled -O3 even in debug builds so
+        // that `swift test` runs the real model at a usable speed.
+        .target(
+            name: "CKernels",
+            dependencies: ["COpenBLAS"],
+            path: "Sources/CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+        ),
+        .target(name: "Model", dependencies: ["CKernels", "COpenBLAS"]),
+        .target(name: "Kernel", dependencies: ["Model"]),
+        .target(name: "Notebook", dependencies: ["Kernel"]),
+        .executableTarget(
+            name: "lorabook",
+            dependencies: [
+                "Notebook", "Kernel", "Model",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ModelTests", dependencies: ["Model"], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,34 @@
+// C kernels for lorabook's model: the OpenBLAS core-type repair and the element-wise hot loops.
+// Everything here works on contiguous row-major float arrays; shapes are given per function.
+#ifndef LORABOOK_CKERNELS_H
+#define LORABOOK_CKERNELS_H
+#include <stddef.h>
+
+// ---- OpenBLAS core type (see openblas_core.c) ----
+// The core name OpenBLAS detected on its own at load time (before any repair), or NULL.
+const char *lb_blas_detected_core(void);
+// The core name OpenBLAS uses now, or NULL if the BLAS is not OpenBLAS.
+const char *lb_blas_current_core(void);
+// Repairs a generic fallback detection (e.g. Prescott) by selecting SkylakeX/Haswell kernels when
+// the CPU supports them and the user has not set OPENBLAS_CORETYPE. Idempotent; returns the core.
+const char *lb_blas_core_fix(void);
+// Why the core is what it is: 0 detected and kept, 1 repaired by lorabook, 2 chosen by the user.
+int lb_blas_core_origin(void);
+
+// ---- element-wise kernels (elementwise.c) ----
+// y[i] = exp(x[i]) with a branch-free polynomial (rel. error < 2e-7), vectorisable.
+void lb_exp(float *y, const float *x, size_t n);
+// Exact-erf GELU: y = 0.5 x (1 + erf(x / sqrt 2)), erf by a rational approximation (abs err < 5e-7).
+void lb_gelu(float *y, const float *x, size_t n);
+// out[r, c] += bias[c] for r < rows.
+void lb_add_bias(float *out, const float *bias, size_t rows, size_t cols);
+// Row-wise softmax of the first `valid` columns of each of `rows` rows (row stride `ld`); columns
+// valid..cols-1 are set to exactly 0 (masked keys). In place.
+void lb_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, size_t valid);
+// LayerNorm over rows of width C: x (in/out: x += residual if residual != NULL, kept for backward),
+// y = (x - mean) * rstd * gamma + beta; mean and rstd ([rows]) saved for backward if non-NULL.
+void lb_layernorm(float *y, float *x, const float *residual, const float *bias, const float *gamma,
+                  const float *beta, float *mean, float *rstd, size_t rows, size_t C, float eps);
+// y[i] = tanh(x[i]) (pooler).
+void lb_tanh(float *y, const float *x, size_t n);
+#endif

@@ -1,0 +1,2 @@
+// The CBLAS interface of OpenBLAS plus the OpenBLAS-specific queries lorabook reports.
+#include <cblas.h>

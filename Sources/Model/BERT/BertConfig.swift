@@ -1,0 +1,60 @@
+// A BERT encoder's shape, read from a HF `config.json`.
+import Foundation
+
+public struct BertConfig: Sendable, Equatable, Codable {
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var typeVocabSize: Int
+    public var vocabSize: Int
+    public var layerNormEps: Float
+    public var hiddenAct: String
+    public var name: String
+
+    public var headDim: Int { hiddenSize / numHeads }
+
+    public init(hiddenSize: Int, numLayers: Int, numHeads: Int, intermediateSize: Int, maxPositions: Int = 512,
+                typeVocabSize: Int = 2, vocabSize: Int, layerNormEps: Float = 1e-12, hiddenAct: String = "gelu",
+                name: String = "bert") {
+        self.hiddenSize = hiddenSize; self.numLayers = numLayers; self.numHeads = numHeads
+        self.intermediateSize = intermediateSize; self.maxPositions = maxPositions
+        self.typeVocabSize = typeVocabSize; self.vocabSize = vocabSize
+        self.layerNormEps = layerNormEps; self.hiddenAct = hiddenAct; self.name = name
+    }
+
+    /// Reads and validates `config.json`; every problem names the file and the field.
+    public init(contentsOf url: URL) throws {
+        let path = url.path
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ModelError.fileUnreadable(path: path, reason: (error as NSError).localizedDescription)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data), let json = object as? [String: Any] else {
+            throw ModelError.invalidConfig(path: path, reason: "not a JSON object")
+        }
+        func int(_ key: String, default d: Int? = nil) throws -> Int {
+            if let v = json[key] as? NSNumber, Double(v.intValue) == v.doubleValue, v.intValue > 0 { return v.intValue }
+            if json[key] == nil, let d { return d }
+            throw ModelError.invalidConfig(path: path, reason: json[key] == nil ? "missing '\(key)' (expected a positive integer)" : "'\(key)' must be a positive integer")
+        }
+        let act = (json["hidden_act"] as? String) ?? "gelu"
+        guard act == "gelu" || act == "gelu_python" else {
+            throw ModelError.invalidConfig(path: path, reason: "'hidden_act' is '\(act)'; only the exact erf 'gelu' is supported")
+        }
+        if let pe = json["position_embedding_type"] as? String, pe != "absolute" {
+            throw ModelError.invalidConfig(path: path, reason: "'position_embedding_type' is '\(pe)'; only 'absolute' is supported")
+        }
+        self.init(
+            hiddenSize: try int("hidden_size"), numLayers: try int("num_hidden_layers"),
+            numHeads: try int("num_attention_heads"), intermediateSize: try int("intermediate_size"),
+            maxPositions: try int("max_position_embeddings", default: 512),
+            typeVocabSize: try int("type_vocab_size", default: 2), vocabSize: try int("vocab_size"),
+            layerNormEps: (json["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12, hiddenAct: act,
+            name: (json["_name_or_path"] as? String) ?? url.deletingLastPathComponent().lastPathComponent)
+        guard hiddenSize % numHeads == 0 else {
+            throw ModelError.invalidConfig(path: path, reason: "'hidden_size' \(hiddenSize) is not a multiple of 'num_attention_heads' \(numHeads)")
+        }
+    }
+}

@@ -1,0 +1,136 @@
+// The only file that calls OpenBLAS. Row-major GEMM, the core type and thread count the library
+// runs with, and an optional per-shape profiler used by `lorabook bench`.
+import COpenBLAS
+import CKernels
+import Foundation
+
+public enum BLAS {
+    /// Where the core type came from.
+    public enum CoreOrigin: String, Sendable {
+        case detected = "detected by OpenBLAS"
+        case repaired = "repaired by lorabook"
+        case user = "set by OPENBLAS_CORETYPE"
+    }
+
+    /// Makes sure the core-type repair ran (the C constructor normally did it before any Swift code).
+    @discardableResult
+    public static func initialize() -> String {
+        if let p = lb_blas_core_fix() { return String(cString: p) }
+        return "unknown"
+    }
+
+    /// The kernel family OpenBLAS runs with now (e.g. "SkylakeX").
+    public static var coreName: String {
+        initialize()
+        return lb_blas_current_core().map { String(cString: $0) } ?? "unknown (not OpenBLAS)"
+    }
+
+    /// What OpenBLAS detected on its own, before any repair (e.g. "Prescott" on this Xeon).
+    public static var detectedCoreName: String {
+        initialize()
+        return lb_blas_detected_core().map { String(cString: $0) } ?? "unknown"
+    }
+
+    public static var coreOrigin: CoreOrigin {
+        initialize()
+        switch lb_blas_core_origin() {
+        case 1: return .repaired
+        case 2: return .user
+        default: return .detected
+        }
+    }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the number of BLAS threads (call between, never during, BLAS calls).
+    public static func setThreads(_ n: Int) {
+        precondition(n >= 1, "thread count must be positive")
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// One line for reports: "SkylakeX (repaired by lorabook; OpenBLAS detected Prescott), 2 threads".
+    public static var summary: String {
+        let core = coreName
+        var s = core + " (" + coreOrigin.rawValue
+        if coreOrigin == .repaired { s += "; OpenBLAS detected \(detectedCoreName)" }
+        return s + "), \(threads) thread" + (threads == 1 ? "" : "s")
+    }
+
+    /// When set, every `gemm` call is timed and counted per shape.
+    nonisolated(unsafe) public static var profiler: GemmProfiler?
+
+    /// C[m, n] = alpha · op(A) · op(B) + beta · C, all row-major; op(X) = Xᵀ when `trans…` is true.
+    /// A is [m, k] (or [k, m] transposed) with leading dimension lda; B is [k, n] (or [n, k]).
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if let profiler {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            profiler.record(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k),
+                            nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
+        } else {
+            call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+
+    @inline(__always)
+    static func call(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                    beta, c, blasint(ldc))
+    }
+
+    /// The naive reference product in Double (tests check the fast path against it on odd shapes).
+    public static func referenceGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let x = transA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += Double(x) * Double(y)
+                }
+                let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+                c[i * ldc + j] = Float(Double(alpha) * s + old)
+            }
+        }
+    }
+}
+
+/// A GEMM shape, as the profiler groups calls.
+public struct GemmShape: Hashable, Sendable, CustomStringConvertible {
+    public var transA: Bool, transB: Bool
+    public var m: Int, n: Int, k: Int
+    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k
+    }
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    public var description: String { "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)×\(n)×\(k)" }
+}
+
+/// Time and call counts per GEMM shape.
+public final class GemmProfiler: @unchecked Sendable {
+    public struct Entry: Sendable { public var calls = 0; public var nanoseconds: UInt64 = 0 }
+    public private(set) var entries: [GemmShape: Entry] = [:]
+    public init() {}
+    func record(_ shape: GemmShape, nanoseconds: UInt64) {
+        entries[shape, default: Entry()].calls += 1
+        entries[shape, default: Entry()].nanoseconds += nanoseconds
+    }
+    public var totalSeconds: Double { Double(entries.values.reduce(0) { $0 + $1.nanoseconds }) / 1e9 }
+    public var totalFlops: Double { entries.reduce(0) { $0 + $1.key.flops * Double($1.value.calls) } }
+    public func reset() { entries = [:] }
+}

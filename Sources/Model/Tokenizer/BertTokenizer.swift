@@ -1,0 +1,133 @@
+// BERT uncased tokenization: basic split + WordPiece, single texts and pairs with [CLS]/[SEP] and
+// token types, longest-first truncation, and batches padded to their longest sequence.
+import Foundation
+
+/// One tokenized input: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
+public struct Encoding: Sendable, Equatable {
+    public var ids: [Int32]
+    public var tokenTypes: [Int32]
+    public var tokens: [String]
+    /// Word pieces removed by truncation (0 when the input fitted).
+    public var truncated: Int
+    public var count: Int { ids.count }
+}
+
+public struct BertTokenizer: Sendable {
+    public let vocabulary: Vocabulary
+    public let lowercase: Bool
+    public let maxInputCharsPerWord: Int
+    public let clsID: Int32, sepID: Int32, padID: Int32, unkID: Int32
+
+    public init(vocabulary: Vocabulary, lowercase: Bool = true, maxInputCharsPerWord: Int = 100) {
+        self.vocabulary = vocabulary
+        self.lowercase = lowercase
+        self.maxInputCharsPerWord = maxInputCharsPerWord
+        clsID = vocabulary.id("[CLS]") ?? 101
+        sepID = vocabulary.id("[SEP]") ?? 102
+        padID = vocabulary.id("[PAD]") ?? 0
+        unkID = vocabulary.id("[UNK]") ?? 100
+    }
+
+    public init(vocabularyFile url: URL) throws {
+        self.init(vocabulary: try Vocabulary(contentsOf: url))
+    }
+
+    /// Word pieces of `text` (no special tokens).
+    public func tokenize(_ text: String) -> [String] {
+        BasicTokenizer.split(text, lowercase: lowercase).flatMap(wordPieces)
+    }
+
+    /// Greedy longest-match-first WordPiece; continuation pieces carry "##". A word longer than
+    /// `maxInputCharsPerWord` scalars, or one with no match at some position, becomes [UNK].
+    public func wordPieces(_ word: String) -> [String] {
+        let scalars = Array(word.unicodeScalars)
+        if scalars.count > maxInputCharsPerWord { return ["[UNK]"] }
+        var pieces: [String] = []
+        var start = 0
+        while start < scalars.count {
+            var end = scalars.count
+            var found: String? = nil
+            while start < end {
+                var s = String(String.UnicodeScalarView(scalars[start..<end]))
+                if start > 0 { s = "##" + s }
+                if vocabulary.id(s) != nil { found = s; break }
+                end -= 1
+            }
+            guard let piece = found else { return ["[UNK]"] }
+            pieces.append(piece)
+            start = end
+        }
+        return pieces
+    }
+
+    /// Encodes a text or a pair, truncated to `maxLength` tokens including the special ones.
+    ///
+    /// Truncation rule (HF tokenizers' `longest_first`): with n1 ≤ n2 pieces and room for
+    /// L = maxLength − 3, the longer side is cut to max(n1, L − n1); if both still do not fit,
+    /// each gets L/2 and the longer one the odd piece. A single text keeps its first maxLength − 2.
+    public func encode(_ a: String, _ b: String? = nil, maxLength: Int = 128) throws -> Encoding {
+        let special = b == nil ? 2 : 3
+        guard maxLength >= special + 1 else {
+            throw ModelError.invalidArgument(name: "max length \(maxLength)", reason: "expected at least \(special + 1) (room for the special tokens and one word piece)")
+        }
+        var pa = tokenize(a)
+        var pb = b.map(tokenize) ?? []
+        let before = pa.count + pb.count
+        let room = maxLength - special
+        if b == nil {
+            if pa.count > room { pa.removeLast(pa.count - room) }
+        } else if pa.count + pb.count > room {
+            var n1 = pa.count, n2 = pb.count
+            let swap = n1 > n2
+            if swap { Swift.swap(&n1, &n2) }
+            n2 = n1 > room ? n1 : max(n1, room - n1)
+            if n1 + n2 > room { n1 = room / 2; n2 = n1 + room % 2 }
+            if swap { Swift.swap(&n1, &n2) }
+            if pa.count > n1 { pa.removeLast(pa.count - n1) }
+            if pb.count > n2 { pb.removeLast(pb.count - n2) }
+        }
+        var tokens = ["[CLS]"] + pa + ["[SEP]"]
+        var types = [Int32](repeating: 0, count: tokens.count)
+        if b != nil {
+            tokens += pb + ["[SEP]"]
+            types += [Int32](repeating: 1, count: pb.count + 1)
+        }
+        let ids = tokens.map { vocabulary.id($0) ?? unkID }
+        return Encoding(ids: ids, tokenTypes: types, tokens: tokens, truncated: before - pa.count - pb.count)
+    }
+}
+
+/// Encodings padded on the right to the longest one: ids and token types are [B, T]; the attention
+/// mask is given by `lengths` (positions ≥ length are [PAD] and masked).
+public struct TokenBatch: Sendable {
+    public let batchSize: Int
+    public let sequenceLength: Int
+    public let ids: [Int32]
+    public let tokenTypes: [Int32]
+    public let lengths: [Int]
+
+    public init(_ encodings: [Encoding], padID: Int32 = 0) {
+        precondition(!encodings.isEmpty, "empty batch")
+        batchSize = encodings.count
+        sequenceLength = encodings.map(\.count).max()!
+        var ids = [Int32](repeating: padID, count: batchSize * sequenceLength)
+        var types = [Int32](repeating: 0, count: batchSize * sequenceLength)
+        for (b, e) in encodings.enumerated() {
+            for t in 0..<e.count {
+                ids[b * sequenceLength + t] = e.ids[t]
+                types[b * sequenceLength + t] = e.tokenTypes[t]
+            }
+        }
+        self.ids = ids
+        self.tokenTypes = types
+        self.lengths = encodings.map(\.count)
+    }
+
+    /// 1 for real tokens, 0 for padding, [B, T].
+    public var attentionMask: [Int32] {
+        (0..<batchSize).flatMap { b in (0..<sequenceLength).map { $0 < lengths[b] ? 1 : 0 } }
+    }
+
+    /// Real (unpadded) tokens in the batch.
+    public var tokenCount: Int { lengths.reduce(0, +) }
+}

@@ -1,0 +1,2 @@
+// Markdown notebooks: parse, execute, render HTML and charts (issue "Notebook"): not built yet.
+import Kernel
