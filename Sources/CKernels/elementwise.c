@@ -58,6 +58,17 @@ void lb_gelu(float *restrict y, const float *restrict x, size_t n) {
   }
 }
 
+void lb_bias_gelu(float *restrict pre, float *restrict act, const float *restrict bias, size_t rows, size_t cols) {
+  for (size_t r = 0; r < rows; r++) {
+    float *p = pre + r * cols, *a = act + r * cols;
+    for (size_t c = 0; c < cols; c++) {
+      float v = p[c] + bias[c];
+      p[c] = v;
+      a[c] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
+    }
+  }
+}
+
 void lb_tanh(float *restrict y, const float *restrict x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }

@@ -76,4 +76,12 @@ const char *lb_blas_core_fix(void) {
   return openblas_get_corename();
 }
 
+const char *lb_blas_select_core(const char *name) {
+  if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return lb_blas_current_core();
+  setenv("OPENBLAS_CORETYPE", name, 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  return openblas_get_corename();
+}
+
 __attribute__((constructor)) static void lb_blas_core_fix_ctor(void) { (void)lb_blas_core_fix(); }

@@ -20,6 +20,10 @@ int lb_blas_core_origin(void);
 void lb_exp(float *y, const float *x, size_t n);
 // Exact-erf GELU: y = 0.5 x (1 + erf(x / sqrt 2)), erf by a rational approximation (abs err < 5e-7).
 void lb_gelu(float *y, const float *x, size_t n);
+// pre[r, c] += bias[c]; act = GELU(pre) (the GELU input is kept for backward).
+void lb_bias_gelu(float *pre, float *act, const float *bias, size_t rows, size_t cols);
+// Switches OpenBLAS to the kernels of `name` (tests and --blas-core); returns the core now in use.
+const char *lb_blas_select_core(const char *name);
 // out[r, c] += bias[c] for r < rows.
 void lb_add_bias(float *out, const float *bias, size_t rows, size_t cols);
 // Row-wise softmax of the first `valid` columns of each of `rows` rows (row stride `ld`); columns

@@ -131,7 +131,7 @@ public final class BertModel: @unchecked Sendable {
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
         // attention per sequence and head, over the sequence's L real tokens
         let scale = 1 / Float(D).squareRoot()
-        for b in 0..<B {
+        Parallel.chunks(B, minChunk: 1) { range in for b in range {
             let L = batch.lengths[b]
             let rows = a.qkv + b * T * 3 * C
             let ctx = a.context + b * T * C
@@ -144,15 +144,14 @@ public final class BertModel: @unchecked Sendable {
                 BLAS.gemm(m: L, n: D, k: L, a: S, lda: T, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
             }
             if L < T { (ctx + L * C).update(repeating: 0, count: (T - L) * C) }
-        }
+        } }
         // a = LN(ctx Woᵀ + bo + x)
         BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)
         Kernels.layerNorm(x: a.attnSum, residual: x, bias: w.attnOutBias.data, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
                           into: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, width: C, eps: eps)
         // y = LN(GELU(a W1ᵀ + b1) W2ᵀ + b2 + a)
         BLAS.gemm(transB: true, m: N, n: I, k: C, a: a.ln1Out, lda: C, b: w.ffnUpWeight.data, ldb: C, c: a.ffnPre, ldc: I)
-        Kernels.addBias(a.ffnPre, bias: w.ffnUpBias.data, rows: N, cols: I)
-        Kernels.gelu(a.ffnPre, into: a.ffnAct, count: N * I)
+        Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
         BLAS.gemm(transB: true, m: N, n: C, k: I, a: a.ffnAct, lda: I, b: w.ffnDownWeight.data, ldb: I, c: a.ffnSum, ldc: C)
         Kernels.layerNorm(x: a.ffnSum, residual: a.ln1Out, bias: w.ffnDownBias.data, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
                           into: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, width: C, eps: eps)

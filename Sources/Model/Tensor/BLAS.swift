@@ -121,14 +121,19 @@ public struct GemmShape: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)×\(n)×\(k)" }
 }
 
-/// Time and call counts per GEMM shape.
+/// Time and call counts per GEMM shape. A call made while W workers run GEMMs concurrently
+/// (`Parallel.chunks`) counts for 1/W of its time, so the total stays a share of wall time.
 public final class GemmProfiler: @unchecked Sendable {
     public struct Entry: Sendable { public var calls = 0; public var nanoseconds: UInt64 = 0 }
     public private(set) var entries: [GemmShape: Entry] = [:]
+    private let lock = NSLock()
     public init() {}
     func record(_ shape: GemmShape, nanoseconds: UInt64) {
+        let share = nanoseconds / UInt64(max(1, Parallel.activeWorkers))
+        lock.lock()
         entries[shape, default: Entry()].calls += 1
-        entries[shape, default: Entry()].nanoseconds += nanoseconds
+        entries[shape, default: Entry()].nanoseconds += share
+        lock.unlock()
     }
     public var totalSeconds: Double { Double(entries.values.reduce(0) { $0 + $1.nanoseconds }) / 1e9 }
     public var totalFlops: Double { entries.reduce(0) { $0 + $1.key.flops * Double($1.value.calls) } }

@@ -6,6 +6,12 @@ public enum Kernels {
     public static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         lb_gelu(y, x, count)
     }
+    /// pre += bias (per row); act = GELU(pre). Rows split across the cores.
+    public static func biasGelu(_ pre: UnsafeMutablePointer<Float>, _ act: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+        Parallel.chunks(rows, minChunk: 16) { r in
+            lb_bias_gelu(pre + r.lowerBound * cols, act + r.lowerBound * cols, bias, r.count, cols)
+        }
+    }
     public static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         lb_exp(y, x, count)
     }
@@ -14,7 +20,7 @@ public enum Kernels {
     }
     /// out[r, :] += bias for every row.
     public static func addBias(_ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        lb_add_bias(out, bias, rows, cols)
+        Parallel.chunks(rows, minChunk: 64) { r in lb_add_bias(out + r.lowerBound * cols, bias, r.count, cols) }
     }
     /// Softmax over the first `valid` columns of each row; masked columns set to exactly 0.
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, valid: Int) {
@@ -26,6 +32,10 @@ public enum Kernels {
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
         mean: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?, rows: Int, width: Int, eps: Float
     ) {
-        lb_layernorm(y, x, residual, bias, gamma, beta, mean, rstd, rows, width, eps)
+        Parallel.chunks(rows, minChunk: 64) { r in
+            let o = r.lowerBound * width
+            lb_layernorm(y + o, x + o, residual.map { $0 + o }, bias, gamma, beta, mean.map { $0 + r.lowerBound },
+                         rstd.map { $0 + r.lowerBound }, r.count, width, eps)
+        }
     }
 }

@@ -32,9 +32,25 @@ public struct BertTokenizer: Sendable {
         self.init(vocabulary: try Vocabulary(contentsOf: url))
     }
 
-    /// Word pieces of `text` (no special tokens).
+    /// The special tokens that, written literally in a text, stand for themselves (as in HF's
+    /// tokenizers: matched case-sensitively on the raw text, before any normalisation).
+    public static let specialTokens = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"]
+
+    /// Word pieces of `text`; a literal special token such as "[SEP]" stays one token.
     public func tokenize(_ text: String) -> [String] {
-        BasicTokenizer.split(text, lowercase: lowercase).flatMap(wordPieces)
+        var pieces: [String] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            let hits = Self.specialTokens.compactMap { tok in rest.range(of: tok).map { ($0, tok) } }
+            guard let (range, tok) = hits.min(by: { $0.0.lowerBound < $1.0.lowerBound }) else {
+                pieces += BasicTokenizer.split(String(rest), lowercase: lowercase).flatMap(wordPieces)
+                break
+            }
+            pieces += BasicTokenizer.split(String(rest[..<range.lowerBound]), lowercase: lowercase).flatMap(wordPieces)
+            pieces.append(tok)
+            rest = rest[range.upperBound...]
+        }
+        return pieces
     }
 
     /// Greedy longest-match-first WordPiece; continuation pieces carry "##". A word longer than
