@@ -47,7 +47,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ModelTests", dependencies: ["Model"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], resources: [.copy("Fixtures")]),
+        // Runs the built `lorabook` executable (built by `swift test` with every other product).
+        .testTarget(name: "CLITests", dependencies: ["lorabook"]),
     ],
     swiftLanguageModes: [.v5]
 )

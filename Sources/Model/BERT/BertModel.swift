@@ -68,7 +68,9 @@ public final class BertModel: @unchecked Sendable {
     }
 
     /// Tokenizes texts (or pairs) into one padded batch.
-    public func batch(_ texts: [(String, String?)], maxLength: Int = 128) throws -> TokenBatch {
+    /// `maxLength` defaults to min(128, the model's positions).
+    public func batch(_ texts: [(String, String?)], maxLength: Int? = nil) throws -> TokenBatch {
+        let maxLength = maxLength ?? min(128, config.maxPositions)
         guard maxLength <= config.maxPositions else {
             throw ModelError.invalidArgument(name: "max length \(maxLength)", reason: "the model has \(config.maxPositions) positions")
         }

@@ -1,0 +1,98 @@
+// The lorabook executable as a user runs it: outputs, JSON, exit codes and one-line errors.
+import XCTest
+import Foundation
+
+final class CLITests: XCTestCase {
+    struct Run { let status: Int32; let stdout: String; let stderr: String }
+
+    /// The built executable lies beside the test runner (on Linux the .xctest is the running binary).
+    var executable: URL {
+        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook")
+    }
+
+    func run(_ args: [String], rawArgument: [UInt8]? = nil, env: [String: String] = [:]) throws -> Run {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func golden() throws -> [[String: Any]] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../ModelTests/Fixtures/golden/minilm_forward.json")
+        return (try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any])["cases"] as! [[String: Any]]
+    }
+
+    func testInfoReportsCoreThreadsModelAndData() throws {
+        let r = try run(["info"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("blas:    OpenBLAS core "), r.stdout)
+        XCTAssertTrue(r.stdout.contains(" thread"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("6 layers, hidden 384"), r.stdout)
+    }
+
+    func testEmbedJSONMatchesGolden() throws {
+        for c in try golden() where ["ascii", "pair", "accents"].contains(c["name"] as! String) {
+            var args = ["embed", "--json", c["text_a"] as! String]
+            if let b = c["text_b"] as? String { args.append(b) }
+            let r = try run(args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            let fp32 = c["fp32"] as! [String: Any]
+            XCTAssertEqual(json["ids"] as? [Int], c["input_ids"] as? [Int])
+            for key in ["cls_first16", "pooler_first8"] {
+                let ours = json[key] as! [Double], theirs = fp32[key] as! [Double]
+                for i in theirs.indices { XCTAssertEqual(ours[i], theirs[i], accuracy: 1e-4, "\(key)[\(i)]") }
+            }
+            XCTAssertEqual(json["last_hidden_mean"] as! Double, fp32["last_hidden_mean"] as! Double, accuracy: 1e-4)
+            XCTAssertEqual(json["last_hidden_l2norm"] as! Double, fp32["last_hidden_l2norm"] as! Double, accuracy: 1e-3)
+        }
+    }
+
+    func testLongPairIsTruncatedWithAWarning() throws {
+        let long = Array(repeating: "word", count: 40).joined(separator: " ")
+        let r = try run(["embed", "--json", "--max-length", "16", long, "short pair"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "warning: input truncated to 16 tokens (29 word pieces dropped, longest first)\n")
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["ids"].map { ($0 as! [Int]).count }, 16)
+    }
+
+    /// Each bad input: one line on stderr starting "error: ", naming what and where; exit 1 (64 for usage).
+    func testBadInputGivesOneLineErrors() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        try "{}".write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let table: [([String], Int32, String)] = [
+            (["embed", "--model", "/nonexistent/m", "hi"], 1, "error: model folder '/nonexistent/m' does not exist"),
+            (["embed", "--model", tmp.path, "hi"], 1, "error: \(tmp.path)/config.json: invalid BERT config: missing 'hidden_size'"),
+            (["embed", "--max-length", "2", "hi"], 64, "--max-length must be at least 4, got 2."),
+            (["embed", "--threads", "0", "hi"], 64, "--threads must be at least 1, got 0."),
+        ]
+        for (args, status, expect) in table {
+            let r = try run(args)
+            XCTAssertEqual(r.status, status, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(args) crashed")
+        }
+    }
+
+    func testInvalidUTF8ArgumentIsRejected() throws {
+        // Process passes Swift Strings; go through /usr/bin/env with a shell-built byte string.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "\"\(executable.path)\" embed \"$(printf 'caf\\351')\""]
+        let err = Pipe(); p.standardError = err; p.standardOutput = Pipe()
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 1)
+        XCTAssertEqual(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                       "error: argument 2 is not valid UTF-8 (first bad byte at offset 3)\n")
+    }
+}

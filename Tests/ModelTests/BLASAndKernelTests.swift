@@ -1,0 +1,135 @@
+// The fast paths against naive references: GEMM on odd shapes and all transposes, the element-wise
+// kernels against exact maths in Double, and the OpenBLAS core-type repair.
+import XCTest
+import Foundation
+@testable import Model
+import CKernels
+
+final class BLASAndKernelTests: XCTestCase {
+    func random(_ n: Int, _ rng: inout SplitMix, scale: Double = 1) -> Tensor {
+        let t = Tensor(zeros: [n])
+        for i in 0..<n { t.data[i] = Float((rng.nextDouble() * 2 - 1) * scale) }
+        return t
+    }
+
+    func testGemmMatchesReferenceOnOddShapesAndTransposes() {
+        var rng = SplitMix(seed: 7)
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 1, 33), (65, 31, 129), (2, 300, 5)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 1
+                    let a = random((transA ? k : m) * lda, &rng), b = random((transB ? n : k) * ldb, &rng)
+                    let c = random(m * ldc, &rng), ref = Tensor(zeros: [m * ldc])
+                    ref.copy(from: c)
+                    BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: a.data, lda: lda,
+                              b: b.data, ldb: ldb, beta: 0.3, c: c.data, ldc: ldc)
+                    BLAS.referenceGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: a.data, lda: lda,
+                                       b: b.data, ldb: ldb, beta: 0.3, c: ref.data, ldc: ldc)
+                    var worst: Float = 0
+                    for i in 0..<m { for j in 0..<n { worst = max(worst, abs(c.data[i * ldc + j] - ref.data[i * ldc + j])) } }
+                    XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "m=\(m) n=\(n) k=\(k) tA=\(transA) tB=\(transB)")
+                }
+            }
+        }
+    }
+
+    /// OpenBLAS runs with real kernels: never a generic fallback on a CPU with AVX2, whatever it
+    /// detected; the core is reported with where it came from.
+    func testBLASRunsWithAProperCoreType() {
+        print("BLAS: \(BLAS.summary)")  // visible in the test log, so a regression shows
+        let generic = ["Prescott", "Katmai", "Coppermine", "Northwood", "Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge", "Atom", "Barcelona"]
+        if cpuHasAVX2() && BLAS.coreOrigin != .user {
+            XCTAssertFalse(generic.contains(BLAS.coreName), "OpenBLAS runs generic \(BLAS.coreName) kernels on an AVX2 CPU")
+        }
+        if BLAS.coreOrigin == .repaired { XCTAssertNotEqual(BLAS.detectedCoreName, BLAS.coreName) }
+        XCTAssertGreaterThanOrEqual(BLAS.threads, 1)
+    }
+
+    /// The switching mechanism itself (what the repair uses), checked on any CPU: switch to
+    /// Prescott and back, with correct products on both.
+    func testCoreSwitchingMechanism() {
+        let original = BLAS.coreName
+        defer { _ = lb_blas_select_core(original); XCTAssertEqual(BLAS.coreName, original) }
+        XCTAssertEqual(String(cString: lb_blas_select_core("Prescott")), "Prescott")
+        var rng = SplitMix(seed: 3)
+        let a = random(40 * 30, &rng), b = random(30 * 20, &rng), c = Tensor(zeros: [800]), r = Tensor(zeros: [800])
+        BLAS.gemm(m: 40, n: 20, k: 30, a: a.data, lda: 30, b: b.data, ldb: 20, c: c.data, ldc: 20)
+        BLAS.referenceGemm(transA: false, transB: false, m: 40, n: 20, k: 30, alpha: 1, a: a.data, lda: 30, b: b.data, ldb: 20, beta: 0, c: r.data, ldc: 20)
+        for i in 0..<800 { XCTAssertEqual(c.data[i], r.data[i], accuracy: 1e-4) }
+    }
+
+    func cpuHasAVX2() -> Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
+    }
+
+    func testGeluMatchesExactErfGelu() {
+        let n = 20001
+        let x = Tensor(zeros: [n]), y = Tensor(zeros: [n])
+        for i in 0..<n { x.data[i] = Float(-10 + 20 * Double(i) / Double(n - 1)) }
+        Kernels.gelu(x.data, into: y.data, count: n)
+        var worst = 0.0
+        for i in 0..<n {
+            let v = Double(x.data[i])
+            worst = max(worst, abs(Double(y.data[i]) - 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))))
+        }
+        XCTAssertLessThan(worst, 2e-6, "GELU worst abs error")
+    }
+
+    func testExpIsAccurate() {
+        let n = 4001
+        let x = Tensor(zeros: [n]), y = Tensor(zeros: [n])
+        for i in 0..<n { x.data[i] = Float(-80 + 160 * Double(i) / Double(n - 1)) }
+        Kernels.exp(x.data, into: y.data, count: n)
+        var worst = 0.0
+        for i in 0..<n { worst = max(worst, abs(Double(y.data[i]) / Foundation.exp(Double(x.data[i])) - 1)) }
+        XCTAssertLessThan(worst, 3e-7, "exp worst relative error")
+    }
+
+    func testMaskedSoftmaxRows() {
+        let rows = 3, cols = 6, ld = 7
+        let x = Tensor(zeros: [rows * ld])
+        for i in 0..<x.count { x.data[i] = Float(i % 5) - 2 }
+        let original = x.toArray()
+        Kernels.softmaxRows(x.data, rows: rows, cols: cols, ld: ld, valid: 4)
+        for r in 0..<rows {
+            let row = (0..<4).map { Double(original[r * ld + $0]) }
+            let mx = row.max()!, z = row.map { Foundation.exp($0 - mx) }.reduce(0, +)
+            for c in 0..<4 { XCTAssertEqual(Double(x.data[r * ld + c]), Foundation.exp(row[c] - mx) / z, accuracy: 1e-6) }
+            for c in 4..<cols { XCTAssertEqual(x.data[r * ld + c], 0, "masked keys are exactly 0") }
+            XCTAssertEqual(x.data[r * ld + 6], original[r * ld + 6], "the stride gap is untouched")
+        }
+    }
+
+    func testLayerNormWithResidualAndBias() {
+        var rng = SplitMix(seed: 11)
+        let rows = 5, C = 37
+        let x = random(rows * C, &rng, scale: 3), res = random(rows * C, &rng), bias = random(C, &rng)
+        let gamma = random(C, &rng), beta = random(C, &rng)
+        let y = Tensor(zeros: [rows * C]), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
+        let x0 = x.toArray()
+        Kernels.layerNorm(x: x.data, residual: res.data, bias: bias.data, gamma: gamma.data, beta: beta.data, into: y.data,
+                          mean: mean.data, rstd: rstd.data, rows: rows, width: C, eps: 1e-12)
+        for r in 0..<rows {
+            let s = (0..<C).map { Double(x0[r * C + $0]) + Double(res.data[r * C + $0]) + Double(bias.data[$0]) }
+            let m = s.reduce(0, +) / Double(C)
+            let v = s.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(C)
+            XCTAssertEqual(Double(mean.data[r]), m, accuracy: 1e-5)
+            XCTAssertEqual(Double(rstd.data[r]), 1 / v.squareRoot(), accuracy: 1e-4)
+            for c in 0..<C {
+                XCTAssertEqual(Double(x.data[r * C + c]), s[c], accuracy: 1e-5, "x keeps the sum")
+                XCTAssertEqual(Double(y.data[r * C + c]), (s[c] - m) / v.squareRoot() * Double(gamma.data[c]) + Double(beta.data[c]), accuracy: 1e-4)
+            }
+        }
+    }
+
+    /// The GEMM profiler used by `bench` counts calls and FLOPs per shape.
+    func testGemmProfilerCountsCallsAndFlops() {
+        let a = Tensor(zeros: [6]), b = Tensor(zeros: [6]), c = Tensor(zeros: [4])
+        let p = GemmProfiler()
+        BLAS.profiler = p
+        defer { BLAS.profiler = nil }
+        for _ in 0..<3 { BLAS.gemm(m: 2, n: 2, k: 3, a: a.data, lda: 3, b: b.data, ldb: 2, c: c.data, ldc: 2) }
+        XCTAssertEqual(p.entries[GemmShape(transA: false, transB: false, m: 2, n: 2, k: 3)]?.calls, 3)
+        XCTAssertEqual(p.totalFlops, 3 * 2 * 2 * 2 * 3)
+    }
+}
