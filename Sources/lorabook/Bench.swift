@@ -57,7 +57,7 @@ struct BenchForward: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print("lorabook \(Model.Lorabook.version) bench forward: \(model.config.name), OpenBLAS \(BLAS.summary)")
+        print("lorabook \(Model.Lorabook.version) bench forward: \(model.config.name), OpenBLAS core \(BLAS.summary)")
         print("\(r.sequences) SST dev sentences in batches of \(batch): \(r.tokens) tokens, \(r.paddedTokens) with padding; median of \(rounds) rounds")
         print("")
         print(pad("GEMM", 44) + pad("calls", 8, right: true) + pad("GFLOP", 9, right: true) + pad("GFLOP/s fwd", 13, right: true) + pad("alone", 9, right: true) + pad("ratio", 8, right: true))

@@ -1,13 +1,14 @@
 // The activation arena of a forward pass: one buffer, carved into per-layer views for the current
-// batch shape. In training mode every layer keeps its own activations for backward; in inference
-// mode one set is reused by all layers (a layer's output overwrites its input, which is safe: the
-// input's last reader, the first residual, runs before the output is written).
+// batch. Rows are packed real tokens (N = Σ lengths, no padding). In training mode every layer keeps
+// its own activations for backward; in inference mode one set is reused by all layers (a layer's
+// output overwrites its input, which is safe: the input's last reader, the first residual, runs
+// before the output is written).
 import Foundation
 
-/// What one encoder layer keeps. N = B·T tokens, C hidden, I intermediate, H heads.
+/// What one encoder layer keeps. N packed tokens, C hidden, I intermediate, H heads, L_b lengths.
 public struct LayerActivations {
     public let qkv: UnsafeMutablePointer<Float>      // (N, 3C)  x Wqkvᵀ + b
-    public let probs: UnsafeMutablePointer<Float>    // (B, H, T, T) softmax(QKᵀ/√D) with masked keys = 0
+    public let probs: UnsafeMutablePointer<Float>    // Σ_b (H, L_b, L_b)  softmax(QKᵀ/√D) per sequence and head
     public let context: UnsafeMutablePointer<Float>  // (N, C)  heads' P·V, concatenated
     public let attnSum: UnsafeMutablePointer<Float>  // (N, C)  context Woᵀ + bo + x (LayerNorm 1 input)
     public let ln1Mean: UnsafeMutablePointer<Float>  // (N)
@@ -20,9 +21,9 @@ public struct LayerActivations {
     public let ln2Rstd: UnsafeMutablePointer<Float>  // (N)
     public let out: UnsafeMutablePointer<Float>      // (N, C)  layer output
 
-    static func floats(B: Int, T: Int, config c: BertConfig) -> Int {
-        let N = B * T, C = c.hiddenSize, I = c.intermediateSize
-        return N * (3 * C + C + C + 2 + C + 2 * I + C + 2 + C) + B * c.numHeads * T * T
+    static func floats(tokens N: Int, attention: Int, config c: BertConfig) -> Int {
+        let C = c.hiddenSize, I = c.intermediateSize
+        return N * (3 * C + C + C + 2 + C + 2 * I + C + 2 + C) + attention
     }
 }
 
@@ -30,8 +31,9 @@ public final class BertActivations {
     public let config: BertConfig
     public let keepsAllLayers: Bool
     private var arena: FloatBuffer
-    public private(set) var batchSize = 0
-    public private(set) var sequenceLength = 0
+    private var lengths: [Int] = []
+    /// Start of each sequence's (H, L_b, L_b) attention block within `probs`.
+    public private(set) var probsOffsets: [Int] = []
 
     public private(set) var embSum: UnsafeMutablePointer<Float>   // (N, C) word + position + type
     public private(set) var embMean: UnsafeMutablePointer<Float>  // (N)
@@ -52,25 +54,26 @@ public final class BertActivations {
     /// Bytes held by the arena (the activation memory of the largest batch seen).
     public var byteCount: Int { arena.byteCount }
 
-    static func floats(B: Int, T: Int, config c: BertConfig, layers: Int) -> Int {
-        let N = B * T, C = c.hiddenSize
-        return N * (2 * C + 2) + layers * LayerActivations.floats(B: B, T: T, config: c) + 2 * B * C
-    }
-
-    /// Lays out views for a (B, T) batch, growing the arena only when it is too small.
-    public func prepare(batchSize B: Int, sequenceLength T: Int) {
-        if B == batchSize && T == sequenceLength { return }
+    /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
+    public func prepare(lengths: [Int]) {
+        if lengths == self.lengths { return }
+        let B = lengths.count, N = lengths.reduce(0, +)
+        let C = config.hiddenSize, H = config.numHeads
+        var probsOffsets: [Int] = []
+        var attention = 0
+        for l in lengths { probsOffsets.append(attention); attention += H * l * l }
         let L = keepsAllLayers ? config.numLayers : 1
-        let need = Self.floats(B: B, T: T, config: config, layers: L)
+        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config) + 2 * B * C
         if need > arena.count { arena = FloatBuffer(count: need) }
-        batchSize = B; sequenceLength = T
-        let N = B * T, C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads
+        self.lengths = lengths
+        self.probsOffsets = probsOffsets
+        let I = config.intermediateSize
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(N * C); embMean = take(N); embRstd = take(N); embOut = take(N * C)
         layers = (0..<L).map { _ in
             LayerActivations(
-                qkv: take(N * 3 * C), probs: take(B * H * T * T), context: take(N * C), attnSum: take(N * C),
+                qkv: take(N * 3 * C), probs: take(attention), context: take(N * C), attnSum: take(N * C),
                 ln1Mean: take(N), ln1Rstd: take(N), ln1Out: take(N * C), ffnPre: take(N * I), ffnAct: take(N * I),
                 ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C))
         }

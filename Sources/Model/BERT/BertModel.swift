@@ -1,29 +1,29 @@
 // A pretrained BERT encoder: loading a checkpoint folder and the batched forward pass.
 //
-// Forward, per batch of B sequences padded to T (N = B·T rows, C hidden, H heads, D = C/H):
+// Forward, per batch of B sequences of lengths L_b, packed (N = Σ L_b rows, no padding; C hidden,
+// H heads, D = C/H):
 //   embeddings  e = LN(word[id] + pos[t] + type[tt])                                 (N, C)
 //   per layer   qkv = x Wqkvᵀ + b                                                     (N, 3C)
-//               P[b,h] = softmax(Q Kᵀ/√D) over the sequence's real keys               (B, H, T, T)
+//               P[b,h] = softmax(Q Kᵀ/√D) within sequence b                          (H, L_b, L_b)
 //               ctx[b,:,h] = P[b,h] V                                                 (N, C)
 //               a = LN(ctx Woᵀ + bo + x)                                              (N, C)
 //               y = LN(GELU(a W1ᵀ + b1) W2ᵀ + b2 + a)                                 (N, C)
 //   pooler      tanh(Wp y[b, 0] + bp)                                                 (B, C)
-// Rows of padded positions are computed (finite, never read by real rows); their attention rows
-// and context are zero.
+// A sequence's values are therefore the same alone or in any batch.
 import Foundation
 
 public struct BertOutput {
     public let batch: TokenBatch
     public let hiddenSize: Int
-    /// (B, T, C), a view into the activation arena: valid until the next forward on it.
+    /// (N, C) packed rows (sequence b at batch.offsets[b]), a view into the activation arena: valid
+    /// until the next forward on it.
     public let lastHidden: UnsafeMutablePointer<Float>
     /// (B, C)
     public let pooled: UnsafeMutablePointer<Float>
 
-    /// The last hidden state of sequence `b` without padding, (length, C).
+    /// The last hidden state of sequence `b`, (length, C).
     public func hidden(_ b: Int) -> [Float] {
-        let T = batch.sequenceLength, L = batch.lengths[b]
-        return Array(UnsafeBufferPointer(start: lastHidden + b * T * hiddenSize, count: L * hiddenSize))
+        Array(UnsafeBufferPointer(start: lastHidden + batch.offsets[b] * hiddenSize, count: batch.lengths[b] * hiddenSize))
     }
     public func pooled(_ b: Int) -> [Float] {
         Array(UnsafeBufferPointer(start: pooled + b * hiddenSize, count: hiddenSize))
@@ -85,67 +85,63 @@ public final class BertModel: @unchecked Sendable {
             if inferenceActivations == nil { inferenceActivations = BertActivations(config: config, keepAllLayers: false) }
             acts = inferenceActivations!
         }
-        let B = batch.batchSize, T = batch.sequenceLength, N = B * T
+        let B = batch.batchSize
         let C = config.hiddenSize
-        precondition(T <= config.maxPositions, "sequence longer than the model's positions")
-        acts.prepare(batchSize: B, sequenceLength: T)
+        precondition(batch.sequenceLength <= config.maxPositions, "sequence longer than the model's positions")
+        acts.prepare(lengths: batch.lengths)
         embed(batch, acts)
         var x = acts.embOut
         for l in 0..<config.numLayers {
             let a = acts.layer(l)
-            encoderLayer(parameters.layers[l], input: x, a, batch: batch)
+            encoderLayer(parameters.layers[l], input: x, a, probsOffsets: acts.probsOffsets, batch: batch)
             x = a.out
         }
         // pooler: tanh(Wp h_cls + bp) on the [CLS] row of each sequence
-        for b in 0..<B { (acts.poolerIn + b * C).update(from: x + b * T * C, count: C) }
+        for b in 0..<B { (acts.poolerIn + b * C).update(from: x + batch.offsets[b] * C, count: C) }
         BLAS.gemm(transB: true, m: B, n: C, k: C, a: acts.poolerIn, lda: C, b: parameters.poolerWeight.data, ldb: C,
                   c: acts.pooled, ldc: C)
         Kernels.addBias(acts.pooled, bias: parameters.poolerBias.data, rows: B, cols: C)
         Kernels.tanh(acts.pooled, into: acts.pooled, count: B * C)
-        _ = N
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
 
     /// e = LN(word[id] + pos[t] + type[tt]), (N, C).
     func embed(_ batch: TokenBatch, _ acts: BertActivations) {
-        let B = batch.batchSize, T = batch.sequenceLength, C = config.hiddenSize
+        let N = batch.tokenCount, C = config.hiddenSize
         let word = parameters.wordEmbeddings.data, pos = parameters.positionEmbeddings.data
         let type = parameters.typeEmbeddings.data
-        for b in 0..<B {
-            for t in 0..<T {
-                let n = b * T + t
-                let w = word + Int(batch.ids[n]) * C, p = pos + t * C, ty = type + Int(batch.tokenTypes[n]) * C
-                let o = acts.embSum + n * C
-                for c in 0..<C { o[c] = w[c] + p[c] + ty[c] }
-            }
+        for n in 0..<N {
+            let w = word + Int(batch.packedIDs[n]) * C, p = pos + Int(batch.positions[n]) * C
+            let ty = type + Int(batch.packedTypes[n]) * C
+            let o = acts.embSum + n * C
+            for c in 0..<C { o[c] = w[c] + p[c] + ty[c] }
         }
         Kernels.layerNorm(x: acts.embSum, residual: nil, bias: nil, gamma: parameters.embLnGamma.data,
                           beta: parameters.embLnBeta.data, into: acts.embOut, mean: acts.embMean, rstd: acts.embRstd,
-                          rows: B * T, width: C, eps: config.layerNormEps)
+                          rows: N, width: C, eps: config.layerNormEps)
     }
 
-    func encoderLayer(_ w: LayerParameters, input x: UnsafeMutablePointer<Float>, _ a: LayerActivations, batch: TokenBatch) {
-        let B = batch.batchSize, T = batch.sequenceLength, N = B * T
+    func encoderLayer(_ w: LayerParameters, input x: UnsafeMutablePointer<Float>, _ a: LayerActivations,
+                      probsOffsets: [Int], batch: TokenBatch) {
+        let B = batch.batchSize, N = batch.tokenCount
         let C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads, D = config.headDim
         let eps = config.layerNormEps
         // qkv = x Wqkvᵀ + b                                                  (N, 3C)
         BLAS.gemm(transB: true, m: N, n: 3 * C, k: C, a: x, lda: C, b: w.qkvWeight.data, ldb: C, c: a.qkv, ldc: 3 * C)
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
-        // attention per sequence and head, over the sequence's L real tokens
+        // attention per sequence and head, over the sequence's L tokens
         let scale = 1 / Float(D).squareRoot()
         Parallel.chunks(B, minChunk: 1) { range in for b in range {
             let L = batch.lengths[b]
-            let rows = a.qkv + b * T * 3 * C
-            let ctx = a.context + b * T * C
+            let rows = a.qkv + batch.offsets[b] * 3 * C
+            let ctx = a.context + batch.offsets[b] * C
             for h in 0..<H {
-                let S = a.probs + (b * H + h) * T * T
+                let S = a.probs + probsOffsets[b] + h * L * L
                 BLAS.gemm(transB: true, m: L, n: L, k: D, alpha: scale, a: rows + h * D, lda: 3 * C,
-                          b: rows + C + h * D, ldb: 3 * C, c: S, ldc: T)
-                Kernels.softmaxRows(S, rows: L, cols: T, ld: T, valid: L)
-                if L < T { (S + L * T).update(repeating: 0, count: (T - L) * T) }
-                BLAS.gemm(m: L, n: D, k: L, a: S, lda: T, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
+                          b: rows + C + h * D, ldb: 3 * C, c: S, ldc: L)
+                Kernels.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
+                BLAS.gemm(m: L, n: D, k: L, a: S, lda: L, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
             }
-            if L < T { (ctx + L * C).update(repeating: 0, count: (T - L) * C) }
         } }
         // a = LN(ctx Woᵀ + bo + x)
         BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)

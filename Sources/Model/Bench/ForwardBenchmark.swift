@@ -78,7 +78,8 @@ public struct ForwardBenchmark {
         var rows: [String: (calls: Int, flops: Double, inFwd: Double, alone: Double)] = [:]
         for (shape, e) in profile.entries {
             let isAttention = shape.k == model.config.headDim || shape.n == model.config.headDim
-            let label = isAttention ? "attention, per sequence and head" : "linear \(shape)"
+            let label = isAttention ? "attention, per sequence and head"
+                : "linear \(shape.transA ? "T" : "N")\(shape.transB ? "T" : "N") rows×\(shape.n)×\(shape.k)"
             var row = rows[label] ?? (0, 0, 0, 0)
             row.calls += e.calls
             row.flops += shape.flops * Double(e.calls)

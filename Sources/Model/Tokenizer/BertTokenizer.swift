@@ -113,37 +113,49 @@ public struct BertTokenizer: Sendable {
     }
 }
 
-/// Encodings padded on the right to the longest one: ids and token types are [B, T]; the attention
-/// mask is given by `lengths` (positions ≥ length are [PAD] and masked).
+/// A batch of encodings. The model works on the packed layout: the real tokens of every sequence
+/// back to back (sequence b at rows offsets[b] ..< offsets[b] + lengths[b]), so no work is spent on
+/// padding. The padded [B, T] view (right padding with [PAD], attention mask from `lengths`) is
+/// there for callers that want HF's layout.
 public struct TokenBatch: Sendable {
     public let batchSize: Int
+    /// The longest sequence (T of the padded view).
     public let sequenceLength: Int
-    public let ids: [Int32]
-    public let tokenTypes: [Int32]
     public let lengths: [Int]
+    /// Row of each sequence's first token ([CLS]) in the packed layout; offsets[B] = tokenCount.
+    public let offsets: [Int]
+    /// Packed ids, token types and positions, one per real token.
+    public let packedIDs: [Int32]
+    public let packedTypes: [Int32]
+    public let positions: [Int32]
+    public let padID: Int32
 
     public init(_ encodings: [Encoding], padID: Int32 = 0) {
         precondition(!encodings.isEmpty, "empty batch")
         batchSize = encodings.count
-        sequenceLength = encodings.map(\.count).max()!
-        var ids = [Int32](repeating: padID, count: batchSize * sequenceLength)
-        var types = [Int32](repeating: 0, count: batchSize * sequenceLength)
-        for (b, e) in encodings.enumerated() {
-            for t in 0..<e.count {
-                ids[b * sequenceLength + t] = e.ids[t]
-                types[b * sequenceLength + t] = e.tokenTypes[t]
-            }
-        }
-        self.ids = ids
-        self.tokenTypes = types
-        self.lengths = encodings.map(\.count)
-    }
-
-    /// 1 for real tokens, 0 for padding, [B, T].
-    public var attentionMask: [Int32] {
-        (0..<batchSize).flatMap { b in (0..<sequenceLength).map { $0 < lengths[b] ? 1 : 0 } }
+        lengths = encodings.map(\.count)
+        sequenceLength = lengths.max()!
+        var offsets = [0]
+        for l in lengths { offsets.append(offsets.last! + l) }
+        self.offsets = offsets
+        packedIDs = encodings.flatMap(\.ids)
+        packedTypes = encodings.flatMap(\.tokenTypes)
+        positions = encodings.flatMap { (0..<Int32($0.count)).map { $0 } }
+        self.padID = padID
     }
 
     /// Real (unpadded) tokens in the batch.
-    public var tokenCount: Int { lengths.reduce(0, +) }
+    public var tokenCount: Int { offsets[batchSize] }
+
+    /// Ids padded on the right to [B, T].
+    public var ids: [Int32] { padded(packedIDs, pad: padID) }
+    public var tokenTypes: [Int32] { padded(packedTypes, pad: 0) }
+    /// 1 for real tokens, 0 for padding, [B, T].
+    public var attentionMask: [Int32] { padded([Int32](repeating: 1, count: tokenCount), pad: 0) }
+
+    func padded(_ packed: [Int32], pad: Int32) -> [Int32] {
+        var out = [Int32](repeating: pad, count: batchSize * sequenceLength)
+        for b in 0..<batchSize { for t in 0..<lengths[b] { out[b * sequenceLength + t] = packed[offsets[b] + t] } }
+        return out
+    }
 }
