@@ -36,3 +36,31 @@ void lb_layernorm(float *y, float *x, const float *residual, const float *bias, 
 // y[i] = tanh(x[i]) (pooler).
 void lb_tanh(float *y, const float *x, size_t n);
 #endif
+
+// ---- backward and training kernels (backward.c) ----
+#ifndef LORABOOK_CKERNELS_BACKWARD
+#define LORABOOK_CKERNELS_BACKWARD
+// dx (+)= LayerNorm backward of dy for rows with saved mean/rstd; x is the LayerNorm input.
+// accumulate != 0 adds into dx.
+void lb_layernorm_backward(float *dx, const float *dy, const float *x, const float *mean, const float *rstd,
+                           const float *gamma, size_t rows, size_t C, int accumulate);
+// dgamma[c] += Σ_r dy[r,c] xhat[r,c], dbeta[c] += Σ_r dy[r,c] for columns c0..c1-1 (either may be NULL).
+void lb_layernorm_param_grads(float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                              const float *rstd, size_t rows, size_t C, size_t c0, size_t c1);
+// dpre = dact * GELU'(pre) (exact-erf GELU).
+void lb_gelu_backward(float *dpre, const float *dact, const float *pre, size_t n);
+// Softmax backward for rows of width L: dS = scale * P ⊙ (dP − rowsum(dP ⊙ P)); dS may alias dP.
+void lb_softmax_backward(float *dS, const float *P, const float *dP, size_t rows, size_t L, float scale);
+// db[c] += Σ_r dy[r, c] for c0 <= c < c1 (row stride ld).
+void lb_column_sums(float *db, const float *dy, size_t rows, size_t ld, size_t c0, size_t c1);
+// Dropout with a counter-based mask: y[i] = x[i] * (keep(seed, i0 + i) ? 1/(1-p) : 0). The mask depends
+// only on (seed, index), so backward regenerates it. y may alias x.
+void lb_dropout(float *y, const float *x, size_t n, size_t i0, float p, unsigned long long seed);
+// y[r, c] = (y[r, c] + bias[c]) then dropout as lb_dropout over the row-major index (i0 = first row * cols).
+void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size_t row0, float p, unsigned long long seed);
+// AdamW (decoupled weight decay, bias-corrected), PyTorch's update; see Training/AdamW.swift.
+void lb_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+              float eps, float wd, float bc1, float bc2);
+// y[r, c] *= scale[c]
+void lb_scale_columns(float *y, const float *scale, size_t rows, size_t cols, size_t ld);
+#endif

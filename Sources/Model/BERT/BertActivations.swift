@@ -9,6 +9,7 @@ import Foundation
 public struct LayerActivations {
     public let qkv: UnsafeMutablePointer<Float>      // (N, 3C)  x Wqkvᵀ + b
     public let probs: UnsafeMutablePointer<Float>    // Σ_b (H, L_b, L_b)  softmax(QKᵀ/√D) per sequence and head
+    public let probsDropped: UnsafeMutablePointer<Float> // same, after attention dropout (= probs without it)
     public let context: UnsafeMutablePointer<Float>  // (N, C)  heads' P·V, concatenated
     public let attnSum: UnsafeMutablePointer<Float>  // (N, C)  context Woᵀ + bo + x (LayerNorm 1 input)
     public let ln1Mean: UnsafeMutablePointer<Float>  // (N)
@@ -32,6 +33,7 @@ public final class BertActivations {
     public let keepsAllLayers: Bool
     private var arena: FloatBuffer
     private var lengths: [Int] = []
+    private var hasDropoutBuffers = false
     /// Start of each sequence's (H, L_b, L_b) attention block within `probs`.
     public private(set) var probsOffsets: [Int] = []
 
@@ -39,6 +41,7 @@ public final class BertActivations {
     public private(set) var embMean: UnsafeMutablePointer<Float>  // (N)
     public private(set) var embRstd: UnsafeMutablePointer<Float>  // (N)
     public private(set) var embOut: UnsafeMutablePointer<Float>   // (N, C)
+    public private(set) var embDropped: UnsafeMutablePointer<Float> // (N, C) dropout(embOut): layer 0's input (= embOut without dropout)
     public private(set) var layers: [LayerActivations] = []
     public private(set) var poolerIn: UnsafeMutablePointer<Float> // (B, C) [CLS] rows of the last layer
     public private(set) var pooled: UnsafeMutablePointer<Float>   // (B, C) tanh(Wp h + bp)
@@ -47,7 +50,7 @@ public final class BertActivations {
         self.config = config
         self.keepsAllLayers = keepAllLayers
         arena = FloatBuffer(count: 0)
-        embSum = arena.base; embMean = arena.base; embRstd = arena.base; embOut = arena.base
+        embSum = arena.base; embMean = arena.base; embRstd = arena.base; embOut = arena.base; embDropped = arena.base
         poolerIn = arena.base; pooled = arena.base
     }
 
@@ -55,15 +58,18 @@ public final class BertActivations {
     public var byteCount: Int { arena.byteCount }
 
     /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
-    public func prepare(lengths: [Int]) {
-        if lengths == self.lengths { return }
+    /// With `dropout`, separate buffers hold the dropped embeddings and attention probabilities.
+    public func prepare(lengths: [Int], dropout: Bool = false) {
+        if lengths == self.lengths && dropout == hasDropoutBuffers { return }
+        hasDropoutBuffers = dropout
         let B = lengths.count, N = lengths.reduce(0, +)
         let C = config.hiddenSize, H = config.numHeads
         var probsOffsets: [Int] = []
         var attention = 0
         for l in lengths { probsOffsets.append(attention); attention += H * l * l }
         let L = keepsAllLayers ? config.numLayers : 1
-        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config) + 2 * B * C
+        let extra = dropout ? N * C + L * attention : 0
+        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config) + 2 * B * C + extra
         if need > arena.count { arena = FloatBuffer(count: need) }
         self.lengths = lengths
         self.probsOffsets = probsOffsets
@@ -71,9 +77,12 @@ public final class BertActivations {
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(N * C); embMean = take(N); embRstd = take(N); embOut = take(N * C)
+        embDropped = dropout ? take(N * C) : embOut
         layers = (0..<L).map { _ in
-            LayerActivations(
-                qkv: take(N * 3 * C), probs: take(attention), context: take(N * C), attnSum: take(N * C),
+            let probs = take(attention)
+            return LayerActivations(
+                qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
+                context: take(N * C), attnSum: take(N * C),
                 ln1Mean: take(N), ln1Rstd: take(N), ln1Out: take(N * C), ffnPre: take(N * I), ffnAct: take(N * I),
                 ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C))
         }

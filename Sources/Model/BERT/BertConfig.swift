@@ -12,6 +12,9 @@ public struct BertConfig: Sendable, Equatable, Codable {
     public var layerNormEps: Float
     public var hiddenAct: String
     public var name: String
+    /// Dropout probabilities used while training (HF's hidden_dropout_prob, attention_probs_dropout_prob).
+    public var hiddenDropout: Float = 0.1
+    public var attentionDropout: Float = 0.1
 
     public var headDim: Int { hiddenSize / numHeads }
 
@@ -53,6 +56,8 @@ public struct BertConfig: Sendable, Equatable, Codable {
             typeVocabSize: try int("type_vocab_size", default: 2), vocabSize: try int("vocab_size"),
             layerNormEps: (json["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12, hiddenAct: act,
             name: (json["_name_or_path"] as? String) ?? url.deletingLastPathComponent().lastPathComponent)
+        hiddenDropout = (json["hidden_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1
+        attentionDropout = (json["attention_probs_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1
         guard hiddenSize % numHeads == 0 else {
             throw ModelError.invalidConfig(path: path, reason: "'hidden_size' \(hiddenSize) is not a multiple of 'num_attention_heads' \(numHeads)")
         }

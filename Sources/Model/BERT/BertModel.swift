@@ -11,6 +11,7 @@
 //   pooler      tanh(Wp y[b, 0] + bp)                                                 (B, C)
 // A sequence's values are therefore the same alone or in any batch.
 import Foundation
+import CKernels
 
 public struct BertOutput {
     public let batch: TokenBatch
@@ -67,6 +68,13 @@ public final class BertModel: @unchecked Sendable {
         return BertModel(folder: folder, config: config, parameters: parameters, tokenizer: tokenizer)
     }
 
+    /// A copy with its own parameters (full fine-tuning changes them; the original stays intact).
+    public func cloned() -> BertModel {
+        let p = BertParameters(config: config)
+        p.storage.base.update(from: parameters.storage.base, count: parameters.count)
+        return BertModel(folder: folder, config: config, parameters: p, tokenizer: tokenizer)
+    }
+
     /// Tokenizes texts (or pairs) into one padded batch.
     /// `maxLength` defaults to min(128, the model's positions).
     public func batch(_ texts: [(String, String?)], maxLength: Int? = nil) throws -> TokenBatch {
@@ -80,6 +88,11 @@ public final class BertModel: @unchecked Sendable {
     /// Runs the encoder and pooler. Without `activations`, an inference arena owned by the model is
     /// reused, so the output is valid until the next call.
     public func forward(_ batch: TokenBatch, activations: BertActivations? = nil) -> BertOutput {
+        forward(batch, activations: activations, options: EncoderOptions())
+    }
+
+    /// The forward pass with adapters and dropout (training).
+    public func forward(_ batch: TokenBatch, activations: BertActivations?, options: EncoderOptions) -> BertOutput {
         let acts: BertActivations
         if let activations { acts = activations } else {
             if inferenceActivations == nil { inferenceActivations = BertActivations(config: config, keepAllLayers: false) }
@@ -88,20 +101,28 @@ public final class BertModel: @unchecked Sendable {
         let B = batch.batchSize
         let C = config.hiddenSize
         precondition(batch.sequenceLength <= config.maxPositions, "sequence longer than the model's positions")
-        acts.prepare(lengths: batch.lengths)
+        acts.prepare(lengths: batch.lengths, dropout: options.usesDropout)
         embed(batch, acts)
-        var x = acts.embOut
+        if options.hiddenDropout > 0 {
+            let N = batch.tokenCount, seed = options.seed(layer: -1, site: .embeddings)
+            Parallel.chunks(N, minChunk: 64) { r in
+                lb_dropout(acts.embDropped + r.lowerBound * C, acts.embOut + r.lowerBound * C, r.count * C, r.lowerBound * C, options.hiddenDropout, seed)
+            }
+        }
+        var x = acts.embDropped
         for l in 0..<config.numLayers {
             let a = acts.layer(l)
-            encoderLayer(parameters.layers[l], input: x, a, probsOffsets: acts.probsOffsets, batch: batch)
+            encoderLayer(l, input: x, a, probsOffsets: acts.probsOffsets, batch: batch, options: options)
             x = a.out
         }
         // pooler: tanh(Wp h_cls + bp) on the [CLS] row of each sequence
         for b in 0..<B { (acts.poolerIn + b * C).update(from: x + batch.offsets[b] * C, count: C) }
-        BLAS.gemm(transB: true, m: B, n: C, k: C, a: acts.poolerIn, lda: C, b: parameters.poolerWeight.data, ldb: C,
-                  c: acts.pooled, ldc: C)
-        Kernels.addBias(acts.pooled, bias: parameters.poolerBias.data, rows: B, cols: C)
-        Kernels.tanh(acts.pooled, into: acts.pooled, count: B * C)
+        if options.pooler {
+            BLAS.gemm(transB: true, m: B, n: C, k: C, a: acts.poolerIn, lda: C, b: parameters.poolerWeight.data, ldb: C,
+                      c: acts.pooled, ldc: C)
+            Kernels.addBias(acts.pooled, bias: parameters.poolerBias.data, rows: B, cols: C)
+            Kernels.tanh(acts.pooled, into: acts.pooled, count: B * C)
+        }
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
 
@@ -121,13 +142,22 @@ public final class BertModel: @unchecked Sendable {
                           rows: N, width: C, eps: config.layerNormEps)
     }
 
-    func encoderLayer(_ w: LayerParameters, input x: UnsafeMutablePointer<Float>, _ a: LayerActivations,
-                      probsOffsets: [Int], batch: TokenBatch) {
+    func encoderLayer(_ l: Int, input x: UnsafeMutablePointer<Float>, _ a: LayerActivations,
+                      probsOffsets: [Int], batch: TokenBatch, options: EncoderOptions) {
+        let w = parameters.layers[l]
         let B = batch.batchSize, N = batch.tokenCount
         let C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads, D = config.headDim
         let eps = config.layerNormEps
-        // qkv = x Wqkvᵀ + b                                                  (N, 3C)
+        let adapters = options.adapters?.active(layer: l) ?? [:]
+        func adapt(_ t: AdapterTarget, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, base: UnsafePointer<Float>) {
+            adapters[t]?.forward(x: x, ldx: ldx, y: y, ldy: ldy, rows: N, base: base, training: options.training,
+                                 seed: options.seed(layer: l, site: .adapter(t)))
+        }
+        // qkv = x Wqkvᵀ (+ adapters) + b                                     (N, 3C)
         BLAS.gemm(transB: true, m: N, n: 3 * C, k: C, a: x, lda: C, b: w.qkvWeight.data, ldb: C, c: a.qkv, ldc: 3 * C)
+        for (i, t) in [AdapterTarget.query, .key, .value].enumerated() {
+            adapt(t, x: x, ldx: C, y: a.qkv + i * C, ldy: 3 * C, base: w.qkvWeight.data + i * C * C)
+        }
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
         // attention per sequence and head, over the sequence's L tokens
         let scale = 1 / Float(D).squareRoot()
@@ -140,18 +170,43 @@ public final class BertModel: @unchecked Sendable {
                 BLAS.gemm(transB: true, m: L, n: L, k: D, alpha: scale, a: rows + h * D, lda: 3 * C,
                           b: rows + C + h * D, ldb: 3 * C, c: S, ldc: L)
                 Kernels.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
-                BLAS.gemm(m: L, n: D, k: L, a: S, lda: L, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
+                var Pd = S
+                if options.attentionDropout > 0 {
+                    let off = probsOffsets[b] + h * L * L
+                    Pd = a.probsDropped + off
+                    lb_dropout(Pd, S, L * L, off, options.attentionDropout, options.seed(layer: l, site: .attentionProbs))
+                }
+                BLAS.gemm(m: L, n: D, k: L, a: Pd, lda: L, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
             }
         } }
-        // a = LN(ctx Woᵀ + bo + x)
+        // a = LN(dropout(ctx Woᵀ + bo) + x)
         BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)
-        Kernels.layerNorm(x: a.attnSum, residual: x, bias: w.attnOutBias.data, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
-                          into: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, width: C, eps: eps)
-        // y = LN(GELU(a W1ᵀ + b1) W2ᵀ + b2 + a)
+        adapt(.attentionOutput, x: a.context, ldx: C, y: a.attnSum, ldy: C, base: w.attnOutWeight.data)
+        residualLayerNorm(a.attnSum, bias: w.attnOutBias.data, residual: x, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
+                          out: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, eps: eps,
+                          dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .attentionOutput))
+        // y = LN(dropout(GELU(a W1ᵀ + b1) W2ᵀ + b2) + a)
         BLAS.gemm(transB: true, m: N, n: I, k: C, a: a.ln1Out, lda: C, b: w.ffnUpWeight.data, ldb: C, c: a.ffnPre, ldc: I)
+        adapt(.intermediate, x: a.ln1Out, ldx: C, y: a.ffnPre, ldy: I, base: w.ffnUpWeight.data)
         Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
         BLAS.gemm(transB: true, m: N, n: C, k: I, a: a.ffnAct, lda: I, b: w.ffnDownWeight.data, ldb: I, c: a.ffnSum, ldc: C)
-        Kernels.layerNorm(x: a.ffnSum, residual: a.ln1Out, bias: w.ffnDownBias.data, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
-                          into: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, width: C, eps: eps)
+        adapt(.output, x: a.ffnAct, ldx: I, y: a.ffnSum, ldy: C, base: w.ffnDownWeight.data)
+        residualLayerNorm(a.ffnSum, bias: w.ffnDownBias.data, residual: a.ln1Out, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
+                          out: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, eps: eps,
+                          dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
+    }
+
+    /// s = dropout(s + bias) + residual (kept for backward); out = LN(s).
+    func residualLayerNorm(_ s: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
+                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, rows N: Int, eps: Float,
+                           dropout: Float, seed: UInt64) {
+        let C = config.hiddenSize
+        if dropout > 0 {
+            Parallel.chunks(N, minChunk: 64) { r in lb_bias_dropout(s + r.lowerBound * C, bias, r.count, C, r.lowerBound, dropout, seed) }
+            Kernels.layerNorm(x: s, residual: residual, bias: nil, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
+        } else {
+            Kernels.layerNorm(x: s, residual: residual, bias: bias, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
+        }
     }
 }

@@ -1,0 +1,100 @@
+// How a model is adapted: which weights train (full, head) or which linear layers get low-rank
+// adapters (LoRA, DoRA), with rank, alpha, dropout, targets and layers.
+import Foundation
+
+public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
+    /// Every encoder weight and the heads train.
+    case full
+    /// The encoder is frozen; only the task heads train.
+    case head
+    /// LoRA: y = W0 x + b + (alpha/r) · B A dropout(x).
+    case lora
+    /// DoRA (PEFT semantics): y = m ⊙ (W0 + s·BA) x / ‖W0 + s·BA‖_row + b, the norm detached.
+    case dora
+}
+
+/// A linear layer of a BERT encoder layer that can carry an adapter (HF module names).
+public enum AdapterTarget: String, Codable, Sendable, CaseIterable {
+    case query, key, value
+    case attentionOutput = "attention-output"
+    case intermediate
+    case output
+
+    /// Named sets: `attention` (query, value: LoRA's and PEFT's default), `qkv`, `attention-all`
+    /// (q, k, v, attention output), `all-linear` (those and both feed-forward layers).
+    public static let sets: [String: [AdapterTarget]] = [
+        "attention": [.query, .value],
+        "qkv": [.query, .key, .value],
+        "attention-all": [.query, .key, .value, .attentionOutput],
+        "all-linear": AdapterTarget.allCases,
+    ]
+
+    /// Parses a set name or a comma-separated list of target names.
+    public static func parse(_ text: String) throws -> [AdapterTarget] {
+        if let set = sets[text] { return set }
+        var result: [AdapterTarget] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let t = AdapterTarget(rawValue: part) else {
+                let known = sets.keys.sorted() + AdapterTarget.allCases.map(\.rawValue)
+                throw ModelError.invalidArgument(name: "target '\(part)'", reason: "expected one of \(known.joined(separator: ", "))")
+            }
+            if !result.contains(t) { result.append(t) }
+        }
+        guard !result.isEmpty else { throw ModelError.invalidArgument(name: "targets", reason: "expected at least one target") }
+        return result
+    }
+
+    /// (input features, output features) of this linear layer.
+    public func shape(_ c: BertConfig) -> (inFeatures: Int, outFeatures: Int) {
+        switch self {
+        case .query, .key, .value, .attentionOutput: return (c.hiddenSize, c.hiddenSize)
+        case .intermediate: return (c.hiddenSize, c.intermediateSize)
+        case .output: return (c.intermediateSize, c.hiddenSize)
+        }
+    }
+}
+
+public struct AdaptationConfig: Codable, Sendable, Equatable {
+    public var mode: AdaptationMode
+    public var rank: Int
+    public var alpha: Float
+    /// Dropout on the adapter's input (LoRA's `lora_dropout`).
+    public var dropout: Float
+    public var targets: [AdapterTarget]
+    /// Encoder layers that get adapters (nil: all).
+    public var layers: [Int]?
+    /// rsLoRA: scale alpha/√r instead of alpha/r.
+    public var rsLoRA: Bool
+
+    public init(mode: AdaptationMode, rank: Int = 8, alpha: Float? = nil, dropout: Float = 0,
+                targets: [AdapterTarget] = [.query, .value], layers: [Int]? = nil, rsLoRA: Bool = false) {
+        self.mode = mode; self.rank = rank; self.alpha = alpha ?? Float(2 * rank); self.dropout = dropout
+        self.targets = targets; self.layers = layers; self.rsLoRA = rsLoRA
+    }
+
+    public var usesAdapters: Bool { mode == .lora || mode == .dora }
+
+    /// s = alpha / r (or alpha / √r with rsLoRA).
+    public var scaling: Float { rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+
+    /// Checks the configuration against a model; errors name the argument and what was expected.
+    public func validate(for c: BertConfig) throws {
+        guard usesAdapters else { return }
+        guard rank >= 1 else { throw ModelError.invalidArgument(name: "rank \(rank)", reason: "expected a rank of at least 1") }
+        for t in targets {
+            let (i, o) = t.shape(c)
+            guard rank <= min(i, o) else {
+                throw ModelError.invalidArgument(name: "rank \(rank)", reason: "larger than the \(t.rawValue) layer allows (at most \(min(i, o)) for its [\(o), \(i)] weight)")
+            }
+        }
+        guard dropout >= 0 && dropout < 1 else { throw ModelError.invalidArgument(name: "dropout \(dropout)", reason: "expected 0 ≤ dropout < 1") }
+        if mode == .dora && dropout > 0 {
+            throw ModelError.invalidArgument(name: "dropout \(dropout)", reason: "adapter dropout with DoRA is not supported; use dropout 0 (the model's own dropout still applies)")
+        }
+        for l in layers ?? [] where !(0..<c.numLayers).contains(l) {
+            throw ModelError.invalidArgument(name: "layer \(l)", reason: "the model has layers 0…\(c.numLayers - 1)")
+        }
+    }
+
+    public func adapts(layer: Int) -> Bool { usesAdapters && (layers?.contains(layer) ?? true) }
+}

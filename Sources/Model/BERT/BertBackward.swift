@@ -1,0 +1,209 @@
+// Backward of the encoder: each step inverts a forward line of BertModel.encoderLayer, in exact
+// reverse order; layers run from the last to the lowest one that needs a gradient. Gradients
+// accumulate (GEMMs with beta = 1, sums with +=): callers zero them once per optimizer step.
+//
+// What gets a gradient is decided by `GradientSinks`: base weights only in full fine-tuning (a
+// BertParameters-shaped gradient buffer), adapters' A/B/m when they train, and the input gradient
+// of a layer only when something below it trains. Frozen weights have no gradient buffers.
+import Foundation
+import CKernels
+
+/// Where backward writes.
+public struct GradientSinks {
+    /// Gradients of the base weights (full fine-tuning), same layout as the parameters.
+    public var base: BertParameters?
+    public var adapters: AdapterSet?
+
+    /// The lowest encoder layer that needs gradients (numLayers when none does).
+    func lowestLayer(_ c: BertConfig) -> Int {
+        if base != nil { return 0 }
+        guard let adapters else { return c.numLayers }
+        return adapters.layers.firstIndex { !$0.isEmpty } ?? c.numLayers
+    }
+}
+
+/// Scratch buffers of backward, grown to the largest batch and reused.
+final class BackwardWorkspace {
+    private(set) var arena: FloatBuffer
+    var dX, dS, dT, dLn1, dQKV, dI, dP, scratch: UnsafeMutablePointer<Float>
+    private var key: [Int] = []
+
+    init() {
+        arena = FloatBuffer(count: 0)
+        let p = arena.base
+        dX = p; dS = p; dT = p; dLn1 = p; dQKV = p; dI = p; dP = p; scratch = p
+    }
+
+    func prepare(lengths: [Int], config c: BertConfig) {
+        if lengths == key { return }
+        key = lengths
+        let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
+        let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
+        let need = 4 * N * C + 3 * N * C + N * I + attention + N * max(C, I)
+        if need > arena.count { arena = FloatBuffer(count: need) }
+        var p = arena.base
+        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
+        dX = take(N * C); dS = take(N * C); dT = take(N * C); dLn1 = take(N * C); dQKV = take(3 * N * C)
+        dI = take(N * I); dP = take(attention); scratch = take(N * max(C, I))
+    }
+
+    var byteCount: Int { arena.byteCount }
+}
+
+extension BertModel {
+    /// Backpropagates dOut = ∂L/∂(last layer output) (N, C), packed like the batch. `dOut` is
+    /// consumed (used as scratch). Requires the forward's activations (training mode: all layers kept).
+    func backward(_ batch: TokenBatch, activations acts: BertActivations, options: EncoderOptions,
+                  dOut: UnsafeMutablePointer<Float>, sinks: GradientSinks, workspace ws: BackwardWorkspace) {
+        precondition(acts.keepsAllLayers, "backward needs the activations of every layer (training mode)")
+        let lowest = sinks.lowestLayer(config)
+        guard lowest < config.numLayers else { return }
+        let N = batch.tokenCount, C = config.hiddenSize
+        ws.prepare(lengths: batch.lengths, config: config)
+        var dY = dOut
+        for l in stride(from: config.numLayers - 1, through: lowest, by: -1) {
+            let input = l == 0 ? acts.embDropped : acts.layer(l - 1).out
+            let needInput = l > lowest || sinks.base != nil
+            layerBackward(l, batch: batch, acts: acts, input: input, dOut: dY, needInputGrad: needInput, options: options, sinks: sinks, ws: ws)
+            if needInput { dY.update(from: ws.dX, count: N * C) }
+        }
+        if let g = sinks.base { embeddingsBackward(batch, acts: acts, dEmb: dY, grads: g, options: options) }
+    }
+
+    /// db[c] += Σ rows dy[r, c] (row stride ld), columns split across threads.
+    func biasGrad(_ db: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
+        Parallel.chunks(cols, minChunk: 32) { r in lb_column_sums(db, dy, rows, ld, r.lowerBound, r.upperBound) }
+    }
+
+    /// LayerNorm backward: dx = LN'(dy); gamma/beta gradients when `grads` are given.
+    func layerNormBackward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                           mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                           dGamma: UnsafeMutablePointer<Float>?, dBeta: UnsafeMutablePointer<Float>?, rows N: Int) {
+        let C = config.hiddenSize
+        if dGamma != nil || dBeta != nil {
+            Parallel.chunks(C, minChunk: 32) { r in lb_layernorm_param_grads(dGamma, dBeta, dy, x, mean, rstd, N, C, r.lowerBound, r.upperBound) }
+        }
+        Parallel.chunks(N, minChunk: 64) { r in
+            let o = r.lowerBound * C
+            lb_layernorm_backward(dx + o, dy + o, x + o, mean + r.lowerBound, rstd + r.lowerBound, gamma, r.count, C, 0)
+        }
+    }
+
+    /// dy (+ dropout′) for a residual branch: dT = dropout′(dS) or dS itself.
+    func dropoutBackward(_ dS: UnsafeMutablePointer<Float>, into dT: UnsafeMutablePointer<Float>, rows N: Int, p: Float, seed: UInt64) -> UnsafeMutablePointer<Float> {
+        guard p > 0 else { return dS }
+        let C = config.hiddenSize
+        Parallel.chunks(N, minChunk: 64) { r in lb_dropout(dT + r.lowerBound * C, dS + r.lowerBound * C, r.count * C, r.lowerBound * C, p, seed) }
+        return dT
+    }
+
+    func layerBackward(_ l: Int, batch: TokenBatch, acts: BertActivations, input x: UnsafePointer<Float>,
+                       dOut: UnsafeMutablePointer<Float>, needInputGrad: Bool, options: EncoderOptions,
+                       sinks: GradientSinks, ws: BackwardWorkspace) {
+        let w = parameters.layers[l], a = acts.layer(l), g = sinks.base?.layers[l]
+        let N = batch.tokenCount, C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads, D = config.headDim
+        let adapters = options.adapters?.active(layer: l) ?? [:]
+
+        /// A linear site y = x Wᵀ (+ adapter) + b, given dy: weight/bias grads, DoRA scaling, then
+        /// dx = dy W (beta 0, or added with `accumulate`) plus the adapter's path.
+        func linearBackward(_ t: AdapterTarget?, dy: UnsafeMutablePointer<Float>, ldy: Int, dyIsScratch: Bool,
+                            x: UnsafePointer<Float>, ldx: Int, W: UnsafePointer<Float>, outF: Int, inF: Int,
+                            dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
+                            dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+            if let db { biasGrad(db, dy, rows: N, cols: outF, ld: ldy) }
+            // dW += dyᵀ x                                                          (out, in)
+            if let dW { BLAS.gemm(transA: true, m: outF, n: inF, k: N, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dW, ldc: inF) }
+            var dyAdapted = dy, ld = ldy
+            let adapter = t.flatMap { adapters[$0] }
+            if let adapter, adapter.isDoRA {
+                if !dyIsScratch {   // dy is also the residual gradient: scale a copy
+                    for r in 0..<N { (ws.scratch + r * outF).update(from: dy + r * ldy, count: outF) }
+                    dyAdapted = ws.scratch; ld = outF
+                }
+                adapter.scaleGradient(dy: dyAdapted, ldy: ld, rows: N)
+            }
+            // dx = dz W                                                              (N, in)
+            if let dx { BLAS.gemm(m: N, n: inF, k: outF, a: dyAdapted, lda: ld, b: W, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF) }
+            adapter?.lowRankBackward(dy: dyAdapted, ldy: ld, x: x, ldx: ldx, rows: N, dx: dx, lddx: inF)
+        }
+
+        // out = LN(ffnSum)                                                        → dS = ∂L/∂ffnSum
+        layerNormBackward(dx: ws.dS, dy: dOut, x: a.ffnSum, mean: a.ln2Mean, rstd: a.ln2Rstd, gamma: w.ln2Gamma.data,
+                          dGamma: g?.ln2Gamma.data, dBeta: g?.ln2Beta.data, rows: N)
+        // ffnSum = dropout(ffnAct W2ᵀ + b2) + ln1Out                              → residual: dLn1 = dS
+        ws.dLn1.update(from: ws.dS, count: N * C)
+        let dFfnOut = dropoutBackward(ws.dS, into: ws.dT, rows: N, p: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
+        // ffnAct W2ᵀ + b2                                                         → dI = ∂L/∂ffnAct
+        linearBackward(.output, dy: dFfnOut, ldy: C, dyIsScratch: true, x: a.ffnAct, ldx: I, W: w.ffnDownWeight.data, outF: C, inF: I,
+                       dW: g?.ffnDownWeight.data, db: g?.ffnDownBias.data, dx: ws.dI, accumulate: false)
+        // ffnAct = GELU(ffnPre)                                                   → dI = ∂L/∂ffnPre
+        Parallel.chunks(N, minChunk: 16) { r in
+            let o = r.lowerBound * I
+            lb_gelu_backward(ws.dI + o, ws.dI + o, a.ffnPre + o, r.count * I)
+        }
+        // ffnPre = ln1Out W1ᵀ + b1                                                → dLn1 += dI W1
+        linearBackward(.intermediate, dy: ws.dI, ldy: I, dyIsScratch: true, x: a.ln1Out, ldx: C, W: w.ffnUpWeight.data, outF: I, inF: C,
+                       dW: g?.ffnUpWeight.data, db: g?.ffnUpBias.data, dx: ws.dLn1, accumulate: true)
+        // ln1Out = LN(attnSum)                                                    → dS = ∂L/∂attnSum
+        layerNormBackward(dx: ws.dS, dy: ws.dLn1, x: a.attnSum, mean: a.ln1Mean, rstd: a.ln1Rstd, gamma: w.ln1Gamma.data,
+                          dGamma: g?.ln1Gamma.data, dBeta: g?.ln1Beta.data, rows: N)
+        // attnSum = dropout(ctx Woᵀ + bo) + x                                     → residual: dX = dS
+        if needInputGrad { ws.dX.update(from: ws.dS, count: N * C) }
+        let dAttnOut = dropoutBackward(ws.dS, into: ws.dT, rows: N, p: options.hiddenDropout, seed: options.seed(layer: l, site: .attentionOutput))
+        // ctx Woᵀ + bo                                                            → dLn1 (reused) = ∂L/∂ctx
+        let dCtx = ws.dLn1
+        linearBackward(.attentionOutput, dy: dAttnOut, ldy: C, dyIsScratch: options.hiddenDropout > 0, x: a.context, ldx: C,
+                       W: w.attnOutWeight.data, outF: C, inF: C, dW: g?.attnOutWeight.data, db: g?.attnOutBias.data, dx: dCtx, accumulate: false)
+        // ctx[b,:,h] = Pd V_h; P = softmax(scale Q Kᵀ)                            → dQKV
+        let scale = 1 / Float(D).squareRoot()
+        let offsets = acts.probsOffsets
+        Parallel.chunks(batch.batchSize, minChunk: 1) { range in for b in range {
+            let L = batch.lengths[b], row0 = batch.offsets[b]
+            let qkv = a.qkv + row0 * 3 * C, dqkv = ws.dQKV + row0 * 3 * C, dctx = dCtx + row0 * C
+            for h in 0..<H {
+                let off = offsets[b] + h * L * L
+                let P = a.probs + off, Pd = a.probsDropped + off, dP = ws.dP + off
+                // dPd = dctx_h V_hᵀ                                             (L, L)
+                BLAS.gemm(transB: true, m: L, n: L, k: D, a: dctx + h * D, lda: C, b: qkv + 2 * C + h * D, ldb: 3 * C, c: dP, ldc: L)
+                // dV_h = Pdᵀ dctx_h                                             (L, D)
+                BLAS.gemm(transA: true, m: L, n: D, k: L, a: Pd, lda: L, b: dctx + h * D, ldb: C, c: dqkv + 2 * C + h * D, ldc: 3 * C)
+                // dP = dropout′(dPd); dS = scale · P ⊙ (dP − rowsum(dP ⊙ P))
+                if options.attentionDropout > 0 {
+                    lb_dropout(dP, dP, L * L, off, options.attentionDropout, options.seed(layer: l, site: .attentionProbs))
+                }
+                lb_softmax_backward(dP, P, dP, L, L, scale)
+                // dQ_h = dS K_h;  dK_h = dSᵀ Q_h                                (L, D)
+                BLAS.gemm(m: L, n: D, k: L, a: dP, lda: L, b: qkv + C + h * D, ldb: 3 * C, c: dqkv + h * D, ldc: 3 * C)
+                BLAS.gemm(transA: true, m: L, n: D, k: L, a: dP, lda: L, b: qkv + h * D, ldb: 3 * C, c: dqkv + C + h * D, ldc: 3 * C)
+            }
+        } }
+        // qkv = x Wqkvᵀ + b (query, key, value adapters on column slices)        → dX += dQKV Wqkv
+        if let db = g?.qkvBias.data { biasGrad(db, ws.dQKV, rows: N, cols: 3 * C, ld: 3 * C) }
+        if let dW = g?.qkvWeight.data { BLAS.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dQKV, lda: 3 * C, b: x, ldb: C, beta: 1, c: dW, ldc: C) }
+        let qkvTargets: [AdapterTarget] = [.query, .key, .value]
+        for (i, t) in qkvTargets.enumerated() { adapters[t]?.scaleGradient(dy: ws.dQKV + i * C, ldy: 3 * C, rows: N) }
+        if needInputGrad {
+            BLAS.gemm(m: N, n: C, k: 3 * C, a: ws.dQKV, lda: 3 * C, b: w.qkvWeight.data, ldb: C, beta: 1, c: ws.dX, ldc: C)
+        }
+        for (i, t) in qkvTargets.enumerated() {
+            adapters[t]?.lowRankBackward(dy: ws.dQKV + i * C, ldy: 3 * C, x: x, ldx: C, rows: N, dx: needInputGrad ? ws.dX : nil, lddx: C)
+        }
+    }
+
+    /// e = LN(word[id] + pos[t] + type[tt]), dropped: gradients of the embedding tables and LayerNorm.
+    func embeddingsBackward(_ batch: TokenBatch, acts: BertActivations, dEmb: UnsafeMutablePointer<Float>,
+                            grads g: BertParameters, options: EncoderOptions) {
+        let N = batch.tokenCount, C = config.hiddenSize
+        let d = dropoutBackward(dEmb, into: dEmb, rows: N, p: options.hiddenDropout, seed: options.seed(layer: -1, site: .embeddings))
+        let dSum = Tensor(zeros: [N * C])
+        layerNormBackward(dx: dSum.data, dy: d, x: acts.embSum, mean: acts.embMean, rstd: acts.embRstd, gamma: parameters.embLnGamma.data,
+                          dGamma: g.embLnGamma.data, dBeta: g.embLnBeta.data, rows: N)
+        for n in 0..<N {
+            let src = dSum.data + n * C
+            let w = g.wordEmbeddings.data + Int(batch.packedIDs[n]) * C
+            let p = g.positionEmbeddings.data + Int(batch.positions[n]) * C
+            let t = g.typeEmbeddings.data + Int(batch.packedTypes[n]) * C
+            for c in 0..<C { w[c] += src[c]; p[c] += src[c]; t[c] += src[c] }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+// A task head: a linear layer on the raw [CLS] vector of the last layer, and its loss.
+//   classification  logits = h Wᵀ + b (K classes), cross-entropy
+//   binary          one logit, binary cross-entropy with logits (paraphrase)
+//   regression      one output, mean squared error (STS-B similarity 0–5)
+import Foundation
+
+public enum HeadKind: String, Codable, Sendable {
+    case classification, binary, regression
+}
+
+public final class LinearHead: @unchecked Sendable {
+    public let name: String
+    public let kind: HeadKind
+    public let outputs: Int
+    public let inFeatures: Int
+    public let weight: Tensor   // (K, C)
+    public let bias: Tensor     // (K)
+    public let dWeight: Tensor, dBias: Tensor
+
+    /// PyTorch's nn.Linear initialisation: W and b uniform in ±1/√C.
+    public init(name: String, kind: HeadKind, classes: Int, inFeatures: Int, rng: inout SplitMix64) {
+        self.name = name; self.kind = kind
+        outputs = kind == .classification ? classes : 1
+        self.inFeatures = inFeatures
+        weight = Tensor(zeros: [outputs, inFeatures]); bias = Tensor(zeros: [outputs])
+        dWeight = Tensor(zeros: [outputs, inFeatures]); dBias = Tensor(zeros: [outputs])
+        let bound = 1 / Double(inFeatures).squareRoot()
+        for i in 0..<weight.count { weight.data[i] = Float((rng.nextUniform() * 2 - 1) * bound) }
+        for i in 0..<bias.count { bias.data[i] = Float((rng.nextUniform() * 2 - 1) * bound) }
+    }
+
+    public var parameterCount: Int { weight.count + bias.count }
+
+    /// logits (B, K) = h Wᵀ + b for features h (B, C).
+    public func forward(_ h: UnsafePointer<Float>, rows B: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: B * outputs)
+        out.withUnsafeMutableBufferPointer { o in
+            BLAS.gemm(transB: true, m: B, n: outputs, k: inFeatures, a: h, lda: inFeatures, b: weight.data, ldb: inFeatures, c: o.baseAddress!, ldc: outputs)
+            Kernels.addBias(o.baseAddress!, bias: bias.data, rows: B, cols: outputs)
+        }
+        return out
+    }
+
+    /// Accumulates dW += dlogitsᵀ h, db += Σ dlogits; writes dh = dlogits W (B, C).
+    public func backward(_ h: UnsafePointer<Float>, rows B: Int, dLogits: [Float], dh: UnsafeMutablePointer<Float>) {
+        dLogits.withUnsafeBufferPointer { d in
+            BLAS.gemm(transA: true, m: outputs, n: inFeatures, k: B, a: d.baseAddress!, lda: outputs, b: h, ldb: inFeatures, beta: 1, c: dWeight.data, ldc: inFeatures)
+            for r in 0..<B { for k in 0..<outputs { dBias.data[k] += d[r * outputs + k] } }
+            BLAS.gemm(m: B, n: inFeatures, k: outputs, a: d.baseAddress!, lda: outputs, b: weight.data, ldb: inFeatures, c: dh, ldc: inFeatures)
+        }
+    }
+}
+
+/// Losses averaged over the batch, with their gradient with respect to the head's outputs.
+public enum Loss {
+    /// Cross-entropy of logits (B, K) against class labels; returns (loss, ∂loss/∂logits).
+    public static func crossEntropy(_ logits: [Float], labels: [Int], classes K: Int) -> (Float, [Float]) {
+        let B = labels.count
+        var grad = [Float](repeating: 0, count: B * K)
+        var total = 0.0
+        for r in 0..<B {
+            let row = (0..<K).map { Double(logits[r * K + $0]) }
+            let mx = row.max()!
+            let z = row.reduce(0) { $0 + Foundation.exp($1 - mx) }
+            total += -(row[labels[r]] - mx - Foundation.log(z))
+            for k in 0..<K { grad[r * K + k] = Float((Foundation.exp(row[k] - mx) / z - (k == labels[r] ? 1 : 0)) / Double(B)) }
+        }
+        return (Float(total / Double(B)), grad)
+    }
+
+    /// Binary cross-entropy with logits against targets in [0, 1].
+    public static func binaryCrossEntropy(_ logits: [Float], targets: [Float]) -> (Float, [Float]) {
+        let B = targets.count
+        var total = 0.0
+        var grad = [Float](repeating: 0, count: B)
+        for r in 0..<B {
+            let x = Double(logits[r]), y = Double(targets[r])
+            total += max(x, 0) - x * y + Foundation.log(1 + Foundation.exp(-abs(x)))
+            grad[r] = Float((1 / (1 + Foundation.exp(-x)) - y) / Double(B))
+        }
+        return (Float(total / Double(B)), grad)
+    }
+
+    /// Mean squared error against real targets.
+    public static func meanSquaredError(_ outputs: [Float], targets: [Float]) -> (Float, [Float]) {
+        let B = targets.count
+        var total = 0.0
+        var grad = [Float](repeating: 0, count: B)
+        for r in 0..<B {
+            let d = Double(outputs[r]) - Double(targets[r])
+            total += d * d
+            grad[r] = Float(2 * d / Double(B))
+        }
+        return (Float(total / Double(B)), grad)
+    }
+}
