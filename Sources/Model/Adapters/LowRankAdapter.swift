@@ -33,6 +33,8 @@ public final class LowRankAdapter: @unchecked Sendable {
     let merged: Tensor                                // (out, in) DoRA: W0 + s BA, scratch
     private var backup: Tensor?                       // W0 rows while merged
     var dropoutSeed: UInt64 = 0
+    /// Holds n at its last value (finite-difference checks of the detached-norm gradient).
+    var freezesNorm = false
 
     init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
         self.layer = layer; self.target = target
@@ -101,7 +103,11 @@ public final class LowRankAdapter: @unchecked Sendable {
         BLAS.gemm(transB: true, m: N, n: outFeatures, k: rank, alpha: scaling, a: u.base, lda: rank, b: B.data, ldb: rank,
                   beta: 1, c: y, ldc: ldy)
         if isDoRA {
-            computeNorm(base: W0)
+            if freezesNorm, let m = magnitude {
+                for o in 0..<outFeatures { gain.data[o] = m.data[o] / norm.data[o] }
+            } else {
+                computeNorm(base: W0)
+            }
             ensure(&z, N * outFeatures)
             for r in 0..<N { (z.base + r * outFeatures).update(from: y + r * ldy, count: outFeatures) }
             lb_scale_columns(y, gain.data, N, outFeatures, ldy)
