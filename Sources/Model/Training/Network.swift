@@ -127,7 +127,8 @@ public final class Network: @unchecked Sendable {
 
     /// Forward with dropout, loss, and backward into the gradients (which accumulate).
     /// Returns the batch's mean loss and the head's outputs.
-    public func lossAndGradients(_ batch: TokenBatch, head: LinearHead, targets: Targets, stepSeed: UInt64) -> (loss: Float, outputs: [Float]) {
+    public func lossAndGradients(_ batch: TokenBatch, head: LinearHead, targets: Targets, stepSeed: UInt64,
+                                 weight: Float = 1) -> (loss: Float, outputs: [Float]) {
         let opts = options(training: true, stepSeed: stepSeed)
         let out = model.forward(batch, activations: trainingActivations, options: opts)
         let B = batch.batchSize, C = model.config.hiddenSize
@@ -140,10 +141,11 @@ public final class Network: @unchecked Sendable {
         case (.regression, .values(let y)): (loss, dOutputs) = Loss.meanSquaredError(outputs, targets: y)
         default: preconditionFailure("targets do not fit a \(head.kind) head")
         }
+        let dScaled = weight == 1 ? dOutputs : dOutputs.map { $0 * weight }
         let N = batch.tokenCount
         if dOut.count < N * C { dOut = FloatBuffer(count: N * C) }
         if dh.count < B * C { dh = FloatBuffer(count: B * C) }
-        head.backward(h, rows: B, dLogits: dOutputs, dh: dh.base)
+        head.backward(h, rows: B, dLogits: dScaled, dh: dh.base)
         if adaptation.mode != .head {
             dOut.base.update(repeating: 0, count: N * C)
             for b in 0..<B { (dOut.base + batch.offsets[b] * C).update(from: dh.base + b * C, count: C) }
@@ -151,6 +153,21 @@ public final class Network: @unchecked Sendable {
                            sinks: GradientSinks(base: baseGradients, adapters: adapters), workspace: workspace)
         }
         return (loss, outputs)
+    }
+
+    // MARK: memory
+
+    /// Bytes of parameters (the base, shared or private, plus adapters and heads), of gradients
+    /// (only for what trains), and of activations and backward workspace at their largest so far.
+    public func memory(optimizer: AdamW?) -> MemoryReport {
+        let adapterBytes = (adapters?.parameterCount ?? 0) * 4
+        let headBytes = heads.reduce(0) { $0 + $1.parameterCount } * 4
+        let gradientBytes = (baseGradients?.storage.byteCount ?? 0) + adapterBytes + headBytes
+        let caches = (adapters?.all ?? []).reduce(0) { $0 + $1.cacheBytes }
+        return MemoryReport(parameters: model.parameters.storage.byteCount + adapterBytes + headBytes,
+                            gradients: gradientBytes, optimizer: optimizer?.byteCount ?? 0,
+                            activations: trainingActivations.byteCount + caches + (cls.byteCount + dh.byteCount + dOut.byteCount),
+                            workspace: workspace.byteCount, peakResident: ProcessMemory.peakResident)
     }
 
     // MARK: merging

@@ -1,0 +1,66 @@
+// Saving and loading what a run trained: adapters (A, B, m) or, for full fine-tuning, the encoder's
+// weights, plus the task heads, as safetensors with the configuration as metadata. Written
+// atomically (temporary file, then rename): a killed run never leaves a corrupt file behind.
+import Foundation
+
+public enum AdapterFile {
+    public static let formatVersion = "1"
+
+    public static func save(_ network: Network, to url: URL) throws {
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for t in network.trainables { tensors.append((t.name, t.parameter)) }
+        let c = network.model.config
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let heads = network.heads.map { ["name": $0.name, "kind": $0.kind.rawValue, "classes": String($0.outputs)] }
+        let metadata: [String: String] = [
+            "format": "lorabook-adapter", "format_version": formatVersion, "lorabook_version": Lorabook.version,
+            "adaptation": String(decoding: try encoder.encode(network.adaptation), as: UTF8.self),
+            "heads": String(decoding: try JSONSerialization.data(withJSONObject: heads, options: [.sortedKeys]), as: UTF8.self),
+            "model_name": c.name,
+            "model_shape": "hidden=\(c.hiddenSize) layers=\(c.numLayers) heads=\(c.numHeads) intermediate=\(c.intermediateSize) vocab=\(c.vocabSize)",
+        ]
+        try SafeTensorsWriter.write(tensors, metadata: metadata, to: url)
+    }
+
+    /// Rebuilds the saved configuration on `model` and loads its tensors. Fails, naming the file,
+    /// when it is not a lorabook adapter file or was trained for a model of another shape.
+    public static func load(_ url: URL, model: BertModel) throws -> Network {
+        let file = try SafeTensorsFile(contentsOf: url)
+        guard file.metadata["format"] == "lorabook-adapter", let adaptationJSON = file.metadata["adaptation"],
+              let headsJSON = file.metadata["heads"] else {
+            throw ModelError.invalidSafetensors(path: url.path, reason: "no lorabook adapter metadata (expected a file written by lorabook's save)")
+        }
+        let c = model.config
+        let shape = "hidden=\(c.hiddenSize) layers=\(c.numLayers) heads=\(c.numHeads) intermediate=\(c.intermediateSize) vocab=\(c.vocabSize)"
+        if let saved = file.metadata["model_shape"], saved != shape {
+            throw ModelError.invalidArgument(name: "adapter file \(url.path)", reason: "it was trained for a model with \(saved), this model has \(shape)")
+        }
+        let adaptation: AdaptationConfig
+        do { adaptation = try JSONDecoder().decode(AdaptationConfig.self, from: Data(adaptationJSON.utf8)) } catch {
+            throw ModelError.invalidSafetensors(path: url.path, reason: "its adaptation metadata cannot be read")
+        }
+        let network = try Network(model: model, adaptation: adaptation)
+        let heads = (try? JSONSerialization.jsonObject(with: Data(headsJSON.utf8))) as? [[String: String]] ?? []
+        for h in heads {
+            guard let name = h["name"], let kind = h["kind"].flatMap(HeadKind.init), let classes = h["classes"].flatMap(Int.init) else {
+                throw ModelError.invalidSafetensors(path: url.path, reason: "its heads metadata cannot be read")
+            }
+            network.addHead(name, kind: kind, classes: classes)
+        }
+        let expected = network.trainables
+        for t in expected {
+            guard let e = file.entries[t.name] else {
+                throw ModelError.missingTensor(path: url.path, key: t.name, expectedShape: t.parameter.shape)
+            }
+            guard e.shape == t.parameter.shape else {
+                throw ModelError.shapeMismatch(path: url.path, key: t.name, expected: t.parameter.shape, actual: e.shape)
+            }
+            try file.read(t.name, into: t.parameter.data)
+        }
+        if let extra = file.names.first(where: { n in !expected.contains { $0.name == n } }) {
+            throw ModelError.unusedTensor(path: url.path, key: extra)
+        }
+        return network
+    }
+}

@@ -1,0 +1,166 @@
+// The training loop: epochs over one or more tasks (a shared encoder with one head per task),
+// AdamW with a warm-up/decay schedule and optional gradient clipping, progress reported as typed
+// events to a callback (the Model never prints), and a stop check between steps.
+//
+// Multitask: every epoch takes every batch of every task once; `proportional` interleaves them at
+// random (so tasks are sampled in proportion to their size), `roundRobin` alternates tasks until
+// each is exhausted. A task's loss is multiplied by its weight.
+// Same seed and thread count → the same batches, dropout masks and results.
+import Foundation
+
+public enum TaskSampling: String, Codable, Sendable { case proportional, roundRobin = "round-robin" }
+
+public struct TrainingConfig: Sendable, Codable, Equatable {
+    public var epochs: Int = 1
+    public var batchSize: Int = 32
+    public var learningRate: Float = 5e-4
+    /// Warm-up as a fraction of all steps.
+    public var warmup: Float = 0.06
+    public var schedule: ScheduleKind = .linear
+    public var weightDecay: Float = 0.01
+    /// Clip the global gradient norm to this value (nil: no clipping).
+    public var clipNorm: Float? = nil
+    public var seed: UInt64 = 0
+    public var bucketing = false
+    public var sampling: TaskSampling = .proportional
+
+    public init(epochs: Int = 1, batchSize: Int = 32, learningRate: Float = 5e-4, warmup: Float = 0.06,
+                schedule: ScheduleKind = .linear, weightDecay: Float = 0.01, clipNorm: Float? = nil, seed: UInt64 = 0,
+                bucketing: Bool = false, sampling: TaskSampling = .proportional) {
+        self.epochs = epochs; self.batchSize = batchSize; self.learningRate = learningRate; self.warmup = warmup
+        self.schedule = schedule; self.weightDecay = weightDecay; self.clipNorm = clipNorm; self.seed = seed
+        self.bucketing = bucketing; self.sampling = sampling
+    }
+
+    public func validate() throws {
+        guard epochs >= 1 else { throw ModelError.invalidArgument(name: "epochs \(epochs)", reason: "expected at least 1") }
+        guard batchSize >= 1 else { throw ModelError.invalidArgument(name: "batch \(batchSize)", reason: "expected at least 1") }
+        guard learningRate > 0 && learningRate.isFinite else { throw ModelError.invalidArgument(name: "lr \(learningRate)", reason: "expected a positive learning rate") }
+        guard warmup >= 0 && warmup < 1 else { throw ModelError.invalidArgument(name: "warmup \(warmup)", reason: "expected a fraction 0 ≤ warmup < 1") }
+        if let c = clipNorm, !(c > 0) { throw ModelError.invalidArgument(name: "clip \(c)", reason: "expected a positive norm") }
+    }
+}
+
+/// A task in a training run: its encoded training data, its head, and its loss weight.
+public struct TaskBinding {
+    public let name: String
+    public let data: EncodedDataset
+    public let head: LinearHead
+    public let weight: Float
+    public init(name: String, data: EncodedDataset, head: LinearHead, weight: Float = 1) {
+        self.name = name; self.data = data; self.head = head; self.weight = weight
+    }
+}
+
+public struct TrainingProgress: Sendable {
+    public let step: Int, totalSteps: Int, epoch: Int, epochs: Int
+    public let task: String
+    public let loss: Float
+    /// Mean loss over the epoch so far.
+    public let meanLoss: Float
+    public let learningRate: Float
+    public let examplesPerSecond: Double
+    public let elapsed: Double
+    public var eta: Double { examplesPerSecond > 0 && step > 0 ? elapsed / Double(step) * Double(totalSteps - step) : 0 }
+}
+
+public struct TrainingSummary: Sendable {
+    public let steps: Int
+    public let examples: Int
+    public let seconds: Double
+    public let secondsPerEpoch: [Double]
+    public let meanLossPerEpoch: [Float]
+    public let stopped: Bool
+    public let trainableParameters: Int
+    public let memory: MemoryReport
+    public var examplesPerSecond: Double { seconds > 0 ? Double(examples) / seconds : 0 }
+}
+
+public enum TrainingEvent: Sendable {
+    case started(totalSteps: Int, examples: Int)
+    case step(TrainingProgress)
+    case epochFinished(epoch: Int, meanLoss: Float, seconds: Double)
+    case stopped(step: Int)
+    case finished(TrainingSummary)
+}
+
+public final class Trainer {
+    public let network: Network
+    public let tasks: [TaskBinding]
+    public let config: TrainingConfig
+    public let optimizer: AdamW
+    private let trainables: [TrainableTensor]
+
+    public init(network: Network, tasks: [TaskBinding], config: TrainingConfig) throws {
+        try config.validate()
+        guard !tasks.isEmpty else { throw ModelError.invalidArgument(name: "tasks", reason: "expected at least one task to train") }
+        self.network = network; self.tasks = tasks; self.config = config
+        trainables = network.trainables
+        optimizer = AdamW(trainables, weightDecay: config.weightDecay)
+    }
+
+    /// (task index, example indices) for every step of one epoch.
+    func plan(epoch: Int) -> [(Int, [Int])] {
+        let perTask = tasks.enumerated().map { i, t in
+            t.data.epochBatches(batchSize: config.batchSize, shuffle: true, seed: config.seed &+ UInt64(i) &* 7919,
+                                epoch: epoch, bucketing: config.bucketing)
+        }
+        var steps: [(Int, [Int])] = []
+        switch config.sampling {
+        case .proportional:
+            for (i, batches) in perTask.enumerated() { steps += batches.map { (i, $0) } }
+            if tasks.count > 1 {
+                var rng = SplitMix64(seed: config.seed ^ 0xA5A5 &+ UInt64(epoch))
+                steps.shuffle(using: &rng)
+            }
+        case .roundRobin:
+            let longest = perTask.map(\.count).max() ?? 0
+            for j in 0..<longest { for (i, batches) in perTask.enumerated() where j < batches.count { steps.append((i, batches[j])) } }
+        }
+        return steps
+    }
+
+    /// Runs every epoch; `shouldStop` is asked between steps (a stopped run keeps what it learned).
+    public func run(onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) -> TrainingSummary {
+        let stepsPerEpoch = plan(epoch: 0).count
+        let total = stepsPerEpoch * config.epochs
+        let schedule = LearningRateSchedule(kind: config.schedule, peak: config.learningRate,
+                                            warmupSteps: Int(config.warmup * Float(total)), totalSteps: total)
+        let examplesPerEpoch = tasks.reduce(0) { $0 + $1.data.count }
+        onEvent(.started(totalSteps: total, examples: examplesPerEpoch * config.epochs))
+        let start = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        var step = 0, examples = 0
+        var epochSeconds: [Double] = [], epochLosses: [Float] = []
+        var stopped = false
+        epochs: for epoch in 0..<config.epochs {
+            let epochStart = elapsed()
+            var lossSum: Float = 0, lossCount = 0
+            for (taskIndex, indices) in plan(epoch: epoch) {
+                if shouldStop() { stopped = true; onEvent(.stopped(step: step)); break epochs }
+                let task = tasks[taskIndex]
+                let (batch, targets) = task.data.batch(indices, padID: network.model.tokenizer.padID)
+                network.zeroGradients()
+                let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
+                let (loss, _) = network.lossAndGradients(batch, head: task.head, targets: targets, stepSeed: stepSeed, weight: task.weight)
+                if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
+                let lr = schedule.rate(at: step)
+                optimizer.update(trainables, learningRate: lr)
+                step += 1; examples += indices.count
+                lossSum += loss; lossCount += 1
+                let t = elapsed()
+                onEvent(.step(TrainingProgress(step: step, totalSteps: total, epoch: epoch + 1, epochs: config.epochs, task: task.name,
+                                               loss: loss, meanLoss: lossSum / Float(lossCount), learningRate: lr,
+                                               examplesPerSecond: Double(examples) / max(t, 1e-9), elapsed: t)))
+            }
+            epochSeconds.append(elapsed() - epochStart)
+            epochLosses.append(lossCount > 0 ? lossSum / Float(lossCount) : 0)
+            onEvent(.epochFinished(epoch: epoch + 1, meanLoss: epochLosses.last!, seconds: epochSeconds.last!))
+        }
+        let summary = TrainingSummary(steps: step, examples: examples, seconds: elapsed(), secondsPerEpoch: epochSeconds,
+                                      meanLossPerEpoch: epochLosses, stopped: stopped,
+                                      trainableParameters: network.trainableParameterCount, memory: network.memory(optimizer: optimizer))
+        onEvent(.finished(summary))
+        return summary
+    }
+}

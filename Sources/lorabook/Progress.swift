@@ -1,0 +1,48 @@
+// Progress of long work on stderr: a redrawn bar on a terminal, a plain line every few seconds
+// elsewhere (CI logs). Ctrl-C asks the running work to stop between steps.
+import Foundation
+import Model
+
+final class ProgressPrinter {
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    private var lastLine = 0.0
+    let label: String
+
+    init(label: String) { self.label = label }
+
+    func show(_ p: TrainingProgress) {
+        let eta = formatDuration(p.eta)
+        let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f (mean %.4f)  %.1f ex/s  ETA %@",
+                          label, p.epoch, p.epochs, p.step, p.totalSteps, p.loss, p.meanLoss, p.examplesPerSecond, eta)
+        if isTerminal {
+            let width = 24, filled = Int(Double(width) * Double(p.step) / Double(max(1, p.totalSteps)))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(text)".utf8))
+            if p.step == p.totalSteps { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else if p.elapsed - lastLine >= 10 || p.step == p.totalSteps || p.step == 1 {
+            lastLine = p.elapsed
+            FileHandle.standardError.write(Data("\(text)\n".utf8))
+        }
+    }
+
+    func line(_ s: String) {
+        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        FileHandle.standardError.write(Data("\(label) \(s)\n".utf8))
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}
+
+/// Ctrl-C sets a flag that training polls between steps; a second Ctrl-C exits at once.
+enum Interrupt {
+    nonisolated(unsafe) static var requested = false
+    static func install() {
+        signal(SIGINT) { _ in
+            if Interrupt.requested { _exit(130) }
+            Interrupt.requested = true
+        }
+    }
+}

@@ -1,0 +1,141 @@
+// `lorabook train`: one training run on a task, then its dev evaluation, time and memory.
+import ArgumentParser
+import Foundation
+import Model
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune on a task (full, head, LoRA or DoRA) and evaluate on its dev split.",
+        discussion: "Progress goes to stderr (a bar on a terminal, a line every 10 s elsewhere); Ctrl-C stops between steps and still evaluates what was learned.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
+    var data: String?
+
+    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).")
+    var task = "sst"
+
+    @Option(name: .long, help: "full, head, lora or dora.")
+    var mode = "lora"
+
+    @Option(name: .long, help: "Adapter rank.")
+    var rank = 8
+
+    @Option(name: .long, help: "Adapter alpha (default: 2 × rank).")
+    var alpha: Float?
+
+    @Option(name: .long, help: "attention (query, value), qkv, attention-all, all-linear, or a comma-separated list of query, key, value, attention-output, intermediate, output.")
+    var targets = "attention"
+
+    @Option(name: .long, help: "Adapter input dropout (LoRA only).")
+    var adapterDropout: Float = 0
+
+    @Flag(name: .long, help: "rsLoRA scaling alpha/√r.")
+    var rslora = false
+
+    @Option(name: .long, help: "Epochs.")
+    var epochs = 1
+
+    @Option(name: .long, help: "Batch size.")
+    var batch = 32
+
+    @Option(name: .long, help: "Peak learning rate (default: head 1e-3, full 5e-5, lora/dora 5e-4).")
+    var lr: Float?
+
+    @Option(name: .long, help: "Warm-up fraction of all steps.")
+    var warmup: Float = 0.06
+
+    @Option(name: .long, help: "linear, constant or cosine.")
+    var schedule = "linear"
+
+    @Option(name: .long, help: "AdamW weight decay.")
+    var weightDecay: Float = 0.01
+
+    @Option(name: .long, help: "Clip the global gradient norm (default: no clipping).")
+    var clip: Float?
+
+    @Option(name: .long, help: "Seed for initialisation, shuffling and dropout.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Maximum tokens per example.")
+    var maxLength = 128
+
+    @Option(name: .long, help: "Use only the first N training examples.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Use only the first N dev examples.")
+    var devLimit: Int?
+
+    @Flag(name: .long, help: "Group examples of similar length into batches.")
+    var bucketing = false
+
+    @Option(name: .long, help: "Save the trained adapters and head to this safetensors file (written atomically).")
+    var save: String?
+
+    @Flag(name: .long, help: "Print one JSON object with the results.")
+    var json = false
+
+    func run() throws {
+        guard let mode = AdaptationMode(rawValue: mode) else {
+            throw ModelError.invalidArgument(name: "--mode '\(self.mode)'", reason: "expected full, head, lora or dora")
+        }
+        guard let schedule = ScheduleKind(rawValue: schedule) else {
+            throw ModelError.invalidArgument(name: "--schedule '\(self.schedule)'", reason: "expected linear, constant or cosine")
+        }
+        let model = try options.load()
+        let folder = Locations.dataFolder(data).url
+        func load(_ split: String) throws -> Dataset {
+            if task == "sst2" { return Datasets.binarySentiment(from: try Datasets.load("sst", split: split, folder: folder)) }
+            return try Datasets.load(task, split: split, folder: folder)
+        }
+        let train = try EncodedDataset(load("train").limited(limit), tokenizer: model.tokenizer, maxLength: maxLength)
+        let dev = try EncodedDataset(load("dev").limited(devLimit), tokenizer: model.tokenizer, maxLength: maxLength)
+        let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
+                                          targets: try AdapterTarget.parse(targets), rsLoRA: rslora)
+        let network = try Network(model: model, adaptation: adaptation, seed: seed)
+        let spec = train.dataset.spec
+        let head = network.addHead(task, kind: spec.kind, classes: spec.classes)
+        let defaultLR: Float = [.head: 1e-3, .full: 5e-5][mode] ?? 5e-4
+        let config = TrainingConfig(epochs: epochs, batchSize: batch, learningRate: lr ?? defaultLR, warmup: warmup, schedule: schedule,
+                                    weightDecay: weightDecay, clipNorm: clip, seed: seed, bucketing: bucketing)
+        let trainer = try Trainer(network: network, tasks: [TaskBinding(name: task, data: train, head: head)], config: config)
+        let progress = ProgressPrinter(label: "train:")
+        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(train.count) \(task) examples, \(network.trainableParameterCount) trainable parameters, OpenBLAS core \(BLAS.summary)")
+        ProcessMemory.resetPeak()
+        Interrupt.install()
+        let summary = trainer.run(onEvent: { event in
+            switch event {
+            case .step(let p): progress.show(p)
+            case .stopped(let step): progress.line("stopped by Ctrl-C after step \(step)")
+            default: break
+            }
+        }, shouldStop: { Interrupt.requested })
+        let evaluation = Evaluator.evaluate(network, head: head, data: dev)
+        if let save {
+            try AdapterFile.save(network, to: URL(fileURLWithPath: save))
+            progress.line("saved \(save)")
+        }
+        let m = summary.memory
+        if json {
+            let object: [String: Any] = [
+                "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "epochs": epochs, "batch": batch,
+                "lr": Double(config.learningRate), "seed": seed, "train_examples": train.count, "dev_examples": dev.count,
+                "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
+                "seconds": summary.seconds, "examples_per_s": summary.examplesPerSecond, "steps": summary.steps,
+                "stopped": summary.stopped, "trainable_parameters": summary.trainableParameters,
+                "memory_bytes": ["parameters": m.parameters, "gradients": m.gradients, "optimizer": m.optimizer,
+                                 "activations": m.activations, "workspace": m.workspace, "training": m.training,
+                                 "peak_rss": m.peakResident],
+                "blas_core": BLAS.coreName, "threads": BLAS.threads,
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1_048_576) }
+        print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(dev.count) examples (loss \(String(format: "%.4f", evaluation.loss)))")
+        print("training: \(summary.steps) steps in \(formatDuration(summary.seconds)) (\(String(format: "%.1f", summary.examplesPerSecond)) examples/s)\(summary.stopped ? ", stopped early" : "")")
+        print("trainable parameters: \(summary.trainableParameters)")
+        print("memory: parameters \(mb(m.parameters)), gradients \(mb(m.gradients)), optimizer \(mb(m.optimizer)), activations \(mb(m.activations)), workspace \(mb(m.workspace)); training total \(mb(m.training)); peak RSS \(mb(m.peakResident))")
+    }
+}
