@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "lorabook",
             dependencies: [
-                "Notebook", "Kernel", "Model",
+                "Notebook", "Kernel", "Model", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -111,7 +111,7 @@ struct Train: ParsableCommand {
             default: break
             }
         }, shouldStop: { Interrupt.requested })
-        let evaluation = Evaluator.evaluate(network, head: head, data: dev)
+        let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
         if let save {
             try AdapterFile.save(network, to: URL(fileURLWithPath: save))
             progress.line("saved \(save)")

@@ -35,7 +35,7 @@ final class TrainingTests: XCTestCase {
             let (net, summary, _) = try train(mode, epochs: 12)
             XCTAssertEqual(summary.steps, 12 * 6)
             XCTAssertLessThan(summary.meanLossPerEpoch.last!, summary.meanLossPerEpoch.first!, "\(mode): loss falls")
-            let eval = Evaluator.evaluate(net, head: net.head("toy")!, data: try toyData())
+            let eval = TaskEvaluator.evaluate(net, head: net.head("toy")!, data: try toyData())
             // a linear probe on a random 8-wide encoder need not separate the data; the others must
             XCTAssertGreaterThanOrEqual(eval.score, mode == .head ? 0.7 : 0.9, "\(mode): accuracy on the training data")
         }
@@ -114,10 +114,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(Metrics.pearson([1, 2, 3, 4], [1, 3, 2, 4]), 0.8, accuracy: 1e-12)
         XCTAssertEqual(Metrics.overallScore(sstAccuracy: 0.53, paraphraseAccuracy: 0.9, stsPearson: 0.864), (0.53 + 0.9 + 0.932) / 3, accuracy: 1e-12)
         let data = try toyData(4)  // labels 0 1 0 1
-        let a = Evaluator.scored([2, 0, 0, 1, 0, 3, 0, 1], perExample: 2, kind: .classification, data: data)
-        let b = Evaluator.scored([0, 1, 0, 5, 0, 1, 3, 0], perExample: 2, kind: .classification, data: data)
+        let a = TaskEvaluator.scored([2, 0, 0, 1, 0, 3, 0, 1], perExample: 2, kind: .classification, data: data)
+        let b = TaskEvaluator.scored([0, 1, 0, 5, 0, 1, 3, 0], perExample: 2, kind: .classification, data: data)
         XCTAssertEqual(a.score, 0.75); XCTAssertEqual(b.score, 0.25)
-        let e = Evaluator.ensemble([a, b], data: data)
+        let e = TaskEvaluator.ensemble([a, b], data: data)
         XCTAssertEqual(e.outputs, [1, 0.5, 0, 3, 0, 2, 1.5, 0.5])
         XCTAssertEqual(e.predictions, [0, 1, 1, 0])
     }

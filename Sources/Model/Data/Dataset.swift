@@ -20,6 +20,10 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     /// Regression targets' range (STS-B: 0…5), for messages and clipping predictions.
     public var range: ClosedRange<Float>?
 
+    public init(kind: HeadKind, classes: Int, range: ClosedRange<Float>? = nil) {
+        self.kind = kind; self.classes = classes; self.range = range
+    }
+
     public static let sst = TaskSpec(kind: .classification, classes: 5)
     public static let cfimdb = TaskSpec(kind: .classification, classes: 2)
     public static let paraphrase = TaskSpec(kind: .binary, classes: 1)

@@ -39,7 +39,7 @@ public struct Evaluation: Sendable {
     public var metricName: String { kind == .regression ? "pearson" : "accuracy" }
 }
 
-public enum Evaluator {
+public enum TaskEvaluator {
     /// Runs `head` over `data` in order, without dropout; `outputs` from several members can be
     /// averaged with `scored`.
     public static func evaluate(_ network: Network, head: LinearHead, data: EncodedDataset, batchSize: Int = 64) -> Evaluation {

@@ -99,6 +99,9 @@ public final class Trainer {
         optimizer = AdamW(trainables, weightDecay: config.weightDecay)
     }
 
+    /// Optimizer steps of the whole run.
+    public var totalSteps: Int { plan(epoch: 0).count * config.epochs }
+
     /// (task index, example indices) for every step of one epoch.
     func plan(epoch: Int) -> [(Int, [Int])] {
         let perTask = tasks.enumerated().map { i, t in

@@ -1,0 +1,116 @@
+// Charts through gnuplot, over a pipe (the way gnuplot-iostream talks to it): a script with the
+// data inline ($data blocks), rendered with the `dumb` terminal as text or `svg` as a document.
+import Foundation
+
+public enum Gnuplot {
+    public enum Format { case text(width: Int, height: Int), svg(width: Int, height: Int) }
+
+    /// The gnuplot executable, if installed.
+    public static var executable: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/gnuplot"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func quote(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// The gnuplot script for a chart.
+    public static func script(_ chart: Chart, format: Format) -> String {
+        var s: [String] = []
+        switch format {
+        case .text(let w, let h): s.append("set terminal dumb size \(w),\(h) aspect 2,1")
+        case .svg(let w, let h): s.append("set terminal svg size \(w),\(h) dynamic enhanced font 'sans,11' background rgb 'white'")
+        }
+        s.append("set encoding utf8")
+        if let t = chart.title { s.append("set title \(quote(t))") }
+        s.append("set xlabel \(quote(chart.xLabel))")
+        s.append("set ylabel \(quote(chart.yLabel))")
+        s.append("set key outside right top")
+        s.append("set grid ytics")
+        if case .text = format { s.append("unset grid") }
+        let hasErrors = chart.series.contains { $0.points.contains { $0.error != nil } }
+        if let categories = chart.categories {
+            // bars (clustered) or lines over categories: one row per category, one column per series
+            s.append("$data << EOD")
+            for (i, c) in categories.enumerated() {
+                var row = [quote(c)]
+                for series in chart.series {
+                    let p = series.points.first { Int($0.x) == i }
+                    row.append(p.map { String($0.y) } ?? "NaN")
+                    if hasErrors { row.append(p?.error.map { String($0) } ?? "0") }
+                }
+                s.append(row.joined(separator: " "))
+            }
+            s.append("EOD")
+            if chart.kind == .bar {
+                s.append("set style data histograms")
+                s.append(hasErrors ? "set style histogram errorbars gap 1 lw 1" : "set style histogram cluster gap 1")
+                s.append("set style fill solid 0.8 border -1")
+                s.append("set boxwidth 0.9")
+                s.append("set yrange [0:*]")
+                let plots = chart.series.enumerated().map { i, series -> String in
+                    let col = hasErrors ? 2 + 2 * i : 2 + i
+                    let using = hasErrors ? "\(col):\(col + 1):xtic(1)" : "\(col):xtic(1)"
+                    return "$data using \(using) title \(quote(series.name))"
+                }
+                s.append("plot " + plots.joined(separator: ", "))
+            } else {
+                let plots = chart.series.enumerated().map { i, series -> String in
+                    let col = hasErrors ? 2 + 2 * i : 2 + i
+                    let style = chart.kind == .scatter ? "points" : hasErrors ? "yerrorlines" : "linespoints"
+                    let using = hasErrors ? "0:\(col):\(col + 1):xtic(1)" : "0:\(col):xtic(1)"
+                    return "$data using \(using) with \(style) title \(quote(series.name))"
+                }
+                s.append("plot " + plots.joined(separator: ", "))
+            }
+        } else {
+            if chart.logX { s.append("set logscale x 2") }
+            for (i, series) in chart.series.enumerated() {
+                s.append("$s\(i) << EOD")
+                for p in series.points.sorted(by: { $0.x < $1.x }) {
+                    s.append("\(p.x) \(p.y)" + (hasErrors ? " \(p.error ?? 0)" : ""))
+                }
+                s.append("EOD")
+            }
+            let plots = chart.series.enumerated().map { i, series -> String in
+                let style: String
+                switch chart.kind {
+                case .scatter: style = hasErrors ? "yerrorbars" : "points pt 7"
+                case .bar: style = hasErrors ? "boxerrorbars" : "boxes"
+                case .line: style = hasErrors ? "yerrorlines" : "linespoints pt 7"
+                }
+                return "$s\(i) using 1:2\(hasErrors ? ":3" : "") with \(style) title \(quote(series.name))"
+            }
+            if chart.kind == .bar { s.append("set style fill solid 0.8 border -1"); s.append("set boxwidth 0.5 relative") }
+            s.append("plot " + plots.joined(separator: ", "))
+        }
+        return s.joined(separator: "\n") + "\n"
+    }
+
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
+
+    /// Runs gnuplot on the chart's script; returns what it printed (text or SVG).
+    public static func render(_ chart: Chart, format: Format) throws -> String {
+        guard let exe = executable else {
+            throw Failure(description: "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        p.standardInput = input; p.standardOutput = output; p.standardError = errors
+        try p.run()
+        input.fileHandleForWriting.write(Data(script(chart, format: format).utf8))
+        try? input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw Failure(description: "gnuplot failed: " + String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,147 @@
+// Commands are data: a name, typed parameters with defaults and help, examples, and a function.
+// The registry generates `help`, completion lists and docs/language.md from these specs.
+import Foundation
+
+public indirect enum ParameterType: Sendable, Equatable, CustomStringConvertible {
+    case number, integer, string, bool, any, table, run
+    /// One of these words (a bare name is accepted: `targets=all-linear`).
+    case choice([String])
+    /// A name or a string (a bare name is accepted: `train sst`).
+    case name
+    /// A list of `element`, or one element standing for a list of one.
+    case list(ParameterType)
+    /// An expression evaluated per table row, with the row's fields as variables (`where=`).
+    case predicate
+
+    public var description: String {
+        switch self {
+        case .number: return "number"
+        case .integer: return "integer"
+        case .string: return "string"
+        case .bool: return "bool"
+        case .any: return "value"
+        case .table: return "table"
+        case .run: return "run"
+        case .choice(let c): return c.joined(separator: "|")
+        case .name: return "name"
+        case .list(let t): return "list of \(t)"
+        case .predicate: return "expression"
+        }
+    }
+
+    /// Whether a bare identifier that is not a variable stands for its own name here.
+    var acceptsSymbol: Bool {
+        switch self {
+        case .choice, .name, .string: return true
+        case .list(let t): return t.acceptsSymbol
+        default: return false
+        }
+    }
+}
+
+public struct ParameterSpec: Sendable {
+    public let name: String
+    public let type: ParameterType
+    public let positional: Bool
+    public let required: Bool
+    /// The default as documented (nil: none / decided by the command).
+    public let defaultText: String?
+    public let summary: String
+    public init(_ name: String, _ type: ParameterType, positional: Bool = false, required: Bool = false,
+                default defaultText: String? = nil, _ summary: String) {
+        self.name = name; self.type = type; self.positional = positional; self.required = required
+        self.defaultText = defaultText; self.summary = summary
+    }
+}
+
+public struct CommandSpec: Sendable {
+    public let name: String
+    public let group: String
+    public let summary: String
+    public let detail: String
+    public let parameters: [ParameterSpec]
+    /// A positional parameter that collects every remaining positional argument as a list.
+    public let variadic: String?
+    public let returns: String
+    public let examples: [String]
+    public let run: @Sendable (Invocation) throws -> Value
+
+    public init(_ name: String, group: String, summary: String, detail: String = "", parameters: [ParameterSpec] = [],
+                variadic: String? = nil, returns: String = "none", examples: [String] = [],
+                run: @escaping @Sendable (Invocation) throws -> Value) {
+        self.name = name; self.group = group; self.summary = summary; self.detail = detail; self.parameters = parameters
+        self.variadic = variadic; self.returns = returns; self.examples = examples; self.run = run
+    }
+
+    public var usage: String {
+        var parts = [name]
+        for p in parameters where p.positional {
+            let s = p.name == variadic ? "\(p.name)…" : p.name
+            parts.append(p.required ? s.uppercased() : "[\(s.uppercased())]")
+        }
+        for p in parameters where !p.positional { parts.append("[\(p.name)=\(p.type)]") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// A command call with its arguments bound to parameters and evaluated.
+public struct Invocation {
+    public let spec: CommandSpec
+    public let call: CommandCall
+    public let session: Session
+    /// Whether the result will be shown (the command stands alone as a statement).
+    public let displayed: Bool
+    var values: [String: (Value, SourceLocation)]
+    var predicates: [String: Expr]
+
+    public func has(_ name: String) -> Bool { values[name] != nil || predicates[name] != nil }
+    public func value(_ name: String) -> Value? { values[name]?.0 }
+    public func location(_ name: String) -> SourceLocation { values[name]?.1 ?? call.location }
+    public func predicate(_ name: String) -> Expr? { predicates[name] }
+
+    func typeError(_ name: String, _ expected: String, _ v: Value) -> Diagnostic {
+        Diagnostic("parameter '\(name)' of '\(spec.name)' expects \(expected), got \(v.typeName) \(v.literal)", at: location(name))
+    }
+
+    public func number(_ name: String) throws -> Double? {
+        guard let v = value(name) else { return nil }
+        guard case .number(let n) = v else { throw typeError(name, "a number", v) }
+        return n
+    }
+    public func integer(_ name: String) throws -> Int? {
+        guard let n = try number(name) else { return nil }
+        guard n == n.rounded(), abs(n) < 1e15 else { throw Diagnostic("parameter '\(name)' of '\(spec.name)' expects an integer, got \(Value.format(n))", at: location(name)) }
+        return Int(n)
+    }
+    public func string(_ name: String) throws -> String? {
+        guard let v = value(name) else { return nil }
+        guard case .string(let s) = v else { throw typeError(name, "a string", v) }
+        return s
+    }
+    public func bool(_ name: String) throws -> Bool? {
+        guard let v = value(name) else { return nil }
+        guard case .bool(let b) = v else { throw typeError(name, "true or false", v) }
+        return b
+    }
+    public func list(_ name: String) throws -> [Value]? {
+        guard let v = value(name) else { return nil }
+        if case .list(let items) = v { return items }
+        return [v]
+    }
+    public func strings(_ name: String) throws -> [String]? {
+        try list(name)?.map { v in
+            guard case .string(let s) = v else { throw typeError(name, "names or strings", v) }
+            return s
+        }
+    }
+    public func table(_ name: String) throws -> Table? {
+        guard let v = value(name) else { return nil }
+        guard case .table(let t) = v else { throw typeError(name, "a table", v) }
+        return t
+    }
+    public func run(_ name: String) throws -> RunHandle? {
+        guard let v = value(name) else { return nil }
+        guard case .run(let r) = v else { throw typeError(name, "a run (the value of 'train' or 'load')", v) }
+        return r
+    }
+}

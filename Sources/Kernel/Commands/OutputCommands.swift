@@ -1,0 +1,161 @@
+// Commands that show and keep results: print, expect (claims), plot (charts), save (files).
+import Foundation
+import Model
+
+enum OutputCommands {
+    static let all: [CommandSpec] = [print, expect, plot, save]
+
+    static let print = CommandSpec(
+        "print", group: "results", summary: "Print values as text, separated by spaces.",
+        parameters: [ParameterSpec("values", .list(.any), positional: true, "values to print")],
+        variadic: "values",
+        examples: ["print \"accuracy:\" 0.4142", "let ranks = [1, 2, 4, 8]\nprint ranks len(ranks)"]
+    ) { inv in
+        inv.session.emit(.text((try inv.list("values") ?? []).map(\.text).joined(separator: " ")))
+        return .none
+    }
+
+    /// The operands of the comparisons in a claim, with their values.
+    static func operands(_ e: Expr, _ evaluator: Evaluator) -> [(String, Value)] {
+        switch e.kind {
+        case .binary(let op, let a, let b) where ["and", "or"].contains(op):
+            return operands(a, evaluator) + operands(b, evaluator)
+        case .binary(let op, let a, let b) where ["<", "<=", ">", ">=", "==", "!="].contains(op):
+            return [a, b].compactMap { x in
+                if case .number = x.kind { return nil }
+                return (try? evaluator.evaluate(x)).map { (x.source, $0) }
+            }
+        case .unary("not", let x): return operands(x, evaluator)
+        default: return []
+        }
+    }
+
+    static let expect = CommandSpec(
+        "expect", group: "results", summary: "Check a claim: an expression that must hold, recorded as passed or failed with the values it compared.",
+        detail: "A failed claim is not an error: the run goes on and the claim shows as failed (a notebook run then exits with a distinct status).",
+        parameters: [
+            ParameterSpec("claim", .predicate, positional: true, required: true, "an expression that is true or false"),
+            ParameterSpec("label", .string, "what is claimed, in words"),
+            ParameterSpec("note", .string, "context: the paper's number, the tolerance"),
+        ],
+        returns: "claim {label, passed, and the compared values}",
+        examples: ["let r1 = 0.40\nlet r8 = 0.41\nexpect abs(r1 - r8) <= 0.02 label=\"rank 1 within 2 points of rank 8\""]
+    ) { inv in
+        let e = inv.predicate("claim")!
+        let evaluator = Evaluator(session: inv.session)
+        let v = try evaluator.evaluate(e)
+        guard case .bool(let passed) = v else {
+            throw Diagnostic("a claim must be true or false, this is a \(v.typeName) \(v.literal)", at: e.location, hint: "compare something, e.g. `expect acc >= 0.4`")
+        }
+        let claim = Claim(label: try inv.string("label") ?? e.source, passed: passed, expression: e.source,
+                          values: operands(e, evaluator), detail: try inv.string("note"))
+        inv.session.emit(.claim(claim))
+        return .claim(claim)
+    }
+
+    static let plot = CommandSpec(
+        "plot", group: "results", summary: "Chart a table: x and y columns, one line or bar group per series.",
+        detail: "Numeric x gives a line or scatter chart (logx=true for ranks); text x gives categories (bars clustered by series). error= adds error bars. At the REPL the chart is drawn in the terminal.",
+        parameters: [
+            ParameterSpec("data", .any, positional: true, required: true, "a table or a list of records"),
+            ParameterSpec("x", .name, required: true, "the x column"),
+            ParameterSpec("y", .list(.name), required: true, "the y column (several make several series)"),
+            ParameterSpec("series", .name, "a column whose values split the rows into series"),
+            ParameterSpec("kind", .choice(Chart.Kind.allCases.map(\.rawValue)), default: "line", "line, bar or scatter"),
+            ParameterSpec("error", .name, "a column of error-bar half-widths (e.g. acc_std)"),
+            ParameterSpec("logx", .bool, default: "false", "logarithmic x axis (base 2)"),
+            ParameterSpec("title", .string, "chart title"),
+            ParameterSpec("xlabel", .string, default: "the x column", "x-axis label"),
+            ParameterSpec("ylabel", .string, default: "the y column", "y-axis label"),
+        ],
+        returns: "chart",
+        examples: ["let t = table()\nfor r in [1, 2, 4, 8] {\n  t += {rank: r, acc: 0.3 + r / 100}\n}\nplot t x=rank y=acc logx=true title=\"rank vs accuracy\""]
+    ) { inv in
+        let t = try TableCommands.asTable(inv.value("data")!, at: inv.location("data"))
+        let x = try inv.string("x")!, ys = try inv.strings("y")!
+        let seriesColumn = try inv.string("series"), errorColumn = try inv.string("error")
+        var used: [(String, String)] = [(x, "x")]
+        for y in ys { used.append((y, "y")) }
+        if let c = seriesColumn { used.append((c, "series")) }
+        if let c = errorColumn { used.append((c, "error")) }
+        for (c, p) in used where !t.columns.contains(c) {
+            throw Diagnostic("the table has no column '\(c)'", at: inv.location(p), hint: Suggestions.didYouMean(c, among: t.columns) ?? "its columns: \(t.columns.joined(separator: ", "))")
+        }
+        guard !t.rows.isEmpty else { throw Diagnostic("nothing to plot: the table is empty", at: inv.location("data")) }
+        let numericX = t.rows.allSatisfy { TableCommands.number($0[x]) != nil }
+        var categories: [String] = []
+        if !numericX { for r in t.rows { let c = r[x]?.text ?? ""; if !categories.contains(c) { categories.append(c) } } }
+        var series: [Chart.Series] = []
+        func add(_ name: String, _ row: Record, _ y: String) throws {
+            guard let yv = TableCommands.number(row[y]) else { return }
+            let xv = numericX ? TableCommands.number(row[x])! : Double(categories.firstIndex(of: row[x]?.text ?? "")!)
+            let err = errorColumn.flatMap { TableCommands.number(row[$0]) }
+            if let i = series.firstIndex(where: { $0.name == name }) { series[i].points.append((xv, yv, err)) }
+            else { series.append(Chart.Series(name: name, points: [(xv, yv, err)], categories: nil)) }
+        }
+        for row in t.rows {
+            for y in ys {
+                let name = seriesColumn.map { row[$0]?.text ?? "" }.map { ys.count > 1 ? "\($0) \(y)" : $0 } ?? y
+                try add(name, row, y)
+            }
+        }
+        let kind = Chart.Kind(rawValue: try inv.string("kind") ?? "line")!
+        let chart = Chart(kind: kind, title: try inv.string("title"), xLabel: try inv.string("xlabel") ?? x,
+                          yLabel: try inv.string("ylabel") ?? ys.joined(separator: ", "), logX: try inv.bool("logx") ?? false,
+                          series: series, categories: numericX ? nil : categories)
+        return .chart(chart)
+    }
+
+    static func csvField(_ v: Value) -> String {
+        let s = v.text
+        return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    static func json(_ v: Value) -> Any {
+        switch v {
+        case .none: return NSNull()
+        case .number(let n): return n.isFinite ? n : NSNull()
+        case .string(let s): return s
+        case .bool(let b): return b
+        case .list(let l): return l.map(json)
+        case .record(let r): return Dictionary(r.fields.map { ($0.0, json($0.1)) }, uniquingKeysWith: { a, _ in a })
+        case .table(let t): return t.rows.map { json(.record($0)) }
+        default: return v.literal
+        }
+    }
+
+    static let save = CommandSpec(
+        "save", group: "results", summary: "Save a table (.csv, .tsv, .json), a chart (.svg, .txt) or a run (.safetensors) to a file, atomically.",
+        parameters: [
+            ParameterSpec("value", .any, positional: true, required: true, "a table, chart or run"),
+            ParameterSpec("path", .string, positional: true, required: true, "the file; its extension picks the format"),
+        ],
+        examples: ["let t = table()\nt += {rank: 1, acc: 0.3}\nsave t \"/tmp/lorabook-example.csv\""]
+    ) { inv in
+        let v = inv.value("value")!
+        let path = try inv.string("path")!
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension.lowercased()
+        let data: Data
+        switch (v, ext) {
+        case (.table(let t), "csv"), (.table(let t), "tsv"):
+            let sep = ext == "csv" ? "," : "\t"
+            var text = t.columns.joined(separator: sep) + "\n"
+            for r in t.rows { text += t.columns.map { c in ext == "csv" ? csvField(r[c] ?? .none) : (r[c]?.text ?? "") }.joined(separator: sep) + "\n" }
+            data = Data(text.utf8)
+        case (.table, "json"), (.record, "json"), (.list, "json"):
+            data = try JSONSerialization.data(withJSONObject: json(v), options: [.prettyPrinted, .sortedKeys])
+        case (.chart(let c), "svg"), (.chart(let c), "txt"):
+            do { data = Data(try Gnuplot.render(c, format: ext == "svg" ? .svg(width: 640, height: 400) : .text(width: 80, height: 25)).utf8) }
+            catch { throw Diagnostic("\(error)", at: inv.call.location) }
+        case (.run(let r), "safetensors"):
+            do { try AdapterFile.save(r.network, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+            return .none
+        default:
+            throw Diagnostic("cannot save a \(v.typeName) as .\(ext)", at: inv.location("path"),
+                             hint: "tables: .csv, .tsv, .json; charts: .svg, .txt; runs: .safetensors")
+        }
+        do { try AtomicFile.write(data, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        return .none
+    }
+}

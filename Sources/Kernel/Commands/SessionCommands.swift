@@ -1,0 +1,203 @@
+// Commands that set up the session: the model, data, the seed, and the adaptation to train.
+import Foundation
+import Model
+
+enum SessionCommands {
+    static let all: [CommandSpec] = [model, data, seed] + adaptationCommands + [help, quit]
+
+    static let model = CommandSpec(
+        "model", group: "setup", summary: "Load a BERT checkpoint folder (default: the MiniLM-L6 from setup).",
+        detail: "Any folder with config.json, vocab.txt and model.safetensors loads (e.g. bert-base-uncased). Later commands use this model.",
+        parameters: [ParameterSpec("path", .string, positional: true, default: "models/minilm-l6", "the checkpoint folder")],
+        returns: "record {name, path, layers, hidden, heads, parameters}",
+        examples: ["model", "let m = model\nprint m.layers"]
+    ) { inv in
+        let folder = try inv.string("path").map { URL(fileURLWithPath: $0) } ?? Locations.modelFolder().url
+        let m: BertModel
+        do { m = try BertModel.load(folder: folder) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        inv.session.model = m
+        let c = m.config
+        return .record(Record([("name", .string(c.name)), ("path", .string(folder.path)), ("layers", .number(Double(c.numLayers))),
+                               ("hidden", .number(Double(c.hiddenSize))), ("heads", .number(Double(c.numHeads))),
+                               ("parameters", .number(Double(m.parameters.count)))]))
+    }
+
+    static let data = CommandSpec(
+        "data", group: "setup", summary: "Describe a task's data, or register a CSV file as a task.",
+        detail: """
+        Built-in tasks: sst (SST-5, 5 classes), quora (paraphrase pairs, binary), sts (similarity pairs, regression 0–5), \
+        cfimdb (2 classes), sst2 (SST-5 without neutral). A file registers a new task: `data "reviews.csv" name=reviews \
+        text=review label=stars` (tab- or comma-separated, quoted fields allowed; classes from the labels unless given). \
+        The file's train and dev splits are the same file unless `dev=` names another.
+        """,
+        parameters: [
+            ParameterSpec("task", .name, positional: true, required: true, "a task name, or a CSV file to register"),
+            ParameterSpec("split", .choice(["train", "dev"]), default: "dev", "which split to describe"),
+            ParameterSpec("limit", .integer, "only the first N examples"),
+            ParameterSpec("name", .name, "the task name for a registered file (default: the file's name)"),
+            ParameterSpec("text", .name, "column of the text (registering a file)"),
+            ParameterSpec("pair", .name, "column of the second text, for pair tasks"),
+            ParameterSpec("label", .name, "column of the label"),
+            ParameterSpec("classes", .integer, "number of classes (default: from the labels)"),
+            ParameterSpec("dev", .string, "a separate file for the dev split"),
+        ],
+        returns: "record {task, split, examples, kind, classes, path}",
+        examples: ["data sst", "data sts split=train limit=100"]
+    ) { inv in
+        let s = inv.session
+        var task = try inv.string("task")!
+        if task.hasSuffix(".csv") || task.hasSuffix(".tsv") || task.contains("/") {
+            guard let text = try inv.string("text"), let label = try inv.string("label") else {
+                throw Diagnostic("registering a file needs text=COLUMN and label=COLUMN", at: inv.call.location)
+            }
+            let name = try inv.string("name") ?? URL(fileURLWithPath: task).deletingPathExtension().lastPathComponent
+            let spec = try inv.integer("classes").map { TaskSpec(kind: .classification, classes: $0) }
+            do {
+                let train = try Datasets.csv(URL(fileURLWithPath: task), name: name, text: text, pair: try inv.string("pair"), label: label, spec: spec)
+                s.customTasks[name] = train
+                s.datasetCache["\(name)/train"] = train
+                if let dev = try inv.string("dev") {
+                    s.datasetCache["\(name)/dev"] = try Datasets.csv(URL(fileURLWithPath: dev), name: name, text: text, pair: try inv.string("pair"), label: label, spec: train.spec)
+                } else {
+                    s.datasetCache["\(name)/dev"] = train
+                }
+            } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("task")) }
+            task = name
+        }
+        let split = try inv.string("split") ?? "dev"
+        let d = try s.dataset(task, split: split, limit: try inv.integer("limit"), at: inv.location("task"))
+        return .record(Record([("task", .string(task)), ("split", .string(split)), ("examples", .number(Double(d.count))),
+                               ("kind", .string(d.spec.kind.rawValue)), ("classes", .number(Double(d.spec.classes))), ("path", .string(d.path))]))
+    }
+
+    static let seed = CommandSpec(
+        "seed", group: "setup", summary: "Set the seed of initialisation, shuffling and dropout for the following runs.",
+        parameters: [ParameterSpec("value", .integer, positional: true, required: true, "a non-negative integer")],
+        examples: ["seed 42", "for s in [0, 1, 2] {\n  seed s\n}"]
+    ) { inv in
+        let v = try inv.integer("value")!
+        guard v >= 0 else { throw Diagnostic("seed must be ≥ 0, got \(v)", at: inv.location("value")) }
+        inv.session.seed = UInt64(v)
+        return .none
+    }
+
+    static let targetNames = AdapterTarget.sets.keys.sorted() + AdapterTarget.allCases.map(\.rawValue)
+
+    static func adaptation(_ mode: AdaptationMode) -> CommandSpec {
+        let adapters = mode == .lora || mode == .dora
+        var params: [ParameterSpec] = []
+        if adapters {
+            params = [
+                ParameterSpec("rank", .integer, default: "8", "adapter rank r"),
+                ParameterSpec("alpha", .number, default: "2 × rank", "scaling numerator: s = alpha / r"),
+                ParameterSpec("dropout", .number, default: "0", "dropout on the adapter input (LoRA only)"),
+                ParameterSpec("targets", .list(.choice(targetNames)), default: "attention",
+                              "attention (query, value), qkv, attention-all, all-linear, or a list of query, key, value, attention-output, intermediate, output"),
+                ParameterSpec("layers", .list(.integer), default: "all", "encoder layers that get adapters"),
+                ParameterSpec("rslora", .bool, default: "false", "scale alpha/√r instead of alpha/r"),
+            ]
+        }
+        params.append(ParameterSpec("amp", .bool, default: "false", "bf16 mixed precision (not available yet: only false is accepted)"))
+        let summary: String
+        switch mode {
+        case .full: summary = "Train every encoder weight (full fine-tuning) in the following runs."
+        case .head: summary = "Freeze the encoder and train only the task heads in the following runs."
+        case .lora: summary = "Train LoRA adapters (h = W0 x + (alpha/r) B A x) in the following runs."
+        case .dora: summary = "Train DoRA adapters (magnitude × direction, PEFT semantics) in the following runs."
+        }
+        return CommandSpec(
+            mode.rawValue, group: "adaptation", summary: summary, parameters: params, returns: "record of the configuration",
+            examples: adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear"] : [mode.rawValue]
+        ) { inv in
+            if try inv.bool("amp") == true {
+                throw Diagnostic("mixed precision (amp=true) is not available yet", at: inv.location("amp"), hint: "train in fp32 (amp=false); bf16 arrives with the performance work")
+            }
+            var targets: [AdapterTarget] = [.query, .value]
+            if let names = try inv.strings("targets") {
+                var list: [AdapterTarget] = []
+                for n in names { for t in try AdapterTarget.parse(n) where !list.contains(t) { list.append(t) } }
+                targets = list
+            }
+            let rank = try inv.integer("rank") ?? 8
+            let config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
+                                          dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
+                                          layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v { return Int(n) }; return -1 },
+                                          rsLoRA: try inv.bool("rslora") ?? false)
+            if let m = inv.session.model {
+                do { try config.validate(for: m.config) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+            } else if adapters && rank < 1 {
+                throw Diagnostic("invalid rank \(rank): expected a rank of at least 1", at: inv.location("rank"))
+            }
+            inv.session.adaptation = config
+            return .record(describe(config))
+        }
+    }
+
+    static let adaptationCommands = AdaptationMode.allCases.map(adaptation)
+
+    static func describe(_ c: AdaptationConfig) -> Record {
+        var r = Record([("mode", .string(c.mode.rawValue))])
+        if c.usesAdapters {
+            r["rank"] = .number(Double(c.rank)); r["alpha"] = .number(Double(c.alpha))
+            r["targets"] = .list(c.targets.map { .string($0.rawValue) })
+            if c.dropout > 0 { r["dropout"] = .number(Double(c.dropout)) }
+            if let l = c.layers { r["layers"] = .list(l.map { .number(Double($0)) }) }
+            if c.rsLoRA { r["rslora"] = .bool(true) }
+        }
+        return r
+    }
+
+    static let help = CommandSpec(
+        "help", group: "session", summary: "List the commands, or describe one.",
+        parameters: [ParameterSpec("command", .name, positional: true, "a command name")],
+        examples: ["help", "help train"]
+    ) { inv in
+        let registry = inv.session.registry
+        if let name = try inv.string("command") {
+            guard let spec = registry[name] else {
+                throw Diagnostic("no command '\(name)'", at: inv.location("command"), hint: Suggestions.didYouMean(name, among: registry.order))
+            }
+            inv.session.emit(.text(HelpText.command(spec)))
+        } else {
+            inv.session.emit(.text(HelpText.overview(registry)))
+        }
+        return .none
+    }
+
+    static let quit = CommandSpec("quit", group: "session", summary: "Leave the REPL (Ctrl-D does the same).") { inv in
+        inv.session.quitRequested = true
+        return .none
+    }
+}
+
+/// Help text generated from the specs (the REPL's `help` and docs/language.md share it).
+public enum HelpText {
+    public static func overview(_ registry: CommandRegistry) -> String {
+        var groups: [String: [CommandSpec]] = [:], order: [String] = []
+        for n in registry.order { let s = registry[n]!; if groups[s.group] == nil { order.append(s.group) }; groups[s.group, default: []].append(s) }
+        var out = "Commands (help COMMAND for details):\n"
+        for g in order {
+            out += "\n\(g):\n"
+            for s in groups[g]! { out += "  " + s.name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + s.summary + "\n" }
+        }
+        out += "\nFunctions: " + Evaluator.functions.keys.sorted().joined(separator: ", ")
+        out += "\nLanguage: let x = …, x += …, for x in list { … }, if … { … } else { … }, # comments"
+        return out
+    }
+
+    public static func command(_ s: CommandSpec) -> String {
+        var out = "\(s.usage)\n\n\(s.summary)"
+        if !s.detail.isEmpty { out += "\n\(s.detail)" }
+        if !s.parameters.isEmpty {
+            out += "\n\nParameters:"
+            for p in s.parameters {
+                var line = "\n  \(p.name) (\(p.type)\(p.required ? ", required" : ""))"
+                if let d = p.defaultText { line += ", default \(d)" }
+                out += line + ": " + p.summary
+            }
+        }
+        if s.returns != "none" { out += "\n\nReturns: \(s.returns)" }
+        if !s.examples.isEmpty { out += "\n\nExamples:\n" + s.examples.map { "  " + $0.replacingOccurrences(of: "\n", with: "\n  ") }.joined(separator: "\n") }
+        return out
+    }
+}

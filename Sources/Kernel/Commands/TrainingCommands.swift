@@ -1,0 +1,199 @@
+// Commands that train and evaluate: train, eval, ensemble, report, load.
+import Foundation
+import Model
+
+enum TrainingCommands {
+    static let all: [CommandSpec] = [train, eval, ensemble, report, load]
+
+    static func mb(_ bytes: Int) -> Value { .number((Double(bytes) / 1_048_576 * 10).rounded() / 10) }
+
+    static let train = CommandSpec(
+        "train", group: "training",
+        summary: "Train a new run on one or more tasks with the current adaptation and seed.",
+        detail: """
+        Several tasks train one shared encoder with a head per task (multitask). Progress shows while it runs; Ctrl-C \
+        stops between steps and the run keeps what it learned. The run becomes the default for eval and report.
+        """,
+        parameters: [
+            ParameterSpec("tasks", .list(.name), positional: true, required: true, "tasks: sst, quora, sts, cfimdb, sst2, or registered ones"),
+            ParameterSpec("epochs", .integer, default: "1", "passes over the training data"),
+            ParameterSpec("batch", .integer, default: "32", "examples per step"),
+            ParameterSpec("lr", .number, default: "head 1e-3, full 5e-5, lora/dora 5e-4", "peak learning rate"),
+            ParameterSpec("warmup", .number, default: "0.06", "warm-up fraction of all steps"),
+            ParameterSpec("schedule", .choice(ScheduleKind.allCases.map(\.rawValue)), default: "linear", "learning-rate decay after warm-up"),
+            ParameterSpec("weight_decay", .number, default: "0.01", "AdamW's decoupled weight decay"),
+            ParameterSpec("clip", .number, "clip the global gradient norm to this value"),
+            ParameterSpec("limit", .integer, "use the first N training examples of each task"),
+            ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
+            ParameterSpec("sampling", .choice(["proportional", "round-robin"]), default: "proportional", "how multitask steps pick tasks"),
+            ParameterSpec("weights", .list(.number), "loss weight per task, in order"),
+            ParameterSpec("bucketing", .bool, default: "false", "batch examples of similar length together"),
+            ParameterSpec("name", .name, "a name for the run (default: mode, rank and seed)"),
+        ],
+        variadic: "tasks",
+        returns: "run: mode, rank, targets, tasks, seed, epochs, steps, loss, seconds, seconds_per_epoch, examples_per_s, trainable, memory (MB): parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
+        examples: ["lora rank=4\nlet r = train sst epochs=1 limit=200\nprint r.seconds", "train sst quora sts epochs=2 sampling=round-robin"]
+    ) { inv in
+        let s = inv.session
+        let model = try s.requireModel(at: inv.call.location)
+        let tasks = try inv.strings("tasks")!
+        guard Set(tasks).count == tasks.count else { throw Diagnostic("a task is listed twice", at: inv.location("tasks")) }
+        let maxLength = try inv.integer("max_length") ?? 128
+        let limit = try inv.integer("limit")
+        let weights = try inv.list("weights")?.map { v -> Float in if case .number(let n) = v { return Float(n) }; return 1 } ?? []
+        if !weights.isEmpty && weights.count != tasks.count {
+            throw Diagnostic("weights has \(weights.count) values for \(tasks.count) tasks", at: inv.location("weights"))
+        }
+        let config = s.adaptation
+        let network: Network
+        do { network = try Network(model: model, adaptation: config, seed: s.seed) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        var bindings: [TaskBinding] = []
+        for (i, task) in tasks.enumerated() {
+            let data = try s.encoded(task, split: "train", limit: limit, maxLength: maxLength, at: inv.location("tasks"))
+            let head = network.addHead(task, kind: data.dataset.spec.kind, classes: data.dataset.spec.classes)
+            bindings.append(TaskBinding(name: task, data: data, head: head, weight: weights.isEmpty ? 1 : weights[i]))
+        }
+        let defaultLR: Float = [.head: 1e-3, .full: 5e-5][config.mode] ?? 5e-4
+        let training = TrainingConfig(
+            epochs: try inv.integer("epochs") ?? 1, batchSize: try inv.integer("batch") ?? 32,
+            learningRate: try inv.number("lr").map(Float.init) ?? defaultLR, warmup: Float(try inv.number("warmup") ?? 0.06),
+            schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
+            clipNorm: try inv.number("clip").map(Float.init), seed: s.seed, bucketing: try inv.bool("bucketing") ?? false,
+            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!)
+        let trainer: Trainer
+        do { trainer = try Trainer(network: network, tasks: bindings, config: training) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        ProcessMemory.resetPeak()
+        let summary = trainer.run(onEvent: { if case .step(let p) = $0 { s.progress?(p) } }, shouldStop: s.shouldStop)
+        if summary.stopped {
+            s.emit(.warning("training stopped after step \(summary.steps) of \(trainer.totalSteps); the run keeps what it learned"))
+        }
+        let name = try inv.string("name") ?? (config.mode.rawValue + (config.usesAdapters ? "-r\(config.rank)" : "") + "-s\(s.seed)")
+        var r = SessionCommands.describe(config)
+        let m = summary.memory
+        r.fields += [
+            ("name", .string(name)), ("tasks", .list(tasks.map { .string($0) })), ("seed", .number(Double(s.seed))),
+            ("lr", .number(Double(training.learningRate))), ("epochs", .number(Double(training.epochs))), ("steps", .number(Double(summary.steps))),
+            ("loss", .number(Double(summary.meanLossPerEpoch.last ?? .nan))), ("stopped", .bool(summary.stopped)),
+            ("seconds", .number((summary.seconds * 100).rounded() / 100)),
+            ("seconds_per_epoch", .number(((summary.secondsPerEpoch.reduce(0, +) / Double(max(1, summary.secondsPerEpoch.count))) * 100).rounded() / 100)),
+            ("examples_per_s", .number((summary.examplesPerSecond * 10).rounded() / 10)),
+            ("trainable", .number(Double(summary.trainableParameters))),
+            ("parameters_mb", mb(m.parameters)), ("gradients_mb", mb(m.gradients)), ("optimizer_mb", mb(m.optimizer)),
+            ("activations_mb", mb(m.activations + m.workspace)), ("train_memory_mb", mb(m.training)), ("peak_rss_mb", mb(m.peakResident)),
+        ]
+        let run = RunHandle(name: name, network: network, record: r, tasks: tasks)
+        s.lastRun = run
+        return .run(run)
+    }
+
+    static func evaluationRecord(_ results: [(String, Evaluation)]) -> Record {
+        var r = Record()
+        if results.count == 1, let (task, e) = results.first {
+            r.fields = [("task", .string(task)), (e.metricName, .number(e.score)), ("loss", .number(e.loss)), ("examples", .number(Double(e.examples)))]
+            return r
+        }
+        var byTask: [String: Double] = [:]
+        for (task, e) in results {
+            r[task + "_" + e.metricName] = .number(e.score)
+            byTask[task] = e.score
+        }
+        if let sst = byTask["sst"], let para = byTask["quora"], let sts = byTask["sts"] {
+            r["overall"] = .number(Metrics.overallScore(sstAccuracy: sst, paraphraseAccuracy: para, stsPearson: sts))
+        }
+        return r
+    }
+
+    static let evalParameters: [ParameterSpec] = [
+        ParameterSpec("split", .choice(["dev", "train"]), default: "dev", "which split to score"),
+        ParameterSpec("limit", .integer, "only the first N examples"),
+        ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
+    ]
+
+    static let eval = CommandSpec(
+        "eval", group: "training", summary: "Score a run on tasks: accuracy (sst, quora, cfimdb) or Pearson r (sts); overall score for sst+quora+sts.",
+        detail: "overall = (sst_accuracy + quora_accuracy + (sts_pearson + 1) / 2) / 3, the paper's multitask score.",
+        parameters: [ParameterSpec("tasks", .list(.name), positional: true, default: "the run's tasks", "tasks to score"),
+                     ParameterSpec("run", .run, default: "the last run", "the run to score")] + evalParameters,
+        variadic: "tasks",
+        returns: "record: one task: task, accuracy|pearson, loss, examples; several: <task>_accuracy|pearson…, overall",
+        examples: ["let e = eval sst\nprint e.accuracy", "eval sst quora sts run=r"]
+    ) { inv in
+        let s = inv.session
+        guard let run = try inv.run("run") ?? s.lastRun else {
+            throw Diagnostic("no run to evaluate", at: inv.call.location, hint: "train one first (`let r = train sst`) or pass run=…")
+        }
+        let tasks = try inv.strings("tasks") ?? run.tasks
+        var results: [(String, Evaluation)] = []
+        for task in tasks {
+            guard let head = run.network.head(task) else {
+                throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
+            }
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
+                                     maxLength: try inv.integer("max_length") ?? 128, at: inv.location("tasks"))
+            results.append((task, TaskEvaluator.evaluate(run.network, head: head, data: data)))
+        }
+        return .record(evaluationRecord(results))
+    }
+
+    static let ensemble = CommandSpec(
+        "ensemble", group: "training", summary: "Average several runs' outputs (logits, similarity values) and score the average.",
+        parameters: [ParameterSpec("runs", .list(.run), positional: true, required: true, "the member runs, a list"),
+                     ParameterSpec("tasks", .list(.name), positional: true, default: "the first run's tasks", "tasks to score")] + evalParameters,
+        variadic: "tasks",
+        returns: "record like eval's, with members",
+        examples: ["ensemble [a, b, c] sst quora sts"]
+    ) { inv in
+        let s = inv.session
+        let runs = try inv.list("runs")!.map { v -> RunHandle in
+            guard case .run(let r) = v else { throw Diagnostic("ensemble members must be runs, got \(v.typeName)", at: inv.location("runs")) }
+            return r
+        }
+        guard runs.count >= 2 else { throw Diagnostic("an ensemble needs at least 2 runs, got \(runs.count)", at: inv.location("runs")) }
+        let tasks = try inv.strings("tasks") ?? runs[0].tasks
+        var results: [(String, Evaluation)] = []
+        for task in tasks {
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
+                                     maxLength: try inv.integer("max_length") ?? 128, at: inv.location("tasks"))
+            let members = try runs.map { run -> Evaluation in
+                guard let head = run.network.head(task) else { throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("runs")) }
+                return TaskEvaluator.evaluate(run.network, head: head, data: data)
+            }
+            results.append((task, TaskEvaluator.ensemble(members, data: data)))
+        }
+        var r = evaluationRecord(results)
+        r["members"] = .number(Double(runs.count))
+        return .record(r)
+    }
+
+    static let report = CommandSpec(
+        "report", group: "training", summary: "A run's time, parameters and memory (MB, counted from the buffers; peak RSS of the process).",
+        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run")],
+        returns: "record: trainable, seconds, seconds_per_epoch, examples_per_s, parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
+        examples: ["report", "report r"]
+    ) { inv in
+        guard let run = try inv.run("run") ?? inv.session.lastRun else {
+            throw Diagnostic("no run to report on", at: inv.call.location, hint: "train one first")
+        }
+        let keys = ["name", "mode", "rank", "trainable", "seconds", "seconds_per_epoch", "examples_per_s", "parameters_mb", "gradients_mb",
+                    "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"]
+        return .record(Record(keys.compactMap { k in run.record[k].map { (k, $0) } }))
+    }
+
+    static let load = CommandSpec(
+        "load", group: "training", summary: "Load a run saved with `save RUN \"file.safetensors\"` onto the current model.",
+        parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file")],
+        returns: "run", examples: ["let r2 = load \"runs/lora-r8.safetensors\""]
+    ) { inv in
+        let model = try inv.session.requireModel(at: inv.call.location)
+        let path = try inv.string("path")!
+        let network: Network
+        do { network = try AdapterFile.load(URL(fileURLWithPath: path), model: model) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        var r = SessionCommands.describe(network.adaptation)
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        r.fields += [("name", .string(name)), ("tasks", .list(network.heads.map { .string($0.name) })), ("trainable", .number(Double(network.trainableParameterCount)))]
+        let run = RunHandle(name: name, network: network, record: r, tasks: network.heads.map(\.name))
+        inv.session.lastRun = run
+        return .run(run)
+    }
+}
+

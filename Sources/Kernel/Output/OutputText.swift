@@ -1,0 +1,60 @@
+// Outputs as terminal text: aligned tables, metric records, claims with their values, charts via
+// gnuplot's dumb terminal, warnings and located errors.
+import Foundation
+
+public enum OutputText {
+    public static func render(_ o: Output, file: String, source: String?, chart: ((Chart) -> String?)? = nil) -> String {
+        switch o {
+        case .text(let s): return s
+        case .table(let t): return table(t)
+        case .metrics(let title, let r): return metrics(title, r)
+        case .chart(let c):
+            if let text = chart?(c) { return text }
+            return "chart: \(c.title ?? c.kind.rawValue) (\(c.series.map(\.name).joined(separator: ", ")); \(c.series.reduce(0) { $0 + $1.points.count }) points)"
+        case .claim(let c): return claim(c)
+        case .warning(let w): return "warning: \(w)"
+        case .error(let d): return d.rendered(file: file, source: source)
+        }
+    }
+
+    public static func cell(_ v: Value?) -> String {
+        guard let v else { return "" }
+        if case .number(let n) = v, n != n.rounded() { return String(format: "%.4f", n) }
+        return v.text
+    }
+
+    public static func table(_ t: Table) -> String {
+        var lines: [String] = []
+        if let title = t.title { lines.append(title) }
+        guard !t.columns.isEmpty else { return (lines + ["(empty table)"]).joined(separator: "\n") }
+        let cells = t.rows.map { r in t.columns.map { cell(r[$0]) } }
+        let widths = t.columns.enumerated().map { i, c in max(c.count, cells.map { $0[i].count }.max() ?? 0) }
+        // numeric columns (every non-empty cell a number) are right-aligned, header included
+        let numeric = t.columns.indices.map { i in cells.allSatisfy { $0[i].isEmpty || Double($0[i]) != nil } && cells.contains { !$0[i].isEmpty } }
+        func line(_ items: [String]) -> String {
+            var s = items.enumerated().map { i, s in
+                let pad = String(repeating: " ", count: widths[i] - s.count)
+                return numeric[i] ? pad + s : s + pad
+            }.joined(separator: "  ")
+            while s.hasSuffix(" ") { s.removeLast() }
+            return s
+        }
+        lines.append(line(t.columns))
+        lines.append(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "))
+        for row in cells { lines.append(line(row)) }
+        lines.append("(\(t.rows.count) row\(t.rows.count == 1 ? "" : "s"))")
+        return lines.joined(separator: "\n")
+    }
+
+    public static func metrics(_ title: String, _ r: Record) -> String {
+        let width = r.names.map(\.count).max() ?? 0
+        return ([title + ":"] + r.fields.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + cell($0.1) }).joined(separator: "\n")
+    }
+
+    public static func claim(_ c: Claim) -> String {
+        var s = (c.passed ? "✓ passed: " : "✗ FAILED: ") + c.label
+        if !c.values.isEmpty { s += " (" + c.values.map { "\($0.0) = \(cell($0.1))" }.joined(separator: ", ") + ")" }
+        if let d = c.detail { s += " — \(d)" }
+        return s
+    }
+}

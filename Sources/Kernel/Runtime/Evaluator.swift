@@ -1,0 +1,358 @@
+// The evaluator: runs statements against a session. Expressions evaluate to values; commands bind
+// their arguments to their specs (positional in order, key=value by name), evaluate them with the
+// parameter's type in mind (a bare name is a symbol where a name is expected), and run.
+import Foundation
+import Model
+
+public struct Evaluator {
+    public let session: Session
+
+    public init(session: Session) { self.session = session }
+
+    /// Built-in functions usable in expressions.
+    public static let functions: [String: String] = [
+        "mean": "mean(list): the arithmetic mean", "std": "std(list): the sample standard deviation (n − 1)",
+        "min": "min(list) or min(a, b, …)", "max": "max(list) or max(a, b, …)", "sum": "sum(list)",
+        "len": "len(list, string, table or record)", "abs": "abs(x)", "round": "round(x, digits = 0)", "sqrt": "sqrt(x)",
+        "table": "table(): an empty table", "column": "column(table, name): a column as a list",
+        "str": "str(x): as text", "ratio": "ratio(a, b): a / b",
+    ]
+
+    // MARK: statements
+
+    /// Runs statements; commands standing alone display their results.
+    public func run(_ statements: [Stmt]) throws {
+        for s in statements { try execute(s) }
+    }
+
+    func execute(_ s: Stmt) throws {
+        switch s.kind {
+        case .letBinding(let name, let e):
+            session.variables[name] = try evaluate(e, displayed: false)
+        case .assign(let name, let e):
+            guard session.variables[name] != nil else {
+                throw Diagnostic("assignment to '\(name)', which is not defined", at: s.location, hint: "define it first with `let \(name) = …`")
+            }
+            session.variables[name] = try evaluate(e, displayed: false)
+        case .append(let name, let e):
+            guard let current = session.variables[name] else {
+                throw Diagnostic("'\(name)' is not defined", at: s.location, hint: "start it with `let \(name) = table()` or `let \(name) = []`")
+            }
+            let v = try evaluate(e)
+            switch (current, v) {
+            case (.list(let items), _): session.variables[name] = .list(items + [v])
+            case (.table(var t), .record(let r)): t.append(r); session.variables[name] = .table(t)
+            case (.table(var t), .table(let other)): for r in other.rows { t.append(r) }; session.variables[name] = .table(t)
+            case (.table, _): throw Diagnostic("a table takes records, got \(v.typeName) \(v.literal)", at: e.location, hint: "append a record: `\(name) += {rank: r, accuracy: a}`")
+            default: throw Diagnostic("'+=' appends to a list or a table, and '\(name)' is a \(current.typeName)", at: s.location)
+            }
+        case .forLoop(let name, let seqExpr, let body):
+            let seq = try evaluate(seqExpr)
+            let items: [Value]
+            switch seq {
+            case .list(let l): items = l
+            case .table(let t): items = t.rows.map { .record($0) }
+            default: throw Diagnostic("'for' needs a list, a range or a table, got \(seq.typeName) \(seq.literal)", at: seqExpr.location)
+            }
+            for item in items {
+                session.variables[name] = item
+                try run(body)
+                if session.quitRequested { return }
+            }
+        case .ifElse(let c, let then, let otherwise):
+            let v = try evaluate(c)
+            guard case .bool(let b) = v else { throw Diagnostic("'if' needs true or false, got \(v.typeName) \(v.literal)", at: c.location) }
+            if b { try run(then) } else if let otherwise { try run(otherwise) }
+        case .command(let call):
+            let v = try invoke(call, displayed: true)
+            show(v, command: call.name)
+        case .expression(let e):
+            show(try evaluate(e), command: nil)
+        }
+    }
+
+    /// Shows a statement's value: text for plain values, structured outputs for the rest.
+    func show(_ v: Value, command: String?) {
+        switch v {
+        case .none: return
+        case .table(let t): session.emit(.table(t))
+        case .chart(let c): session.emit(.chart(c))
+        case .claim: return   // `expect` already recorded it
+        case .record(let r): session.emit(.metrics(command ?? "value", r))
+        case .run(let r): session.emit(.metrics("run \(r.name)", r.record))
+        default: session.emit(.text(v.text))
+        }
+    }
+
+    // MARK: commands
+
+    func invoke(_ call: CommandCall, displayed: Bool) throws -> Value {
+        guard let spec = session.registry[call.name] else {
+            throw Diagnostic("unknown command '\(call.name)'", at: call.location,
+                             hint: Suggestions.didYouMean(call.name, among: session.registry.order) ?? "type 'help' for the list of commands")
+        }
+        var values: [String: (Value, SourceLocation)] = [:]
+        var predicates: [String: Expr] = [:]
+        let positional = spec.parameters.filter(\.positional)
+        var next = 0
+        var variadic: [Value] = []
+        for arg in call.arguments {
+            let param: ParameterSpec
+            if let name = arg.name {
+                guard let p = spec.parameters.first(where: { $0.name == name }) else {
+                    let names = spec.parameters.map(\.name)
+                    throw Diagnostic("unknown parameter '\(name)' for '\(spec.name)'", at: arg.nameLocation,
+                                     hint: Suggestions.didYouMean(name, among: names) ?? "'\(spec.name)' takes: \(names.joined(separator: ", "))")
+                }
+                guard values[name] == nil && predicates[name] == nil else {
+                    throw Diagnostic("parameter '\(name)' is given twice", at: arg.nameLocation)
+                }
+                param = p
+            } else {
+                if next >= positional.count {
+                    throw Diagnostic("too many arguments for '\(spec.name)'", at: arg.value.location, hint: "usage: \(spec.usage)")
+                }
+                param = positional[next]
+                if param.name != spec.variadic { next += 1 }
+            }
+            if param.type == .predicate { predicates[param.name] = arg.value; continue }
+            let v = try evaluate(arg.value, expecting: param.type)
+            try check(v, param.type, param: param.name, command: spec.name, at: arg.value.location)
+            if arg.name == nil && param.name == spec.variadic {
+                variadic.append(v)
+                values[param.name] = (.list(variadic), arg.value.location)
+            } else {
+                values[param.name] = (v, arg.value.location)
+            }
+        }
+        for p in spec.parameters where p.required && values[p.name] == nil && predicates[p.name] == nil {
+            throw Diagnostic("'\(spec.name)' needs \(p.positional ? "its \(p.name) argument" : "\(p.name)=…")", at: call.location, hint: "usage: \(spec.usage)")
+        }
+        return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
+    }
+
+    /// Type check against a parameter; lists of one type accept a single value.
+    func check(_ v: Value, _ type: ParameterType, param: String, command: String, at location: SourceLocation) throws {
+        func fail(_ expected: String) -> Diagnostic {
+            Diagnostic("parameter '\(param)' of '\(command)' expects \(expected), got \(v.typeName) \(v.literal)", at: location)
+        }
+        switch (type, v) {
+        case (.any, _), (.predicate, _): return
+        case (.number, .number), (.string, .string), (.bool, .bool), (.table, .table), (.run, .run), (.name, .string): return
+        case (.integer, .number(let n)):
+            if n != n.rounded() { throw fail("an integer") }
+        case (.choice(let options), .string(let s)):
+            if !options.contains(s) {
+                throw Diagnostic("parameter '\(param)' of '\(command)' expects one of \(options.joined(separator: ", ")), got '\(s)'", at: location,
+                                 hint: Suggestions.didYouMean(s, among: options))
+            }
+        case (.list(let element), .list(let items)):
+            for item in items { try check(item, element, param: param, command: command, at: location) }
+        case (.list(let element), _):
+            try check(v, element, param: param, command: command, at: location)
+        default:
+            let expected: String
+            switch type {
+            case .integer: expected = "an integer"
+            case .number: expected = "a number"
+            case .bool: expected = "true or false"
+            case .choice(let o): expected = "one of \(o.joined(separator: ", "))"
+            case .name, .string: expected = "a name or a string"
+            case .table: expected = "a table"
+            case .run: expected = "a run (the value of 'train' or 'load')"
+            default: expected = "\(type)"
+            }
+            throw fail(expected)
+        }
+    }
+
+    // MARK: expressions
+
+    public func evaluate(_ e: Expr, expecting type: ParameterType? = nil, displayed: Bool = false) throws -> Value {
+        switch e.kind {
+        case .number(let n): return .number(n)
+        case .string(let s): return .string(s)
+        case .bool(let b): return .bool(b)
+        case .identifier(let name):
+            if let v = session.variables[name] { return v }
+            if let type, type.acceptsSymbol { return .string(name) }
+            if session.registry[name] != nil {
+                throw Diagnostic("'\(name)' is a command, not a value", at: e.location, hint: "to use its result write `(\(name) …)` or `let x = \(name) …`")
+            }
+            throw Diagnostic("unknown variable '\(name)'", at: e.location,
+                             hint: Suggestions.didYouMean(name, among: Array(session.variables.keys)) ?? (type == nil ? nil : "a name here must be a variable; quote text: \"\(name)\""))
+        case .list(let items):
+            let element: ParameterType? = { if case .list(let t)? = type { return t }; return type }()
+            return .list(try items.map { try evaluate($0, expecting: element) })
+        case .record(let fields):
+            return .record(Record(try fields.map { ($0.0, try evaluate($0.1)) }))
+        case .range(let a, let b):
+            let lo = try integerValue(a), hi = try integerValue(b)
+            guard hi >= lo else { return .list([]) }
+            guard hi - lo <= 1_000_000 else { throw Diagnostic("range \(lo)..\(hi) is too long (at most a million items)", at: e.location) }
+            return .list((lo...hi).map { .number(Double($0)) })
+        case .unary(let op, let x):
+            let v = try evaluate(x)
+            switch (op, v) {
+            case ("-", .number(let n)): return .number(-n)
+            case ("not", .bool(let b)): return .bool(!b)
+            default: throw Diagnostic("'\(op)' needs \(op == "-" ? "a number" : "true or false"), got \(v.typeName) \(v.literal)", at: e.location)
+            }
+        case .binary(let op, let a, let b):
+            return try binary(op, a, b, at: e.location)
+        case .field(let x, let name):
+            let v = try evaluate(x)
+            return try field(v, name, at: e.location)
+        case .index(let x, let i):
+            let v = try evaluate(x), iv = try evaluate(i)
+            switch (v, iv) {
+            case (.list(let items), .number(let n)):
+                let k = Int(n) < 0 ? items.count + Int(n) : Int(n)
+                guard n == n.rounded(), k >= 0, k < items.count else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: e.location) }
+                return items[k]
+            case (.table(let t), .number(let n)):
+                let k = Int(n) < 0 ? t.rows.count + Int(n) : Int(n)
+                guard n == n.rounded(), k >= 0, k < t.rows.count else { throw Diagnostic("row \(Value.format(n)) is out of range for a table of \(t.rows.count) rows", at: e.location) }
+                return .record(t.rows[k])
+            case (.record, .string(let s)): return try field(v, s, at: e.location)
+            default: throw Diagnostic("cannot index a \(v.typeName) with a \(iv.typeName)", at: e.location)
+            }
+        case .call(let name, let args):
+            return try call(name, try args.map { try evaluate($0) }, at: e.location)
+        case .command(let c):
+            return try invoke(c, displayed: displayed)
+        }
+    }
+
+    func integerValue(_ e: Expr) throws -> Int {
+        let v = try evaluate(e)
+        guard case .number(let n) = v, n == n.rounded(), abs(n) < 1e15 else {
+            throw Diagnostic("a range needs integers, got \(v.typeName) \(v.literal)", at: e.location)
+        }
+        return Int(n)
+    }
+
+    func field(_ v: Value, _ name: String, at location: SourceLocation) throws -> Value {
+        let record: Record
+        switch v {
+        case .record(let r): record = r
+        case .run(let r): record = r.record
+        case .claim(let c): record = Record([("label", .string(c.label)), ("passed", .bool(c.passed))] + c.values)
+        case .table(let t):
+            if name == "rows" { return .number(Double(t.rows.count)) }
+            if t.columns.contains(name) { return .list(t.column(name)) }
+            throw Diagnostic("the table has no column '\(name)'", at: location, hint: Suggestions.didYouMean(name, among: t.columns) ?? "its columns: \(t.columns.joined(separator: ", "))")
+        default:
+            throw Diagnostic("a \(v.typeName) has no fields (reading '.\(name)')", at: location)
+        }
+        if let f = record[name] { return f }
+        throw Diagnostic("no field '\(name)' in this \(v.typeName)", at: location,
+                         hint: Suggestions.didYouMean(name, among: record.names) ?? "its fields: \(record.names.joined(separator: ", "))")
+    }
+
+    func binary(_ op: String, _ a: Expr, _ b: Expr, at location: SourceLocation) throws -> Value {
+        if op == "and" || op == "or" {
+            let x = try evaluate(a)
+            guard case .bool(let l) = x else { throw Diagnostic("'\(op)' needs true or false, got \(x.typeName) \(x.literal)", at: a.location) }
+            if op == "and" && !l { return .bool(false) }
+            if op == "or" && l { return .bool(true) }
+            let y = try evaluate(b)
+            guard case .bool(let r) = y else { throw Diagnostic("'\(op)' needs true or false, got \(y.typeName) \(y.literal)", at: b.location) }
+            return .bool(r)
+        }
+        let x = try evaluate(a), y = try evaluate(b)
+        switch (op, x, y) {
+        case ("==", _, _): return .bool(x == y)
+        case ("!=", _, _): return .bool(x != y)
+        case (_, .number(let l), .number(let r)):
+            switch op {
+            case "+": return .number(l + r)
+            case "-": return .number(l - r)
+            case "*": return .number(l * r)
+            case "/":
+                guard r != 0 else { throw Diagnostic("division by zero", at: location) }
+                return .number(l / r)
+            case "%":
+                guard r != 0 else { throw Diagnostic("division by zero", at: location) }
+                return .number(l.truncatingRemainder(dividingBy: r))
+            case "<": return .bool(l < r)
+            case "<=": return .bool(l <= r)
+            case ">": return .bool(l > r)
+            case ">=": return .bool(l >= r)
+            default: break
+            }
+        case ("+", .string(let l), _): return .string(l + y.text)
+        case ("+", _, .string(let r)): return .string(x.text + r)
+        case ("+", .list(let l), .list(let r)): return .list(l + r)
+        case (_, .string(let l), .string(let r)) where ["<", "<=", ">", ">="].contains(op):
+            return .bool(op == "<" ? l < r : op == "<=" ? l <= r : op == ">" ? l > r : l >= r)
+        default: break
+        }
+        throw Diagnostic("'\(op)' cannot combine a \(x.typeName) and a \(y.typeName) (\(x.literal) \(op) \(y.literal))", at: location)
+    }
+
+    func call(_ name: String, _ args: [Value], at location: SourceLocation) throws -> Value {
+        func numbers() throws -> [Double] {
+            let items: [Value]
+            if args.count == 1, case .list(let l) = args[0] { items = l } else { items = args }
+            return try items.map { v in
+                guard case .number(let n) = v else { throw Diagnostic("\(name)() needs numbers, got \(v.typeName) \(v.literal)", at: location) }
+                return n
+            }
+        }
+        func one() throws -> Double {
+            guard args.count == 1, case .number(let n) = args[0] else { throw Diagnostic("\(name)() needs one number", at: location) }
+            return n
+        }
+        switch name {
+        case "mean":
+            let xs = try numbers()
+            guard !xs.isEmpty else { throw Diagnostic("mean() of an empty list", at: location) }
+            return .number(xs.reduce(0, +) / Double(xs.count))
+        case "std":
+            let xs = try numbers()
+            guard xs.count >= 2 else { return .number(0) }
+            let m = xs.reduce(0, +) / Double(xs.count)
+            return .number((xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot())
+        case "min", "max":
+            let xs = try numbers()
+            guard !xs.isEmpty else { throw Diagnostic("\(name)() of an empty list", at: location) }
+            return .number(name == "min" ? xs.min()! : xs.max()!)
+        case "sum": return .number(try numbers().reduce(0, +))
+        case "abs": return .number(abs(try one()))
+        case "sqrt": return .number(try one().squareRoot())
+        case "round":
+            guard let first = args.first, case .number(let x) = first else { throw Diagnostic("round() needs a number", at: location) }
+            var digits = 0.0
+            if args.count > 1, case .number(let d) = args[1] { digits = d }
+            let f = pow(10, digits)
+            return .number((x * f).rounded() / f)
+        case "len":
+            guard args.count == 1 else { throw Diagnostic("len() takes one value", at: location) }
+            switch args[0] {
+            case .list(let l): return .number(Double(l.count))
+            case .string(let s): return .number(Double(s.count))
+            case .table(let t): return .number(Double(t.rows.count))
+            case .record(let r): return .number(Double(r.fields.count))
+            default: throw Diagnostic("len() of a \(args[0].typeName)", at: location)
+            }
+        case "table": return .table(Table())
+        case "column":
+            guard args.count == 2, case .table(let t) = args[0], case .string(let c) = args[1] else {
+                throw Diagnostic("column(table, \"name\") takes a table and a column name", at: location)
+            }
+            guard t.columns.contains(c) else { throw Diagnostic("the table has no column '\(c)'", at: location, hint: Suggestions.didYouMean(c, among: t.columns)) }
+            return .list(t.column(c))
+        case "str":
+            guard args.count == 1 else { throw Diagnostic("str() takes one value", at: location) }
+            return .string(args[0].text)
+        case "ratio":
+            let xs = try numbers()
+            guard xs.count == 2, xs[1] != 0 else { throw Diagnostic("ratio(a, b) needs two numbers, b not 0", at: location) }
+            return .number(xs[0] / xs[1])
+        default:
+            throw Diagnostic("unknown function '\(name)'", at: location,
+                             hint: Suggestions.didYouMean(name, among: Array(Self.functions.keys)) ?? "functions: \(Self.functions.keys.sorted().joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+// The live session: variables, the loaded model, datasets, the adaptation and training settings,
+// trained runs, and the outputs of what ran. The REPL and the notebook runner share it; a failed
+// statement leaves it as it was (`transaction`).
+import Foundation
+import Model
+
+public final class Session: @unchecked Sendable {
+    public var variables: [String: Value] = [:]
+    public var model: BertModel?
+    public var dataFolder: URL
+    public var seed: UInt64 = 0
+    public var adaptation = AdaptationConfig(mode: .lora, rank: 8, targets: [.query, .value])
+    public var lastRun: RunHandle?
+    /// Custom tasks registered by `data FILE …`, by name.
+    public var customTasks: [String: Dataset] = [:]
+    var datasetCache: [String: Dataset] = [:]
+    var encodedCache: [String: EncodedDataset] = [:]
+    public private(set) var outputs: [Output] = []
+    public var quitRequested = false
+    public let registry: CommandRegistry
+    /// Where long work reports progress (the front end draws it); nil: silent.
+    public var progress: ((TrainingProgress) -> Void)?
+    /// Asked between training steps; true stops the training (Ctrl-C).
+    public var shouldStop: () -> Bool = { false }
+    /// How charts are drawn as text at the REPL (nil: not drawn).
+    public var chartText: ((Chart) -> String?)?
+
+    public init(dataFolder: URL? = nil, registry: CommandRegistry = .standard) {
+        self.dataFolder = dataFolder ?? Locations.dataFolder().url
+        self.registry = registry
+    }
+
+    public func emit(_ o: Output) { outputs.append(o) }
+
+    /// Takes the outputs produced so far.
+    public func takeOutputs() -> [Output] { defer { outputs = [] }; return outputs }
+
+    func requireModel(at location: SourceLocation?) throws -> BertModel {
+        guard let model else {
+            throw Diagnostic("no model loaded", at: location, hint: "run `model` first (the default MiniLM-L6 from setup, or `model \"DIR\"`)")
+        }
+        return model
+    }
+
+    // MARK: transactions
+
+    struct Snapshot {
+        let variables: [String: Value], model: BertModel?, seed: UInt64, adaptation: AdaptationConfig
+        let lastRun: RunHandle?, customTasks: [String: Dataset], dataFolder: URL
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(variables: variables, model: model, seed: seed, adaptation: adaptation, lastRun: lastRun,
+                 customTasks: customTasks, dataFolder: dataFolder)
+    }
+
+    func restore(_ s: Snapshot) {
+        variables = s.variables; model = s.model; seed = s.seed; adaptation = s.adaptation; lastRun = s.lastRun
+        customTasks = s.customTasks; dataFolder = s.dataFolder
+    }
+
+    // MARK: data
+
+    /// A task's dataset: built-in (sst, quora, sts, cfimdb, sst2) or registered with `data FILE`.
+    func dataset(_ task: String, split: String, limit: Int?, at location: SourceLocation?) throws -> Dataset {
+        let key = "\(task)/\(split)"
+        if let cached = datasetCache[key] { return cached.limited(limit) }
+        let d: Dataset
+        do {
+            if let custom = customTasks[task] {
+                d = custom
+            } else if task == "sst2" {
+                d = Datasets.binarySentiment(from: try Datasets.load("sst", split: split, folder: dataFolder))
+            } else {
+                guard Datasets.builtIn[task] != nil else {
+                    let known = Datasets.builtIn.keys.sorted() + ["sst2"] + customTasks.keys.sorted()
+                    throw Diagnostic("unknown task '\(task)'", at: location,
+                                     hint: Suggestions.didYouMean(task, among: known) ?? "tasks: \(known.joined(separator: ", ")), or register a file with `data \"FILE.csv\" name=… text=… label=…`")
+                }
+                d = try Datasets.load(task, split: split, folder: dataFolder)
+            }
+        } catch let e as ModelError {
+            throw Diagnostic(e.description, at: location)
+        }
+        datasetCache[key] = d
+        return d.limited(limit)
+    }
+
+    func encoded(_ task: String, split: String, limit: Int?, maxLength: Int, at location: SourceLocation?) throws -> EncodedDataset {
+        let model = try requireModel(at: location)
+        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(limit ?? -1)/\(maxLength)"
+        if let e = encodedCache[key] { return e }
+        let e = try EncodedDataset(try dataset(task, split: split, limit: limit, at: location), tokenizer: model.tokenizer, maxLength: maxLength)
+        encodedCache[key] = e
+        return e
+    }
+}

@@ -1,0 +1,151 @@
+// Values of the language: numbers, strings, booleans, lists, records, tables, charts, claims, and
+// handles to trained runs. Ranges evaluate to lists.
+import Foundation
+import Model
+
+public indirect enum Value: Sendable {
+    case none
+    case number(Double)
+    case string(String)
+    case bool(Bool)
+    case list([Value])
+    case record(Record)
+    case table(Table)
+    case chart(Chart)
+    case claim(Claim)
+    case run(RunHandle)
+
+    public var typeName: String {
+        switch self {
+        case .none: return "none"
+        case .number: return "number"
+        case .string: return "string"
+        case .bool: return "bool"
+        case .list: return "list"
+        case .record: return "record"
+        case .table: return "table"
+        case .chart: return "chart"
+        case .claim: return "claim"
+        case .run: return "run"
+        }
+    }
+}
+
+/// Fields in order (a metrics result, a row of a table).
+public struct Record: Sendable, Equatable {
+    public var fields: [(String, Value)]
+    public init(_ fields: [(String, Value)] = []) { self.fields = fields }
+    public subscript(_ name: String) -> Value? {
+        get { fields.first { $0.0 == name }?.1 }
+        set {
+            if let i = fields.firstIndex(where: { $0.0 == name }) {
+                if let newValue { fields[i].1 = newValue } else { fields.remove(at: i) }
+            } else if let newValue { fields.append((name, newValue)) }
+        }
+    }
+    public var names: [String] { fields.map(\.0) }
+    public static func == (a: Record, b: Record) -> Bool {
+        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+}
+
+/// Rows of records with the union of their fields as columns, in first-seen order.
+public struct Table: Sendable, Equatable {
+    public var columns: [String] = []
+    public var rows: [Record] = []
+    public var title: String?
+    public init(columns: [String] = [], rows: [Record] = [], title: String? = nil) {
+        self.columns = columns; self.title = title
+        for r in rows { append(r) }
+    }
+    public mutating func append(_ r: Record) {
+        for n in r.names where !columns.contains(n) { columns.append(n) }
+        rows.append(r)
+    }
+    public func column(_ name: String) -> [Value] { rows.map { $0[name] ?? .none } }
+}
+
+/// A claim checked by `expect`: a label, whether it held, and the values it compared.
+public struct Claim: Sendable, Equatable {
+    public var label: String
+    public var passed: Bool
+    public var expression: String
+    public var values: [(String, Value)]
+    public var detail: String?
+    public static func == (a: Claim, b: Claim) -> Bool {
+        a.label == b.label && a.passed == b.passed && a.expression == b.expression && a.values.map(\.0) == b.values.map(\.0)
+    }
+}
+
+/// A trained configuration kept alive in the session, and the record of its run.
+public final class RunHandle: @unchecked Sendable {
+    public let name: String
+    public let network: Network
+    public var record: Record
+    /// Encoded datasets by task name used to train it (for multitask evaluation defaults).
+    public let tasks: [String]
+    public init(name: String, network: Network, record: Record, tasks: [String]) {
+        self.name = name; self.network = network; self.record = record; self.tasks = tasks
+    }
+}
+
+extension Value: Equatable {
+    public static func == (a: Value, b: Value) -> Bool {
+        switch (a, b) {
+        case (.none, .none): return true
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.list(let x), .list(let y)): return x == y
+        case (.record(let x), .record(let y)): return x == y
+        case (.table(let x), .table(let y)): return x == y
+        case (.chart(let x), .chart(let y)): return x == y
+        case (.claim(let x), .claim(let y)): return x == y
+        case (.run(let x), .run(let y)): return x === y
+        default: return false
+        }
+    }
+}
+
+// MARK: text rendering
+
+extension Value {
+    /// How a value reads in text: numbers without needless digits, strings bare at top level.
+    public var text: String {
+        switch self {
+        case .string(let s): return s
+        default: return literal
+        }
+    }
+
+    /// How a value reads inside a list or record (strings quoted).
+    public var literal: String {
+        switch self {
+        case .none: return "none"
+        case .number(let n): return Value.format(n)
+        case .string(let s): return "\"\(s)\""
+        case .bool(let b): return b ? "true" : "false"
+        case .list(let items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case .record(let r): return "{" + r.fields.map { "\($0.0): \($0.1.literal)" }.joined(separator: ", ") + "}"
+        case .table(let t): return "<table: \(t.rows.count) rows × \(t.columns.count) columns>"
+        case .chart(let c): return "<chart: \(c.title ?? c.kind.rawValue)>"
+        case .claim(let c): return "<claim \(c.passed ? "passed" : "FAILED"): \(c.label)>"
+        case .run(let r): return "<run \(r.name)>"
+        }
+    }
+
+    /// Up to 6 significant digits, no trailing zeros; integers as integers.
+    public static func format(_ n: Double) -> String {
+        if n.isNaN { return "nan" }
+        if n.isInfinite { return n > 0 ? "inf" : "-inf" }
+        if n == n.rounded() && abs(n) < 1e15 { return String(Int(n)) }
+        let a = abs(n)
+        if a >= 1e-4 && a < 1e6 {
+            var s = String(format: "%.6g", n)
+            if s.contains("e") { s = String(format: "%.6f", n) }
+            if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+            return s
+        }
+        return String(format: "%.4g", n)
+    }
+}

@@ -1,0 +1,107 @@
+// `lorabook repl`: the language at a prompt, with libedit line editing, history kept across
+// sessions (~/.lorabook_history, or $LORABOOK_HISTORY), Tab completion of commands, parameters and
+// variables, and multi-line input while a bracket is open. Without a terminal it runs stdin as a
+// script.
+import ArgumentParser
+import CEditLine
+import Foundation
+import Kernel
+import Model
+
+struct Repl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The lorabook language at a prompt (or a script on stdin: `lorabook repl < script.lb`).",
+        discussion: "Ctrl-C stops a running training and returns to the prompt; Ctrl-D or `quit` leaves. Exit status as for exec when stdin is a script.")
+
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
+    var data: String?
+
+    func run() throws {
+        let interpreter = makeInterpreter(data: data)
+        if isatty(STDIN_FILENO) == 0 {
+            let source = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            let status = runScript(source, file: "<stdin>", interpreter: interpreter)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
+        LineEditor.run(interpreter)
+    }
+}
+
+enum LineEditor {
+    nonisolated(unsafe) static var interpreter: Interpreter!
+    nonisolated(unsafe) static var candidates: [String] = []
+
+    static var historyPath: String {
+        if let p = ProcessInfo.processInfo.environment["LORABOOK_HISTORY"], !p.isEmpty { return p }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".lorabook_history").path
+    }
+
+    /// Completion words for the word being typed, given the line before it.
+    static func completions(line: String, word: String) -> [String] {
+        let session = interpreter.session
+        let registry = session.registry
+        let before = line.split(separator: " ", omittingEmptySubsequences: true)
+        let variables = session.variables.keys.sorted()
+        var pool: [String]
+        let atStart = before.isEmpty || (before.count == 1 && line.hasSuffix(word) && !line.hasSuffix(" ") && before.last.map(String.init) == word)
+        if atStart {
+            pool = registry.order + ["let", "for", "if", "quit"] + variables
+        } else if let first = before.first.map(String.init), let spec = registry[first == "let" && before.count >= 4 ? String(before[3]) : first] {
+            pool = spec.parameters.filter { !$0.positional }.map { $0.name + "=" } + variables + Evaluator.functions.keys.sorted().map { $0 + "(" }
+            if word.contains("=") {
+                let key = String(word.prefix { $0 != "=" })
+                if let p = spec.parameters.first(where: { $0.name == key }), case .choice(let options) = p.type.elementType {
+                    pool = options.map { key + "=" + $0 }
+                }
+            }
+            if first == "help" { pool = registry.order }
+        } else {
+            pool = variables + Evaluator.functions.keys.sorted().map { $0 + "(" } + registry.order
+        }
+        return pool.filter { $0.hasPrefix(word) }
+    }
+
+    static func run(_ interp: Interpreter) {
+        interpreter = interp
+        let session = interp.session
+        _ = historyPath.withCString { read_history($0) }
+        rl_attempted_completion_function = { text, _, _ in
+            let word = text.map { String(cString: $0) } ?? ""
+            let line = rl_line_buffer.map { String(cString: $0) } ?? ""
+            LineEditor.candidates = LineEditor.completions(line: line, word: word)
+            rl_attempted_completion_over = 1
+            guard let text else { return nil }
+            return rl_completion_matches(text) { _, state in
+                let i = Int(state)
+                guard i < LineEditor.candidates.count else { return nil }
+                return strdup(LineEditor.candidates[i])
+            }
+        }
+        print("lorabook \(Model.Lorabook.version): type `help` for commands, `quit` or Ctrl-D to leave.")
+        var buffer = ""
+        var lineNumber = 0
+        while !session.quitRequested {
+            Interrupt.requested = false
+            guard let raw = readline(buffer.isEmpty ? "lorabook> " : "...> ") else { print(""); break }
+            let line = String(cString: raw)
+            free(raw)
+            if buffer.isEmpty && line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            buffer += (buffer.isEmpty ? "" : "\n") + line
+            if Interpreter.needsMoreInput(buffer) { continue }
+            _ = buffer.replacingOccurrences(of: "\n", with: " ").withCString { add_history($0) }
+            _ = historyPath.withCString { write_history($0) }
+            lineNumber += 1
+            let source = buffer
+            buffer = ""
+            let result = interp.run(source)
+            printOutputs(result.outputs, file: "<repl>", source: source, session: session)
+            for d in result.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: "<repl>", source: source) + "\n").utf8)) }
+        }
+    }
+}
+
+extension ParameterType {
+    /// The element type of a list parameter, else itself.
+    var elementType: ParameterType { if case .list(let t) = self { return t }; return self }
+}
