@@ -48,6 +48,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Model"], exclude: ["Scripts"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).
         .testTarget(name: "CLITests", dependencies: ["lorabook"]),
     ],

@@ -6,8 +6,11 @@ public indirect enum ParameterType: Sendable, Equatable, CustomStringConvertible
     case number, integer, string, bool, any, table, run
     /// One of these words (a bare name is accepted: `targets=all-linear`).
     case choice([String])
-    /// A name or a string (a bare name is accepted: `train sst`).
+    /// A name or a string (a bare name is accepted: `train sst`; a variable holding a string wins).
     case name
+    /// A table column: a bare word is always the column's name, even when a variable has that name
+    /// (`group=rank` inside `for rank in …`); pass a name held in a variable as `str(v)`.
+    case column
     /// A list of `element`, or one element standing for a list of one.
     case list(ParameterType)
     /// An expression evaluated per table row, with the row's fields as variables (`where=`).
@@ -24,6 +27,7 @@ public indirect enum ParameterType: Sendable, Equatable, CustomStringConvertible
         case .run: return "run"
         case .choice(let c): return c.joined(separator: "|")
         case .name: return "name"
+        case .column: return "column"
         case .list(let t): return "list of \(t)"
         case .predicate: return "expression"
         }
@@ -32,7 +36,7 @@ public indirect enum ParameterType: Sendable, Equatable, CustomStringConvertible
     /// Whether a bare identifier that is not a variable stands for its own name here.
     var acceptsSymbol: Bool {
         switch self {
-        case .choice, .name, .string: return true
+        case .choice, .name, .string, .column: return true
         case .list(let t): return t.acceptsSymbol
         default: return false
         }

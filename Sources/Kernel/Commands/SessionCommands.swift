@@ -10,7 +10,7 @@ enum SessionCommands {
         detail: "Any folder with config.json, vocab.txt and model.safetensors loads (e.g. bert-base-uncased). Later commands use this model.",
         parameters: [ParameterSpec("path", .string, positional: true, default: "models/minilm-l6", "the checkpoint folder")],
         returns: "record {name, path, layers, hidden, heads, parameters}",
-        examples: ["model", "let m = model\nprint m.layers"]
+        examples: ["let m = model\nprint m.layers"]
     ) { inv in
         let folder = try inv.string("path").map { URL(fileURLWithPath: $0) } ?? Locations.modelFolder().url
         let m: BertModel
@@ -107,7 +107,7 @@ enum SessionCommands {
         }
         return CommandSpec(
             mode.rawValue, group: "adaptation", summary: summary, parameters: params, returns: "record of the configuration",
-            examples: adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear"] : [mode.rawValue]
+            examples: adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
         ) { inv in
             if try inv.bool("amp") == true {
                 throw Diagnostic("mixed precision (amp=true) is not available yet", at: inv.location("amp"), hint: "train in fp32 (amp=false); bf16 arrives with the performance work")

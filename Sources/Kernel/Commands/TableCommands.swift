@@ -42,10 +42,10 @@ enum TableCommands {
         parameters: [
             ParameterSpec("value", .any, positional: true, required: true, "a table, a list of records, or a record"),
             ParameterSpec("where", .predicate, "keep rows where this holds, e.g. where=mode == \"lora\""),
-            ParameterSpec("group", .list(.name), "group by these columns"),
-            ParameterSpec("sort", .name, "sort by this column"),
+            ParameterSpec("group", .list(.column), "group by these columns"),
+            ParameterSpec("sort", .column, "sort by this column"),
             ParameterSpec("desc", .bool, default: "false", "sort descending"),
-            ParameterSpec("columns", .list(.name), "keep these columns, in this order"),
+            ParameterSpec("columns", .list(.column), "keep these columns, in this order"),
             ParameterSpec("limit", .integer, "keep the first N rows"),
             ParameterSpec("title", .string, "a title"),
         ],

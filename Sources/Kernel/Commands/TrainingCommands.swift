@@ -32,7 +32,7 @@ enum TrainingCommands {
         ],
         variadic: "tasks",
         returns: "run: mode, rank, targets, tasks, seed, epochs, steps, loss, seconds, seconds_per_epoch, examples_per_s, trainable, memory (MB): parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
-        examples: ["lora rank=4\nlet r = train sst epochs=1 limit=200\nprint r.seconds", "train sst quora sts epochs=2 sampling=round-robin"]
+        examples: ["model\nlora rank=4\nlet r = train sst limit=64 batch=16\nprint r.trainable", "model\nhead\ntrain sst quora sts limit=32 sampling=round-robin"]
     ) { inv in
         let s = inv.session
         let model = try s.requireModel(at: inv.call.location)
@@ -116,7 +116,7 @@ enum TrainingCommands {
                      ParameterSpec("run", .run, default: "the last run", "the run to score")] + evalParameters,
         variadic: "tasks",
         returns: "record: one task: task, accuracy|pearson, loss, examples; several: <task>_accuracy|pearson…, overall",
-        examples: ["let e = eval sst\nprint e.accuracy", "eval sst quora sts run=r"]
+        examples: ["model\nhead\nlet r = train sst limit=32\nlet e = eval sst limit=50\nprint e.accuracy >= 0"]
     ) { inv in
         let s = inv.session
         guard let run = try inv.run("run") ?? s.lastRun else {
@@ -141,7 +141,7 @@ enum TrainingCommands {
                      ParameterSpec("tasks", .list(.name), positional: true, default: "the first run's tasks", "tasks to score")] + evalParameters,
         variadic: "tasks",
         returns: "record like eval's, with members",
-        examples: ["ensemble [a, b, c] sst quora sts"]
+        examples: ["model\nhead\nlet a = train sst limit=32\nseed 1\nlet b = train sst limit=32\nensemble [a, b] sst limit=50"]
     ) { inv in
         let s = inv.session
         let runs = try inv.list("runs")!.map { v -> RunHandle in
@@ -169,7 +169,7 @@ enum TrainingCommands {
         "report", group: "training", summary: "A run's time, parameters and memory (MB, counted from the buffers; peak RSS of the process).",
         parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run")],
         returns: "record: trainable, seconds, seconds_per_epoch, examples_per_s, parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
-        examples: ["report", "report r"]
+        examples: ["model\nhead\nlet r = train sst limit=32\nreport r"]
     ) { inv in
         guard let run = try inv.run("run") ?? inv.session.lastRun else {
             throw Diagnostic("no run to report on", at: inv.call.location, hint: "train one first")
@@ -182,7 +182,7 @@ enum TrainingCommands {
     static let load = CommandSpec(
         "load", group: "training", summary: "Load a run saved with `save RUN \"file.safetensors\"` onto the current model.",
         parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file")],
-        returns: "run", examples: ["let r2 = load \"runs/lora-r8.safetensors\""]
+        returns: "run", examples: ["model\nlora rank=2\nlet r = train sst limit=32\nsave r \"/tmp/lorabook-example-run.safetensors\"\nlet again = load \"/tmp/lorabook-example-run.safetensors\"\neval sst limit=20 run=again"]
     ) { inv in
         let model = try inv.session.requireModel(at: inv.call.location)
         let path = try inv.string("path")!

@@ -48,7 +48,7 @@ public enum OutputText {
 
     public static func metrics(_ title: String, _ r: Record) -> String {
         let width = r.names.map(\.count).max() ?? 0
-        return ([title + ":"] + r.fields.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + cell($0.1) }).joined(separator: "\n")
+        return ([title + ":"] + r.fields.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1.text }).joined(separator: "\n")
     }
 
     public static func claim(_ c: Claim) -> String {

@@ -138,7 +138,7 @@ public struct Evaluator {
         }
         switch (type, v) {
         case (.any, _), (.predicate, _): return
-        case (.number, .number), (.string, .string), (.bool, .bool), (.table, .table), (.run, .run), (.name, .string): return
+        case (.number, .number), (.string, .string), (.bool, .bool), (.table, .table), (.run, .run), (.name, .string), (.column, .string): return
         case (.integer, .number(let n)):
             if n != n.rounded() { throw fail("an integer") }
         case (.choice(let options), .string(let s)):
@@ -157,7 +157,7 @@ public struct Evaluator {
             case .number: expected = "a number"
             case .bool: expected = "true or false"
             case .choice(let o): expected = "one of \(o.joined(separator: ", "))"
-            case .name, .string: expected = "a name or a string"
+            case .name, .string, .column: expected = "a name or a string"
             case .table: expected = "a table"
             case .run: expected = "a run (the value of 'train' or 'load')"
             default: expected = "\(type)"
@@ -174,6 +174,12 @@ public struct Evaluator {
         case .string(let s): return .string(s)
         case .bool(let b): return .bool(b)
         case .identifier(let name):
+            // a column name, or one of a choice's words, is taken literally before any variable
+            switch type {
+            case .column?, .list(.column)?: return .string(name)
+            case .choice(let options)?, .list(.choice(let options))? where options.contains(name): return .string(name)
+            default: break
+            }
             if let v = session.variables[name] { return v }
             if let type, type.acceptsSymbol { return .string(name) }
             if session.registry[name] != nil {

@@ -1,0 +1,39 @@
+// Running sources in fresh sessions and checking `# expect:` / `# expect error:` lines.
+import XCTest
+import Foundation
+@testable import Kernel
+import Model
+
+enum K {
+    /// Runs `source` in a fresh session; returns every output as text lines and the diagnostics.
+    static func run(_ source: String, session: Session = Session()) -> (lines: [String], diagnostics: [Diagnostic], result: RunResult) {
+        let result = Interpreter(session: session).run(source)
+        let text = result.outputs.map { OutputText.render($0, file: "<test>", source: source) }.joined(separator: "\n")
+        return (text.components(separatedBy: "\n"), result.diagnostics, result)
+    }
+
+    /// Checks a source against its `# expect: TEXT` (an output line contains TEXT, in order) and
+    /// `# expect error: TEXT` (a diagnostic message contains TEXT) comments.
+    static func check(_ source: String, name: String, file: StaticString = #filePath, line: UInt = #line) {
+        let (lines, diagnostics, _) = run(source)
+        var cursor = 0
+        var expectsError = false
+        for l in source.components(separatedBy: "\n") {
+            let t = l.trimmingCharacters(in: .whitespaces)
+            if t.hasPrefix("# expect error:") {
+                expectsError = true
+                let want = t.dropFirst("# expect error:".count).trimmingCharacters(in: .whitespaces)
+                XCTAssertTrue(diagnostics.contains { $0.message.contains(want) }, "\(name): expected an error containing '\(want)', got \(diagnostics.map(\.message))", file: file, line: line)
+            } else if t.hasPrefix("# expect:") {
+                let want = t.dropFirst("# expect:".count).trimmingCharacters(in: .whitespaces)
+                if let i = lines[cursor...].firstIndex(where: { $0.contains(want) }) { cursor = i + 1 }
+                else { XCTFail("\(name): no output line containing '\(want)' (in order) in:\n\(lines.joined(separator: "\n"))", file: file, line: line) }
+            }
+        }
+        if !expectsError {
+            XCTAssertTrue(diagnostics.isEmpty, "\(name): unexpected errors: \(diagnostics.map { $0.rendered(file: name, source: source) }.joined(separator: "\n"))", file: file, line: line)
+        }
+    }
+
+    static var repoRoot: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL }
+}
