@@ -37,27 +37,28 @@ enum LineEditor {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".lorabook_history").path
     }
 
-    /// Completion words for the word being typed, given the line before it.
-    static func completions(line: String, word: String) -> [String] {
+    /// Completion words for `word`, given the text of the line before it (libedit splits words at
+    /// spaces, '=' and brackets).
+    static func completions(before: String, word: String) -> [String] {
         let session = interpreter.session
         let registry = session.registry
-        let before = line.split(separator: " ", omittingEmptySubsequences: true)
         let variables = session.variables.keys.sorted()
+        let functions = Evaluator.functions.keys.sorted().map { $0 + "(" }
+        let words = before.split(whereSeparator: { " \t([{,".contains($0) }).map(String.init)
         var pool: [String]
-        let atStart = before.isEmpty || (before.count == 1 && line.hasSuffix(word) && !line.hasSuffix(" ") && before.last.map(String.init) == word)
-        if atStart {
-            pool = registry.order + ["let", "for", "if", "quit"] + variables
-        } else if let first = before.first.map(String.init), let spec = registry[first == "let" && before.count >= 4 ? String(before[3]) : first] {
-            pool = spec.parameters.filter { !$0.positional }.map { $0.name + "=" } + variables + Evaluator.functions.keys.sorted().map { $0 + "(" }
-            if word.contains("=") {
-                let key = String(word.prefix { $0 != "=" })
-                if let p = spec.parameters.first(where: { $0.name == key }), case .choice(let options) = p.type.elementType {
-                    pool = options.map { key + "=" + $0 }
-                }
-            }
-            if first == "help" { pool = registry.order }
+        // the command this word belongs to: the first word, or the one after `let x =`
+        let commandWord = words.first == "let" ? (words.count >= 3 ? words[2] : nil) : words.first
+        let spec = commandWord.flatMap { registry[$0] }
+        if before.hasSuffix("="), let spec, let key = words.last?.dropLast(), let p = spec.parameters.first(where: { $0.name == key }) {
+            // a parameter's value: its choices, then variables
+            if case .choice(let options) = p.type.elementType { pool = options } else { pool = variables + functions }
+        } else if words.isEmpty || (words == ["let"]) || (words.count == 3 && words[0] == "let" && before.hasSuffix("= ")) {
+            pool = registry.order + ["let", "for", "if"] + variables
+        } else if let spec {
+            pool = commandWord == "help" ? registry.order
+                : spec.parameters.filter { !$0.positional }.map { $0.name + "=" } + variables + functions
         } else {
-            pool = variables + Evaluator.functions.keys.sorted().map { $0 + "(" } + registry.order
+            pool = variables + functions + registry.order
         }
         return pool.filter { $0.hasPrefix(word) }
     }
@@ -66,11 +67,15 @@ enum LineEditor {
         interpreter = interp
         let session = interp.session
         _ = historyPath.withCString { read_history($0) }
-        rl_attempted_completion_function = { text, _, _ in
+        rl_catch_signals = 0   // our SIGINT handler decides: cancel the line, or stop a training
+        rl_attempted_completion_function = { text, start, _ in
             let word = text.map { String(cString: $0) } ?? ""
             let line = rl_line_buffer.map { String(cString: $0) } ?? ""
-            LineEditor.candidates = LineEditor.completions(line: line, word: word)
+            let before = String(decoding: Array(line.utf8.prefix(Int(start))), as: UTF8.self)
+            LineEditor.candidates = LineEditor.completions(before: before, word: word)
             rl_attempted_completion_over = 1
+            // no space after `rank=` or `mean(`: a value follows
+            rl_completion_append_character = LineEditor.candidates.allSatisfy { $0.hasSuffix("=") || $0.hasSuffix("(") } ? 0 : 32
             guard let text else { return nil }
             return rl_completion_matches(text) { _, state in
                 let i = Int(state)
@@ -83,7 +88,15 @@ enum LineEditor {
         var lineNumber = 0
         while !session.quitRequested {
             Interrupt.requested = false
-            guard let raw = readline(buffer.isEmpty ? "lorabook> " : "...> ") else { print(""); break }
+            guard let raw = readline(buffer.isEmpty ? "lorabook> " : "...> ") else {
+                if Interrupt.requested {   // Ctrl-C at the prompt: drop the line, stay
+                    print("^C")
+                    buffer = ""
+                    continue
+                }
+                print("")   // Ctrl-D
+                break
+            }
             let line = String(cString: raw)
             free(raw)
             if buffer.isEmpty && line.trimmingCharacters(in: .whitespaces).isEmpty { continue }

@@ -83,7 +83,7 @@ public struct CommandSpec: Sendable {
             let s = p.name == variadic ? "\(p.name)…" : p.name
             parts.append(p.required ? s.uppercased() : "[\(s.uppercased())]")
         }
-        for p in parameters where !p.positional { parts.append("[\(p.name)=\(p.type)]") }
+        for p in parameters where !p.positional { parts.append(p.required ? "\(p.name)=\(p.type)" : "[\(p.name)=\(p.type)]") }
         return parts.joined(separator: " ")
     }
 }
