@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface (Debian: libopenblas-dev, pkg-config name `openblas`).
@@ -39,7 +41,7 @@ let package = Package(
         ),
         .target(name: "Model", dependencies: ["CKernels", "COpenBLAS"]),
         .target(name: "Kernel", dependencies: ["Model"]),
-        .target(name: "Notebook", dependencies: ["Kernel"]),
+        .target(name: "Notebook", dependencies: ["Kernel", "Model", "Yams", "Ink"]),
         .executableTarget(
             name: "lorabook",
             dependencies: [
@@ -49,6 +51,7 @@ let package = Package(
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "Model"], exclude: ["Scripts"]),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Model"], exclude: ["Snapshots"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).
         .testTarget(name: "CLITests", dependencies: ["lorabook"]),
     ],

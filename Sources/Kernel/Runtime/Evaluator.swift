@@ -6,6 +6,9 @@ import Model
 
 public struct Evaluator {
     public let session: Session
+    /// Loop nesting while running; inside loops, records (settings, results) are not displayed.
+    private let loopDepth = Box(0)
+    final class Box { var value: Int; init(_ v: Int) { value = v } }
 
     public init(session: Session) { self.session = session }
 
@@ -54,6 +57,8 @@ public struct Evaluator {
             case .table(let t): items = t.rows.map { .record($0) }
             default: throw Diagnostic("'for' needs a list, a range or a table, got \(seq.typeName) \(seq.literal)", at: seqExpr.location)
             }
+            loopDepth.value += 1
+            defer { loopDepth.value -= 1 }
             for item in items {
                 session.variables[name] = item
                 try run(body)
@@ -73,6 +78,8 @@ public struct Evaluator {
 
     /// Shows a statement's value: text for plain values, structured outputs for the rest.
     func show(_ v: Value, command: String?) {
+        if loopDepth.value > 0, case .record = v { return }
+        if loopDepth.value > 0, case .run = v { return }
         switch v {
         case .none: return
         case .table(let t): session.emit(.table(t))

@@ -14,6 +14,8 @@ public final class Session: @unchecked Sendable {
     /// Custom tasks registered by `data FILE …`, by name.
     public var customTasks: [String: Dataset] = [:]
     var datasetCache: [String: Dataset] = [:]
+    /// Paths of the data files read so far (reports list them with checksums).
+    public var loadedDataFiles: Set<String> { Set(datasetCache.values.map(\.path).filter { $0 != "-" }) }
     var encodedCache: [String: EncodedDataset] = [:]
     public private(set) var outputs: [Output] = []
     public var quitRequested = false

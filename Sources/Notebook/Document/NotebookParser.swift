@@ -1,0 +1,200 @@
+// Parsing a notebook file: front matter (YAML between `---` lines at the top), Markdown blocks, and
+// cells (fences whose info string starts with `lorabook`). Errors name the file, line and column;
+// unknown front-matter keys and cell options are warnings (lenient import), not errors.
+import Foundation
+import Kernel
+import Yams
+
+public enum NotebookParser {
+    public struct Failure: Error, CustomStringConvertible {
+        public let path: String
+        public let diagnostic: Diagnostic
+        public var description: String { diagnostic.rendered(file: path, source: nil) }
+    }
+
+    public static func load(_ url: URL) throws -> NotebookDocument {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw Failure(path: url.path, diagnostic: Diagnostic("no such notebook file", hint: "check the path; notebooks are Markdown files such as notebooks/quickstart.md"))
+        }
+        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+            throw Failure(path: url.path, diagnostic: Diagnostic("the notebook cannot be read as UTF-8 text"))
+        }
+        return try parse(text, path: url.path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> NotebookDocument {
+        let lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        var warnings: [Diagnostic] = []
+        var front = FrontMatter()
+        var i = 0
+        if lines.first == "---" {
+            guard let end = lines.indices.dropFirst().first(where: { lines[$0] == "---" || lines[$0] == "..." }) else {
+                throw Failure(path: path, diagnostic: Diagnostic("the front matter opened here is never closed", at: SourceLocation(line: 1, column: 1),
+                                                                 hint: "end it with a line holding only ---"))
+            }
+            front = try frontMatter(lines[1..<end].joined(separator: "\n"), firstLine: 2, path: path, warnings: &warnings)
+            i = end + 1
+        }
+        var blocks: [Block] = []
+        var markdown: [String] = [], markdownLine = i + 1
+        func flush() {
+            if !markdown.joined().trimmingCharacters(in: .whitespaces).isEmpty { blocks.append(.markdown(markdown.joined(separator: "\n"), line: markdownLine)) }
+            markdown = []
+        }
+        var cellIndex = 0
+        while i < lines.count {
+            let line = lines[i]
+            if let fence = openingFence(line) {
+                // find the closing fence: same character, at least as long, nothing else on the line
+                var j = i + 1
+                while j < lines.count && !closes(lines[j], fence) { j += 1 }
+                guard j < lines.count else {
+                    throw Failure(path: path, diagnostic: Diagnostic("the code fence opened here is never closed", at: SourceLocation(line: i + 1, column: fence.indent + 1),
+                                                                     hint: "close it with a line of \(String(repeating: fence.char, count: fence.length))"))
+                }
+                let info = fence.info.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+                if info.first == "lorabook" {
+                    flush()
+                    let options = cellOptions(Array(info.dropFirst()), line: i + 1, path: path, warnings: &warnings)
+                    blocks.append(.cell(Cell(index: cellIndex, source: lines[(i + 1)..<j].joined(separator: "\n"), line: i + 2, options: options)))
+                    cellIndex += 1
+                    markdownLine = j + 2
+                } else {
+                    if markdown.isEmpty { markdownLine = i + 1 }
+                    markdown.append(contentsOf: lines[i...j])
+                }
+                i = j + 1
+                continue
+            }
+            if markdown.isEmpty { markdownLine = i + 1 }
+            markdown.append(line)
+            i += 1
+        }
+        flush()
+        var ids = Set<String>()
+        for case .cell(let c) in blocks {
+            if !ids.insert(c.anchor).inserted {
+                throw Failure(path: path, diagnostic: Diagnostic("two cells have the id '\(c.anchor)'", at: SourceLocation(line: c.line - 1, column: 1)))
+            }
+        }
+        return NotebookDocument(path: path, source: text, frontMatter: front, blocks: blocks, warnings: warnings)
+    }
+
+    struct Fence { let char: Character; let length: Int; let indent: Int; let info: String }
+
+    static func openingFence(_ line: String) -> Fence? {
+        let indent = line.prefix { $0 == " " }.count
+        guard indent <= 3 else { return nil }
+        let rest = line.dropFirst(indent)
+        guard let c = rest.first, c == "`" || c == "~" else { return nil }
+        let length = rest.prefix { $0 == c }.count
+        guard length >= 3 else { return nil }
+        let info = rest.dropFirst(length).trimmingCharacters(in: .whitespaces)
+        if c == "`" && info.contains("`") { return nil }
+        return Fence(char: c, length: length, indent: indent, info: info)
+    }
+
+    static func closes(_ line: String, _ f: Fence) -> Bool {
+        let t = line.trimmingCharacters(in: .whitespaces)
+        return t.count >= f.length && t.allSatisfy { $0 == f.char } && line.prefix { $0 == " " }.count <= 3
+    }
+
+    static func cellOptions(_ words: [String], line: Int, path: String, warnings: inout [Diagnostic]) -> CellOptions {
+        var o = CellOptions()
+        for w in words {
+            let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = parts[0], value = parts.count > 1 ? parts[1] : "true"
+            func bool() -> Bool? { value == "true" ? true : value == "false" ? false : nil }
+            switch key {
+            case "id": o.id = value
+            case "echo": if let b = bool() { o.echo = b } else { warnings.append(bad(key, value, line, "true or false")) }
+            case "cache": if let b = bool() { o.cache = b } else { warnings.append(bad(key, value, line, "true or false")) }
+            case "output": if let b = bool() { o.hideOutput = !b } else { warnings.append(bad(key, value, line, "true or false")) }
+            case "expect-error": if let b = bool() { o.expectError = b } else { warnings.append(bad(key, value, line, "true or false")) }
+            case "timeout":
+                if let t = Double(value), t > 0 { o.timeout = t } else { warnings.append(bad(key, value, line, "a number of seconds")) }
+            default:
+                warnings.append(Diagnostic("unknown cell option '\(key)' (ignored)", at: SourceLocation(line: line, column: 1),
+                                           hint: Suggestions.didYouMean(key, among: CellOptions.names) ?? "options: \(CellOptions.names.joined(separator: ", "))",
+                                           severity: .warning))
+            }
+        }
+        return o
+    }
+
+    static func bad(_ key: String, _ value: String, _ line: Int, _ expected: String) -> Diagnostic {
+        Diagnostic("cell option \(key)=\(value) is not valid (expected \(expected)); ignored", at: SourceLocation(line: line, column: 1), severity: .warning)
+    }
+
+    static let frontMatterKeys = ["title", "author", "params", "seed", "model", "data", "date", "description"]
+
+    static func frontMatter(_ yaml: String, firstLine: Int, path: String, warnings: inout [Diagnostic]) throws -> FrontMatter {
+        let object: Any?
+        do {
+            object = try Yams.load(yaml: yaml)
+        } catch let e as YamlError {
+            var location = SourceLocation(line: firstLine, column: 1)
+            var message = "\(e)"
+            switch e {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                location = SourceLocation(line: firstLine + mark.line - 1, column: mark.column)
+                message = problem
+            default: break
+            }
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(message)", at: location, hint: "the front matter is YAML between two --- lines"))
+        }
+        guard let map = object as? [String: Any] else {
+            if object == nil { return FrontMatter() }
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: expected key: value lines", at: SourceLocation(line: firstLine, column: 1)))
+        }
+        func lineOf(_ key: String) -> Int {
+            let lines = yaml.components(separatedBy: "\n")
+            return firstLine + (lines.firstIndex { $0.hasPrefix(key + ":") } ?? 0)
+        }
+        var f = FrontMatter()
+        f.title = map["title"].map { "\($0)" }
+        f.author = map["author"].map { "\($0)" }
+        f.model = map["model"].map { "\($0)" }
+        f.data = map["data"].map { "\($0)" }
+        if let s = map["seed"] {
+            guard let n = s as? Int, n >= 0 else {
+                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: seed must be a non-negative integer, got \(s)", at: SourceLocation(line: lineOf("seed"), column: 1)))
+            }
+            f.seed = n
+        }
+        if let p = map["params"] {
+            guard let params = p as? [String: Any] else {
+                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: params must map names to default values", at: SourceLocation(line: lineOf("params"), column: 1)))
+            }
+            // keep the order in which they are written
+            let order = orderedKeys(yaml, under: "params")
+            for key in order + params.keys.sorted() where !(f.parameters.contains { $0.0 == key }) {
+                if let v = params[key] { f.parameters.append((key, value(v))) }
+            }
+        }
+        for key in map.keys.sorted() where !frontMatterKeys.contains(key) {
+            warnings.append(Diagnostic("unknown front-matter key '\(key)' (ignored)", at: SourceLocation(line: lineOf(key), column: 1),
+                                       hint: Suggestions.didYouMean(key, among: frontMatterKeys), severity: .warning))
+        }
+        return f
+    }
+
+    /// The keys of a block mapping in written order (YAML maps are unordered once loaded).
+    static func orderedKeys(_ yaml: String, under key: String) -> [String] {
+        guard let node = try? Yams.compose(yaml: yaml), let m = node.mapping, let inner = m[Node(key)]?.mapping else { return [] }
+        return inner.keys.compactMap(\.string)
+    }
+
+    /// A YAML value as a language value.
+    public static func value(_ v: Any) -> Value {
+        switch v {
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .number(Double(i))
+        case let d as Double: return .number(d)
+        case let s as String: return .string(s)
+        case let a as [Any]: return .list(a.map(value))
+        case let m as [String: Any]: return .record(Record(m.keys.sorted().map { ($0, value(m[$0]!)) }))
+        default: return .string("\(v)")
+        }
+    }
+}

@@ -1,0 +1,174 @@
+// Running a notebook: the session is prepared from the front matter and the -p overrides, then
+// cells run in order through the Kernel's narrow interface (source in, outputs out). The result is
+// a plain value, so rendering and its tests need no model.
+import Foundation
+import Kernel
+import Model
+
+public struct ExecutedCell: Sendable {
+    public enum Status: String, Sendable { case ok, failed, expectedError = "expected error", notRun = "not run" }
+    public var cell: Cell
+    public var outputs: [Output]
+    public var diagnostics: [Diagnostic]
+    public var status: Status
+    public var seconds: Double
+    /// Change of the process's resident memory over the cell, bytes.
+    public var memoryDelta: Int
+}
+
+public struct ExecutedNotebook: Sendable {
+    public enum Status: Equatable, Sendable { case success, claimsFailed, failed(cell: Int) }
+    public var document: NotebookDocument
+    public var parameters: [(String, Value)]
+    public var cells: [ExecutedCell]
+    public var status: Status
+    public var started: Date
+    public var seconds: Double
+    /// Facts for the title block, in order: version, commit, BLAS, threads, seed, model, data files.
+    public var environment: [(String, String)]
+    public var claims: [(claim: Claim, cell: Cell)] {
+        cells.flatMap { c in c.outputs.compactMap { if case .claim(let cl) = $0 { return (cl, c.cell) }; return nil } }
+    }
+}
+
+public struct RunOptions: Sendable {
+    /// `-p key=value` overrides, as written.
+    public var parameters: [(String, String)] = []
+    public var continueOnError = false
+    /// Default per-cell timeout in seconds (a cell's timeout= wins).
+    public var timeout: Double?
+    public init() {}
+}
+
+public enum NotebookError: Error, CustomStringConvertible {
+    case parameter(String)
+    public var description: String { if case .parameter(let s) = self { return s }; return "" }
+}
+
+public final class NotebookRunner {
+    public let interpreter: Interpreter
+    /// Called with one line per cell start and end (the CLI prints it on stderr).
+    public var log: (String) -> Void = { _ in }
+
+    public init(interpreter: Interpreter) { self.interpreter = interpreter }
+
+    /// The declared parameters with the overrides applied; an override must name a declared
+    /// parameter and have its default's type.
+    public static func parameters(_ front: FrontMatter, overrides: [(String, String)]) throws -> [(String, Value)] {
+        var result = front.parameters
+        for (key, text) in overrides {
+            guard let i = result.firstIndex(where: { $0.0 == key }) else {
+                let names = front.parameters.map(\.0)
+                throw NotebookError.parameter("unknown parameter '\(key)' in -p \(key)=\(text) (the notebook declares: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
+                                              + (Suggestions.didYouMean(key, among: names).map { ". " + $0 } ?? ""))
+            }
+            let old = result[i].1
+            var value: Value
+            let parsed = Parser.parse("let __p = " + text, commands: [])
+            if parsed.diagnostics.isEmpty, let s = parsed.statements.first, case .letBinding(_, let e) = s.kind,
+               let v = try? Evaluator(session: Session(dataFolder: URL(fileURLWithPath: "/"))).evaluate(e) {
+                value = v
+            } else {
+                value = .string(text)
+            }
+            if case .string = old, value.typeName != "string" { value = .string(text) }
+            guard value.typeName == old.typeName else {
+                throw NotebookError.parameter("parameter '\(key)' expects a \(old.typeName) like its default \(old.literal), got '\(text)'")
+            }
+            result[i].1 = value
+        }
+        return result
+    }
+
+    public func run(_ document: NotebookDocument, options: RunOptions = RunOptions()) throws -> ExecutedNotebook {
+        let session = interpreter.session
+        let started = Date()
+        let front = document.frontMatter
+        let parameters = try Self.parameters(front, overrides: options.parameters)
+        let base = URL(fileURLWithPath: document.path).deletingLastPathComponent()
+        if let data = front.data { session.dataFolder = URL(fileURLWithPath: data, relativeTo: base).standardizedFileURL }
+        if let seed = front.seed { session.seed = UInt64(seed) }
+        for (k, v) in parameters { session.variables[k] = v }
+        var executed: [ExecutedCell] = document.cells.map {
+            ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0)
+        }
+        var status = ExecutedNotebook.Status.success
+        var firstFailure: Int?
+        // the model named in the front matter loads before the first cell
+        if let model = front.model {
+            let path = model == "default" ? nil : URL(fileURLWithPath: model, relativeTo: base).standardizedFileURL.path
+            let r = interpreter.run(path.map { "model \"\($0)\"" } ?? "model")
+            if let d = r.diagnostics.first {
+                throw NotebookError.parameter("front matter 'model: \(model)': \(d.message)")
+            }
+        }
+        let stopWas = session.shouldStop
+        for i in executed.indices {
+            let cell = executed[i].cell
+            log("cell \(i + 1)/\(executed.count) (\(cell.anchor), line \(cell.line)) …")
+            let t0 = Date(), m0 = ProcessMemory.resident
+            let timeout = cell.options.timeout ?? options.timeout
+            session.shouldStop = { stopWas() || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) }
+            let result = interpreter.run(cell.source, firstLine: cell.line)
+            var c = executed[i]
+            c.seconds = Date().timeIntervalSince(t0)
+            c.memoryDelta = ProcessMemory.resident - m0
+            c.outputs = result.outputs
+            c.diagnostics = result.diagnostics
+            if let timeout, c.seconds > timeout, result.ok {
+                c.diagnostics = [Diagnostic("the cell ran \(Int(c.seconds)) s, past its timeout of \(Value.format(timeout)) s (training was stopped)",
+                                            at: SourceLocation(line: cell.line, column: 1), hint: "raise timeout= on the cell or --timeout")]
+            }
+            if cell.options.expectError {
+                if c.diagnostics.isEmpty {
+                    c.status = .failed
+                    c.diagnostics = [Diagnostic("this cell is marked expect-error but ran without an error", at: SourceLocation(line: cell.line - 1, column: 1))]
+                } else {
+                    c.status = .expectedError
+                }
+            } else {
+                c.status = c.diagnostics.isEmpty ? .ok : .failed
+            }
+            executed[i] = c
+            log("cell \(i + 1)/\(executed.count) \(c.status.rawValue) in \(String(format: "%.1f", c.seconds)) s")
+            if c.status == .failed {
+                if firstFailure == nil { firstFailure = i }
+                if !options.continueOnError { break }
+            }
+            if session.quitRequested { break }
+        }
+        session.shouldStop = stopWas
+        if let f = firstFailure { status = .failed(cell: f) }
+        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return !c.passed }; return false } }) { status = .claimsFailed }
+        return ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
+                                seconds: Date().timeIntervalSince(started), environment: environment(session: session, notebook: document))
+    }
+
+    func environment(session: Session, notebook: NotebookDocument) -> [(String, String)] {
+        var env: [(String, String)] = [("lorabook", Lorabook.version)]
+        if let commit = Self.shell(["git", "-C", URL(fileURLWithPath: notebook.path).deletingLastPathComponent().path, "rev-parse", "--short", "HEAD"]) {
+            env.append(("git commit", commit))
+        }
+        env.append(("BLAS", "OpenBLAS " + BLAS.summary))
+        env.append(("seed", String(session.seed)))
+        if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
+        for path in session.loadedDataFiles.sorted() {
+            let sum = Self.shell(["sha256sum", path]).map { String($0.prefix(16)) } ?? "?"
+            env.append(("data", "\(URL(fileURLWithPath: path).lastPathComponent) sha256:\(sum)…"))
+        }
+        return env
+    }
+
+    static func shell(_ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,2 +1,0 @@
-// Markdown notebooks: parse, execute, render HTML and charts (issue "Notebook"): not built yet.
-import Kernel

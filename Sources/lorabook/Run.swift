@@ -1,0 +1,139 @@
+// `lorabook run NOTEBOOK.md` and `lorabook check NOTEBOOK.md`.
+//
+// Exit codes (docs/notebook.md): 0 success; 1 a cell failed; 2 the notebook is invalid (front
+// matter, fences, syntax, unknown commands or parameters, an unknown -p parameter); 3 every cell ran
+// but a claim failed; 4 the report could not be written; 64 usage.
+import ArgumentParser
+import Foundation
+import Kernel
+import Model
+import Notebook
+
+enum NotebookExit {
+    static let cellFailed: Int32 = 1, invalid: Int32 = 2, claimsFailed: Int32 = 3, unwritable: Int32 = 4
+}
+
+func fail(_ message: String, _ code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode(code)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Markdown notebook and write a self-contained HTML report.",
+        discussion: """
+        Exit status: 0 success, 1 a cell failed, 2 the notebook is invalid, 3 a claim failed, 4 the report could not be written. \
+        A failed run writes NAME.failed.html and leaves an existing good report untouched.
+        """)
+
+    @Argument(help: "The notebook (.md).")
+    var notebook: String
+
+    @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable; typed like its default).")
+    var params: [String] = []
+
+    @Option(name: [.short, .long], help: "The report (default: the notebook's name with .html).")
+    var output: String?
+
+    @Flag(name: .long, help: "Run every cell even after one fails.")
+    var continueOnError = false
+
+    @Option(name: .long, help: "Seconds a cell may run (a cell's timeout= wins).")
+    var timeout: Double?
+
+    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).")
+    var data: String?
+
+    @Flag(name: [.short, .long], help: "Quiet: no progress on stderr.")
+    var quiet = false
+
+    @Flag(name: [.short, .long], help: "Verbose: also print every cell's outputs on stderr.")
+    var verbose = false
+
+    func run() throws {
+        let document: NotebookDocument
+        do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
+            throw fail(e.description, NotebookExit.invalid)
+        }
+        for w in document.warnings { FileHandle.standardError.write(Data((w.rendered(file: notebook, source: document.source) + "\n").utf8)) }
+        let interpreter = makeInterpreter(data: data)
+        // static checks of every cell first: nothing runs if the notebook cannot
+        var problems: [Diagnostic] = []
+        for c in document.cells where !c.options.expectError { problems += interpreter.check(c.source, firstLine: c.line) }
+        if !problems.isEmpty {
+            let message = problems.map { $0.rendered(file: notebook, source: document.source) }.joined(separator: "\n")
+            throw fail(message, NotebookExit.invalid)
+        }
+        var pairs: [(String, String)] = []
+        for p in params {
+            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else { throw fail("error: -p \(p): expected key=value", 64) }
+            pairs.append((String(p[..<eq]), String(p[p.index(after: eq)...])))
+        }
+        var options = RunOptions()
+        options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
+        if data == nil, document.frontMatter.data == nil { interpreter.session.dataFolder = Locations.dataFolder().url }
+        let runner = NotebookRunner(interpreter: interpreter)
+        let progress = ProgressPrinter(label: "run:")
+        if !quiet { runner.log = { progress.line($0) } }
+        if quiet { interpreter.session.progress = nil }
+        let executed: ExecutedNotebook
+        do { executed = try runner.run(document, options: options) } catch let e as NotebookError {
+            throw fail("error: \(e.description)", NotebookExit.invalid)
+        }
+        if verbose {
+            for c in executed.cells { printOutputs(c.outputs, file: notebook, source: c.cell.source, session: interpreter.session) }
+        }
+        // where it goes: a failed run never replaces a report
+        let base = output ?? (URL(fileURLWithPath: notebook).deletingPathExtension().path + ".html")
+        var target = URL(fileURLWithPath: base)
+        if case .failed = executed.status {
+            target = target.deletingPathExtension().appendingPathExtension("failed.html")
+        }
+        let html: String
+        do { html = try HTMLRenderer.render(executed) } catch let e as HTMLRenderer.ChartFailure {
+            throw fail(e.description, NotebookExit.cellFailed)
+        }
+        do { try AtomicFile.write(Data(html.utf8), to: target) } catch {
+            throw fail("error: cannot write the report \(target.path): \(error)", NotebookExit.unwritable)
+        }
+        let claims = executed.claims
+        let summary = "\(executed.cells.filter { $0.status != .notRun }.count) of \(executed.cells.count) cells ran in \(String(format: "%.1f", executed.seconds)) s"
+            + (claims.isEmpty ? "" : "; claims: \(claims.filter { $0.claim.passed }.count) of \(claims.count) hold")
+        switch executed.status {
+        case .success:
+            if !quiet { progress.line("\(summary); report: \(target.path)") }
+        case .claimsFailed:
+            for (c, cell) in claims where !c.passed {
+                FileHandle.standardError.write(Data("\(notebook):\(cell.line): claim failed: \(OutputText.claim(c))\n".utf8))
+            }
+            progress.line("\(summary); report: \(target.path)")
+            throw ExitCode(NotebookExit.claimsFailed)
+        case .failed(let i):
+            let c = executed.cells[i]
+            for d in c.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: notebook, source: document.source) + "\n").utf8)) }
+            progress.line("\(summary); stopped at cell \(i + 1) (\(c.cell.anchor)); report of the failed run: \(target.path)")
+            throw ExitCode(NotebookExit.cellFailed)
+        }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Parse and validate a notebook without running it (exit 0 valid, 2 invalid).")
+
+    @Argument(help: "The notebook (.md).")
+    var notebook: String
+
+    func run() throws {
+        let document: NotebookDocument
+        do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
+            throw fail(e.description, NotebookExit.invalid)
+        }
+        let interpreter = Interpreter()
+        var problems = document.warnings
+        for c in document.cells where !c.options.expectError { problems += interpreter.check(c.source, firstLine: c.line) }
+        for p in problems { FileHandle.standardError.write(Data((p.rendered(file: notebook, source: document.source) + "\n").utf8)) }
+        if problems.contains(where: { $0.severity == .error }) { throw ExitCode(NotebookExit.invalid) }
+        print("\(notebook): \(document.cells.count) cells, valid")
+    }
+}
