@@ -1,0 +1,89 @@
+// `lorabook run` and `check` as a user runs them: exit codes, located errors, reports written
+// atomically and never over a good one.
+import XCTest
+import Foundation
+
+final class NotebookCLITests: XCTestCase {
+    var binary: URL {
+        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook")
+    }
+    var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL }
+
+    func run(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.currentDirectoryURL = root
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, out)
+    }
+
+    func temp(_ name: String, _ text: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-cli-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testBadInputsGiveLocatedErrorsAndTheRightExitCode() throws {
+        let unclosed = try temp("unclosed.md", "# t\n\n```lorabook\nprint 1\n")
+        let yaml = try temp("yaml.md", "---\ntitle: [x\n---\n")
+        let typo = try temp("typo.md", "```lorabook\nlora rnk=4\n```\n")
+        let table: [([String], Int32, String)] = [
+            (["run", "/nonexistent/x.md"], 2, "/nonexistent/x.md: error: no such notebook file"),
+            (["run", unclosed.path], 2, "\(unclosed.path):3:1: error: the code fence opened here is never closed"),
+            (["run", yaml.path], 2, "\(yaml.path):3:1: error: invalid front matter"),
+            (["run", typo.path], 2, "\(typo.path):2:6: error: unknown parameter 'rnk' for 'lora'"),
+            (["check", typo.path], 2, "hint: Did you mean 'rank'?"),
+            (["run", "docs/examples/hello.md", "-p", "nn=3", "-q"], 2, "error: unknown parameter 'nn' in -p nn=3 (the notebook declares: n). Did you mean 'n'?"),
+            (["run", "docs/examples/hello.md", "-p", "n=x", "-q"], 2, "error: parameter 'n' expects a number like its default 4, got 'x'"),
+            (["run", "docs/examples/hello.md", "-o", "/nonexistent-dir/r.html", "-q"], 4, "error: cannot write the report /nonexistent-dir/r.html"),
+        ]
+        for (args, status, message) in table {
+            let (code, out) = try run(args)
+            XCTAssertEqual(code, status, "\(args): \(out)")
+            XCTAssertTrue(out.contains(message), "\(args): expected '\(message)' in:\n\(out)")
+            XCTAssertFalse(out.contains("Fatal error"), "\(args) crashed")
+        }
+    }
+
+    func testAFailedRunNeverReplacesAGoodReport() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-cli-nb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let good = dir.appendingPathComponent("report.html")
+        let (ok, out) = try run(["run", "docs/examples/hello.md", "-o", good.path, "-q"])
+        XCTAssertEqual(ok, 0, out)
+        let before = try Data(contentsOf: good)
+        let (failed, out2) = try run(["run", "docs/examples/broken.md", "-o", good.path, "-q"])
+        XCTAssertEqual(failed, 1, out2)
+        XCTAssertTrue(out2.contains("docs/examples/broken.md:10:7: error: unknown variable 'y'"), out2)
+        XCTAssertEqual(try Data(contentsOf: good), before, "the good report is untouched")
+        let failedReport = try String(contentsOf: dir.appendingPathComponent("report.failed.html"), encoding: .utf8)
+        XCTAssertTrue(failedReport.contains("This run stopped at <a href=\"#broken\">"), "the failed run's report has the banner")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["report.failed.html", "report.html"], "no temporary files")
+    }
+
+    func testFailedClaimsExitThree() throws {
+        let nb = try temp("claims.md", "```lorabook\nexpect 1 > 2 label=\"impossible\"\n```\n")
+        let (code, out) = try run(["run", nb.path, "-q"])
+        XCTAssertEqual(code, 3, out)
+        XCTAssertTrue(out.contains("claim failed: ✗ FAILED: impossible"), out)
+    }
+
+    /// The README's main job, as README runs it (its defaults: two LoRA runs on 800 sentences).
+    func testQuickstartNotebookRuns() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("quickstart-\(UUID().uuidString).html")
+        let (code, log) = try run(["run", "notebooks/quickstart.md", "-o", out.path, "-q"])
+        XCTAssertEqual(code, 0, log)
+        let html = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(html.contains("Claims: 2 of 2 hold"), "claims")
+        XCTAssertTrue(html.contains("<svg"), "the chart")
+        XCTAssertTrue(html.contains("ids-sst-train.csv sha256:"), "data checksums")
+    }
+}
