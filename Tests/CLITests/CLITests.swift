@@ -5,11 +5,7 @@ import Foundation
 final class CLITests: XCTestCase {
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
-    /// The built executable lies beside the test runner (on Linux the .xctest is the running binary).
-    var executable: URL {
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook")
-    }
+    var executable: URL { TestBinary.url }
 
     func run(_ args: [String], rawArgument: [UInt8]? = nil, env: [String: String] = [:]) throws -> Run {
         let p = Process()

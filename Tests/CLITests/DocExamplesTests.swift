@@ -57,8 +57,7 @@ final class DocExamplesTests: XCTestCase {
     func testEveryConsoleExampleInDocsRuns() throws {
         let examples = try Self.examples()
         XCTAssertGreaterThanOrEqual(examples.count, 6, "the docs' examples were found")
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let binary = URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook")
+        let binary = TestBinary.url
         for ex in examples {
             var args = Self.words(ex.command)
             XCTAssertEqual(args.removeFirst(), "lorabook", "\(ex.file):\(ex.line)")

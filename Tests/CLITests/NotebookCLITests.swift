@@ -4,11 +4,8 @@ import XCTest
 import Foundation
 
 final class NotebookCLITests: XCTestCase {
-    var binary: URL {
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook")
-    }
-    var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL }
+    var binary: URL { TestBinary.url }
+    var root: URL { TestBinary.repositoryRoot }
 
     func run(_ args: [String]) throws -> (Int32, String) {
         let p = Process()

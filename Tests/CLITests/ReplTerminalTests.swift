@@ -4,7 +4,10 @@ import XCTest
 import Foundation
 
 final class ReplTerminalTests: XCTestCase {
-    let socket = "lorabook-test-\(getpid())"
+    /// A fresh tmux server (socket) for every start: a server that is still shutting down from the
+    /// previous start or test can never be reused by mistake.
+    var socket = ""
+    var sockets: [String] = []
     var history = ""
 
     override func setUp() {
@@ -12,14 +15,11 @@ final class ReplTerminalTests: XCTestCase {
     }
 
     override func tearDown() {
-        _ = tmux(["kill-server"])
+        for s in sockets { socket = s; _ = tmux(["kill-server"]) }
         try? FileManager.default.removeItem(atPath: history)
     }
 
-    var binary: String {
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lorabook").path
-    }
+    var binary: String { TestBinary.url.path }
 
     /// Runs tmux through libc (Foundation's Process can wait forever on a client whose server
     /// daemonises); returns what it printed.
@@ -39,6 +39,8 @@ final class ReplTerminalTests: XCTestCase {
     }
 
     func start() {
+        socket = "lorabook-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+        sockets.append(socket)
         // the server must not hold the popen pipe: start it with its output elsewhere
         let command = "tmux -L \(socket) new-session -d -s repl -x 150 -y 50 'env LORABOOK_HISTORY=\(history) \(binary) repl; sleep 30' >/dev/null 2>&1"
         XCTAssertEqual(system(command), 0, "tmux starts")
