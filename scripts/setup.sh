@@ -9,9 +9,10 @@ cd "$root"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# 1. System libraries (and tmux, which the REPL tests drive a terminal with). Each is a Debian
-#    package; apt-get runs only when one is missing.
-packages=(libopenblas-dev libedit-dev gnuplot-nox pkg-config tmux)
+# 1. System libraries, and the tools the tests use: tmux (the REPL in a real terminal) and chromium
+#    (reports checked as a browser shows them). Each is a Debian package; apt-get runs only when one
+#    is missing.
+packages=(libopenblas-dev libedit-dev gnuplot-nox pkg-config tmux chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
