@@ -44,6 +44,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).")
     var data: String?
 
+    @Flag(name: .long, help: "Neither read nor write the cell cache.")
+    var noCache = false
+
+    @Flag(name: .long, help: "Run every cell again (ignore the cache) and write the cache anew.")
+    var refresh = false
+
     @Flag(name: [.short, .long], help: "Quiet: no progress on stderr.")
     var quiet = false
 
@@ -71,6 +77,7 @@ struct Run: ParsableCommand {
         }
         var options = RunOptions()
         options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
+        options.cache = !noCache; options.refresh = refresh
         if data == nil, document.frontMatter.data == nil { interpreter.session.dataFolder = Locations.dataFolder().url }
         let runner = NotebookRunner(interpreter: interpreter)
         let progress = ProgressPrinter(label: "run:")

@@ -51,17 +51,10 @@ enum SessionCommands {
                 throw Diagnostic("registering a file needs text=COLUMN and label=COLUMN", at: inv.call.location)
             }
             let name = try inv.string("name") ?? URL(fileURLWithPath: task).deletingPathExtension().lastPathComponent
-            let spec = try inv.integer("classes").map { TaskSpec(kind: .classification, classes: $0) }
-            do {
-                let train = try Datasets.csv(URL(fileURLWithPath: task), name: name, text: text, pair: try inv.string("pair"), label: label, spec: spec)
-                s.customTasks[name] = train
-                s.datasetCache["\(name)/train"] = train
-                if let dev = try inv.string("dev") {
-                    s.datasetCache["\(name)/dev"] = try Datasets.csv(URL(fileURLWithPath: dev), name: name, text: text, pair: try inv.string("pair"), label: label, spec: train.spec)
-                } else {
-                    s.datasetCache["\(name)/dev"] = train
-                }
-            } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("task")) }
+            let registration = TaskRegistration(name: name, path: URL(fileURLWithPath: task).standardizedFileURL.path, text: text, pair: try inv.string("pair"),
+                                                label: label, classes: try inv.integer("classes"),
+                                                devPath: try inv.string("dev").map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+            do { try s.register(registration) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("task")) }
             task = name
         }
         let split = try inv.string("split") ?? "dev"

@@ -4,6 +4,14 @@
 import Foundation
 import Model
 
+/// How a file became a task (`data "FILE" name=… text=… label=…`).
+public struct TaskRegistration: Codable, Sendable, Equatable {
+    public var name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?
+    public init(name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?) {
+        self.name = name; self.path = path; self.text = text; self.pair = pair; self.label = label; self.classes = classes; self.devPath = devPath
+    }
+}
+
 public final class Session: @unchecked Sendable {
     public var variables: [String: Value] = [:]
     public var model: BertModel?
@@ -11,8 +19,9 @@ public final class Session: @unchecked Sendable {
     public var seed: UInt64 = 0
     public var adaptation = AdaptationConfig(mode: .lora, rank: 8, targets: [.query, .value])
     public var lastRun: RunHandle?
-    /// Custom tasks registered by `data FILE …`, by name.
+    /// Custom tasks registered by `data FILE …`, by name, and how they were registered (to restore them).
     public var customTasks: [String: Dataset] = [:]
+    public var taskRegistrations: [String: TaskRegistration] = [:]
     var datasetCache: [String: Dataset] = [:]
     /// Paths of the data files read so far (reports list them with checksums).
     public var loadedDataFiles: Set<String> { Set(datasetCache.values.map(\.path).filter { $0 != "-" }) }
@@ -48,20 +57,35 @@ public final class Session: @unchecked Sendable {
 
     struct Snapshot {
         let variables: [String: Value], model: BertModel?, seed: UInt64, adaptation: AdaptationConfig
-        let lastRun: RunHandle?, customTasks: [String: Dataset], dataFolder: URL
+        let lastRun: RunHandle?, customTasks: [String: Dataset], dataFolder: URL, registrations: [String: TaskRegistration]
     }
 
     func snapshot() -> Snapshot {
         Snapshot(variables: variables, model: model, seed: seed, adaptation: adaptation, lastRun: lastRun,
-                 customTasks: customTasks, dataFolder: dataFolder)
+                 customTasks: customTasks, dataFolder: dataFolder, registrations: taskRegistrations)
     }
 
     func restore(_ s: Snapshot) {
         variables = s.variables; model = s.model; seed = s.seed; adaptation = s.adaptation; lastRun = s.lastRun
-        customTasks = s.customTasks; dataFolder = s.dataFolder
+        customTasks = s.customTasks; dataFolder = s.dataFolder; taskRegistrations = s.registrations
     }
 
     // MARK: data
+
+    /// Registers a delimited file as a task (what `data FILE name=… text=… label=…` does).
+    public func register(_ r: TaskRegistration) throws {
+        let train = try Datasets.csv(URL(fileURLWithPath: r.path), name: r.name, text: r.text, pair: r.pair, label: r.label,
+                                     spec: r.classes.map { TaskSpec(kind: .classification, classes: $0) })
+        customTasks[r.name] = train
+        taskRegistrations[r.name] = r
+        datasetCache["\(r.name)/train"] = train
+        if let dev = r.devPath {
+            datasetCache["\(r.name)/dev"] = try Datasets.csv(URL(fileURLWithPath: dev), name: r.name, text: r.text, pair: r.pair, label: r.label, spec: train.spec)
+        } else {
+            datasetCache["\(r.name)/dev"] = train
+        }
+        encodedCache = encodedCache.filter { !$0.key.contains("/\(r.name)/") }
+    }
 
     /// A task's dataset: built-in (sst, quora, sts, cfimdb, sst2) or registered with `data FILE`.
     func dataset(_ task: String, split: String, limit: Int?, at location: SourceLocation?) throws -> Dataset {

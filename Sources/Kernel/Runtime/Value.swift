@@ -79,13 +79,15 @@ public struct Claim: Sendable, Equatable {
 
 /// A trained configuration kept alive in the session, and the record of its run.
 public final class RunHandle: @unchecked Sendable {
+    /// Identity across saving and restoring (the cell cache stores runs by it).
+    public let id: String
     public let name: String
     public let network: Network
     public var record: Record
     /// Encoded datasets by task name used to train it (for multitask evaluation defaults).
     public let tasks: [String]
-    public init(name: String, network: Network, record: Record, tasks: [String]) {
-        self.name = name; self.network = network; self.record = record; self.tasks = tasks
+    public init(name: String, network: Network, record: Record, tasks: [String], id: String = UUID().uuidString) {
+        self.name = name; self.network = network; self.record = record; self.tasks = tasks; self.id = id
     }
 }
 

@@ -14,6 +14,8 @@ public struct ExecutedCell: Sendable {
     public var seconds: Double
     /// Change of the process's resident memory over the cell, bytes.
     public var memoryDelta: Int
+    /// Restored from the cell cache (outputs and time are those of the run that made the entry).
+    public var cached = false
 }
 
 public struct ExecutedNotebook: Sendable {
@@ -37,6 +39,10 @@ public struct RunOptions: Sendable {
     public var continueOnError = false
     /// Default per-cell timeout in seconds (a cell's timeout= wins).
     public var timeout: Double?
+    /// Read and write the cell cache (`--no-cache`: neither).
+    public var cache = true
+    /// Write the cache but do not read it (`--refresh`).
+    public var refresh = false
     public init() {}
 }
 
@@ -103,8 +109,33 @@ public final class NotebookRunner {
             }
         }
         let stopWas = session.shouldStop
+        let cache = options.cache ? CellCache(notebook: URL(fileURLWithPath: document.path)) : nil
+        var key = cache?.firstKey(parameters: parameters, model: session.model?.folder, data: session.dataFolder) ?? ""
+        var pending: StoredSession?     // the session after the last cached cell, restored before a cell runs
+        var cachedDataFiles = Set<String>()
         for i in executed.indices {
             let cell = executed[i].cell
+            if let cache {
+                key = cache.key(previous: key, cell: cell)
+                if !options.refresh, cell.options.cache, let entry = cache.load(key) {
+                    executed[i].outputs = entry.outputs.map(Storage.output)
+                    executed[i].diagnostics = entry.diagnostics.map(Storage.diagnostic)
+                    executed[i].status = ExecutedCell.Status(rawValue: entry.status) ?? .ok
+                    executed[i].seconds = entry.seconds
+                    executed[i].memoryDelta = entry.memoryDelta
+                    executed[i].cached = true
+                    pending = entry.session
+                    cachedDataFiles.formUnion(entry.dataFiles)
+                    log("cell \(i + 1)/\(executed.count) (\(cell.anchor)) from the cache")
+                    continue
+                }
+                if let stored = pending {
+                    do { try Storage.restore(stored, into: session, runs: { try cache.loadRun($0, model: session.model) }) } catch let d as Diagnostic {
+                        throw NotebookError.parameter("cannot restore the session from the cache before cell \(i + 1) (\(d.message)); run with --refresh")
+                    }
+                    pending = nil
+                }
+            }
             log("cell \(i + 1)/\(executed.count) (\(cell.anchor), line \(cell.line)) …")
             let t0 = Date(), m0 = ProcessMemory.resident
             let timeout = cell.options.timeout ?? options.timeout
@@ -131,6 +162,16 @@ public final class NotebookRunner {
             }
             executed[i] = c
             log("cell \(i + 1)/\(executed.count) \(c.status.rawValue) in \(String(format: "%.1f", c.seconds)) s")
+            if let cache, c.status != .failed, cell.options.cache {
+                do {
+                    let stored = try Storage.store(session, runs: { try cache.saveRun($0) })
+                    try cache.save(CellCache.Entry(key: key, outputs: c.outputs.map(Storage.store), diagnostics: c.diagnostics.map(Storage.store),
+                                                   status: c.status.rawValue, seconds: c.seconds, memoryDelta: c.memoryDelta, session: stored,
+                                                   dataFiles: Array(session.loadedDataFiles.union(cachedDataFiles)).sorted()))
+                } catch {
+                    log("warning: could not write the cache entry of cell \(i + 1): \(error)")
+                }
+            }
             if c.status == .failed {
                 if firstFailure == nil { firstFailure = i }
                 if !options.continueOnError { break }
@@ -141,10 +182,11 @@ public final class NotebookRunner {
         if let f = firstFailure { status = .failed(cell: f) }
         else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return !c.passed }; return false } }) { status = .claimsFailed }
         return ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
-                                seconds: Date().timeIntervalSince(started), environment: environment(session: session, notebook: document))
+                                seconds: Date().timeIntervalSince(started),
+                                environment: environment(session: session, notebook: document, extraDataFiles: cachedDataFiles))
     }
 
-    func environment(session: Session, notebook: NotebookDocument) -> [(String, String)] {
+    func environment(session: Session, notebook: NotebookDocument, extraDataFiles: Set<String> = []) -> [(String, String)] {
         var env: [(String, String)] = [("lorabook", Lorabook.version)]
         if let commit = Self.shell(["git", "-C", URL(fileURLWithPath: notebook.path).deletingLastPathComponent().path, "rev-parse", "--short", "HEAD"]) {
             env.append(("git commit", commit))
@@ -152,7 +194,7 @@ public final class NotebookRunner {
         env.append(("BLAS", "OpenBLAS " + BLAS.summary))
         env.append(("seed", String(session.seed)))
         if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
-        for path in session.loadedDataFiles.sorted() {
+        for path in session.loadedDataFiles.union(extraDataFiles).sorted() {
             let sum = Self.shell(["sha256sum", path]).map { String($0.prefix(16)) } ?? "?"
             env.append(("data", "\(URL(fileURLWithPath: path).lastPathComponent) sha256:\(sum)…"))
         }

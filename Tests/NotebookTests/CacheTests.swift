@@ -1,0 +1,62 @@
+// The cell cache: unchanged notebooks come from the cache and render the same report apart from
+// timings; editing a cell re-runs it and what follows from a restored session (variables, runs
+// with their adapters); changing a parameter or a data file re-runs from where it matters.
+import XCTest
+import Foundation
+@testable import Notebook
+@testable import Kernel
+
+final class CacheTests: XCTestCase {
+    func run(_ url: URL, _ configure: (inout RunOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
+        var options = RunOptions()
+        configure(&options)
+        return try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url), options: options)
+    }
+
+    func masked(_ nb: ExecutedNotebook) throws -> String {
+        try HTMLRenderer.render(nb, chart: { _ in "<svg>chart</svg>" })
+            .replacingOccurrences(of: #"(cached \(ran in )?\d+\.\d+ s\)?"#, with: "<time>", options: .regularExpression)
+            .replacingOccurrences(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, with: "<date>", options: .regularExpression)
+            .replacingOccurrences(of: #" · \+\d+ MB"#, with: "", options: .regularExpression)
+    }
+
+    func testUnchangedNotebookComesFromTheCacheWithTheSameReport() throws {
+        let url = try NotebookTests.tinyNotebook()
+        let fresh = try run(url)
+        XCTAssertEqual(fresh.cells.map(\.cached), [false, false, false])
+        let again = try run(url)
+        XCTAssertEqual(again.status, .success)
+        XCTAssertEqual(again.cells.map(\.cached), [true, true, true])
+        XCTAssertEqual(try masked(again), try masked(fresh), "cached and fresh reports are the same apart from timings")
+        let refreshed = try run(url) { $0.refresh = true }
+        XCTAssertEqual(refreshed.cells.map(\.cached), [false, false, false], "--refresh runs everything")
+        let uncached = try run(url) { $0.cache = false }
+        XCTAssertEqual(uncached.cells.map(\.cached), [false, false, false], "--no-cache")
+    }
+
+    func testEditingACellRerunsItAndWhatFollowsFromARestoredSession() throws {
+        let url = try NotebookTests.tinyNotebook()
+        _ = try run(url)
+        var text = try String(contentsOf: url, encoding: .utf8)
+        text = text.replacingOccurrences(of: "expect results[1].trainable > results[0].trainable label=\"rank 2 trains more\"",
+                                         with: "let e = eval toy\nexpect e.accuracy >= 0 and len(results) == 2 label=\"the restored run evaluates\"")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        let edited = try run(url)
+        XCTAssertEqual(edited.status, .success, edited.cells.flatMap(\.diagnostics).map(\.message).joined())
+        XCTAssertEqual(edited.cells.map(\.cached), [true, true, false], "only the edited cell runs")
+        XCTAssertEqual(edited.claims.first?.claim.label, "the restored run evaluates")
+        XCTAssertTrue(edited.claims.first?.claim.passed == true)
+    }
+
+    func testChangingAParameterOrADataFileReruns() throws {
+        let url = try NotebookTests.tinyNotebook()
+        _ = try run(url)
+        let changed = try run(url) { $0.parameters = [("ranks", "[1, 3]")] }
+        XCTAssertEqual(changed.cells.map(\.cached), [false, false, false], "parameters are in every key")
+        XCTAssertEqual(try run(url).cells.map(\.cached), [true, true, true], "the first parameters' entries are still there")
+        let csv = url.deletingLastPathComponent().appendingPathComponent("toy.csv")
+        try (try String(contentsOf: csv, encoding: .utf8) + "99\tx99\tthe cat sat\t0\n").write(to: csv, atomically: true, encoding: .utf8)
+        let after = try run(url)
+        XCTAssertEqual(after.cells.map(\.cached), [false, false, false], "the data cell names the changed file, and everything after it re-runs")
+    }
+}
