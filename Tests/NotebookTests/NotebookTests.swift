@@ -165,6 +165,18 @@ final class NotebookTests: XCTestCase {
         XCTAssertEqual(executed.cells.map(\.status).suffix(2), [.expectedError, .ok])
     }
 
+    /// gnuplot missing or failing: a clear error naming the chart's cell.
+    func testChartFailureNamesTheCell() throws {
+        let doc = try NotebookParser.parse("```lorabook id=plotting\nplot t x=a y=b\n```\n", path: "/x/nb.md")
+        let chart = Chart(kind: .line, title: nil, xLabel: "a", yLabel: "b", logX: false, series: [], categories: nil)
+        let nb = ExecutedNotebook(document: doc, parameters: [], cells: [ExecutedCell(cell: doc.cells[0], outputs: [.chart(chart)], diagnostics: [], status: .ok, seconds: 0, memoryDelta: 0)],
+                                  status: .success, started: Date(), seconds: 0, environment: [])
+        struct Missing: Error, CustomStringConvertible { var description: String { "gnuplot is not installed" } }
+        XCTAssertThrowsError(try HTMLRenderer.render(nb, chart: { _ in throw Missing() })) {
+            XCTAssertEqual("\($0)", "/x/nb.md:2: error: chart of cell 'plotting' could not be drawn: gnuplot is not installed")
+        }
+    }
+
     func testUniqueChartIDs() {
         let svg = "<?xml version=\"1.0\"?>\n<!DOCTYPE svg>\n<svg><defs><path id='gpPt0'/><g id=\"gnuplot_canvas\"></g></defs><use xlink:href='#gpPt0'/><rect fill=\"url(#gnuplot_canvas)\"/></svg>"
         let a = HTMLRenderer.uniqueIDs(svg, prefix: "chart1-")

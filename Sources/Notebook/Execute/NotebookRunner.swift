@@ -12,7 +12,8 @@ public struct ExecutedCell: Sendable {
     public var diagnostics: [Diagnostic]
     public var status: Status
     public var seconds: Double
-    /// Change of the process's resident memory over the cell, bytes.
+    /// How far the cell raised the process's peak resident memory above what it held when the cell
+    /// began, bytes (the peak is reset at the start of each cell).
     public var memoryDelta: Int
     /// Restored from the cell cache (outputs and time are those of the run that made the entry).
     public var cached = false
@@ -137,13 +138,14 @@ public final class NotebookRunner {
                 }
             }
             log("cell \(i + 1)/\(executed.count) (\(cell.anchor), line \(cell.line)) …")
+            ProcessMemory.resetPeak()
             let t0 = Date(), m0 = ProcessMemory.resident
             let timeout = cell.options.timeout ?? options.timeout
             session.shouldStop = { stopWas() || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) }
             let result = interpreter.run(cell.source, firstLine: cell.line)
             var c = executed[i]
             c.seconds = Date().timeIntervalSince(t0)
-            c.memoryDelta = ProcessMemory.resident - m0
+            c.memoryDelta = max(0, ProcessMemory.peakResident - m0)
             c.outputs = result.outputs
             c.diagnostics = result.diagnostics
             if let timeout, c.seconds > timeout, result.ok {

@@ -142,7 +142,7 @@ public enum HTMLRenderer {
         let statusClass = ex.status == .ok ? "ok" : ex.status == .expectedError ? "warn" : ex.status == .failed ? "fail" : "skip"
         var html = "<section class=\"cell \(statusClass)\" id=\"\(escape(c.anchor))\">\n"
         let meta = "<span class=\"cell-name\">\(escape(c.anchor))</span> <span class=\"meta\">line \(c.line) · \(ex.status.rawValue)"
-            + (ex.status == .notRun ? "" : String(format: ex.cached ? " · cached (ran in %.2f s)" : " · %.2f s", ex.seconds)) + (ex.memoryDelta > 1 << 20 ? " · +\(ex.memoryDelta >> 20) MB" : "") + "</span>"
+            + (ex.status == .notRun ? "" : String(format: ex.cached ? " · cached (ran in %.2f s)" : " · %.2f s", ex.seconds)) + (ex.memoryDelta > 1 << 20 ? " · peak +\(ex.memoryDelta >> 20) MB" : "") + "</span>"
         if c.options.echo {
             html += "<details class=\"source\"\(ex.status == .failed ? " open" : "")><summary>\(meta)</summary>\n<pre><code>\(escape(c.source))</code></pre>\n</details>\n"
         } else {
