@@ -5,8 +5,8 @@ import Model
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: `bench forward` (inference throughput and GEMM efficiency).",
-        subcommands: [BenchForward.self])
+        abstract: "Measure speed: `bench forward` (inference) and `bench train` (training steps).",
+        subcommands: [BenchForward.self, BenchTrain.self])
 }
 
 struct BenchForward: ParsableCommand {
@@ -75,5 +75,84 @@ struct BenchForward: ParsableCommand {
     func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
     func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
         s.count >= w ? s + " " : (right ? String(repeating: " ", count: w - s.count) + s : s + String(repeating: " ", count: w - s.count))
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time training steps on real SST batches for one configuration, or for the anchor's set when no --mode is given.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "Data folder holding ids-sst-train.csv.")
+    var data: String?
+
+    @Option(name: .long, help: "full, head, lora or dora (default: the anchor's set of configurations).")
+    var mode: String?
+
+    @Option(name: .long, help: "Adapter rank.")
+    var rank = 8
+
+    @Option(name: .long, help: "Adapter targets: attention, qkv, attention-all, all-linear or a list.")
+    var targets = "attention"
+
+    @Flag(name: .long, help: "bf16 mixed precision (not available yet).")
+    var amp = false
+
+    @Option(name: .long, help: "Sequences per step.")
+    var batch = 32
+
+    @Option(name: .long, help: "Timed steps (after the warm-up).")
+    var steps = 10
+
+    @Option(name: .long, help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Option(name: .long, help: "Maximum tokens per sentence.")
+    var maxLength = 128
+
+    @Flag(name: .long, help: "One JSON object per configuration, one per line.")
+    var json = false
+
+    func validate() throws {
+        for (name, v) in [("--batch", batch), ("--steps", steps)] where v < 1 { throw ValidationError("\(name) must be at least 1, got \(v).") }
+        if warmup < 0 { throw ValidationError("--warmup must be at least 0, got \(warmup).") }
+    }
+
+    func run() throws {
+        if amp { throw ModelError.invalidArgument(name: "--amp", reason: "bf16 mixed precision is not available yet; measure fp32") }
+        let model = try options.load()
+        let file = Locations.dataFolder(data).url.appendingPathComponent("ids-sst-train.csv")
+        let sst = try Datasets.csv(file, name: "sst-train", text: "sentence", label: "sentiment", spec: .sst)
+        let encoded = try EncodedDataset(sst.limited(batch * (steps + warmup)), tokenizer: model.tokenizer, maxLength: maxLength)
+        let bench = TrainBenchmark(model: model, data: encoded)
+        var configurations = TrainBenchmark.Configuration.standard
+        if let mode {
+            guard let m = AdaptationMode(rawValue: mode) else { throw ModelError.invalidArgument(name: "--mode '\(mode)'", reason: "expected full, head, lora or dora") }
+            configurations = [.init(AdaptationConfig(mode: m, rank: rank, targets: try AdapterTarget.parse(targets)))]
+        }
+        if !json {
+            print("lorabook \(Model.Lorabook.version) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
+            print("")
+            print("configuration            seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  trainable   train MB  peak RSS MB")
+        }
+        for c in configurations {
+            let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+            if json {
+                let object: [String: Any] = [
+                    "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": false, "batch": r.batch,
+                    "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
+                    "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
+                    "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
+                    "blas_core": BLAS.coreName, "threads": BLAS.threads,
+                ]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                let name = r.configuration.padding(toLength: 22, withPad: " ", startingAt: 0)
+                print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
+                             r.gemmShare * 100, r.gemmGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
+            }
+        }
     }
 }

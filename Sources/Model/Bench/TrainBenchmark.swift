@@ -1,0 +1,72 @@
+// The training benchmark: timed optimizer steps (forward, backward, AdamW) on real SST batches, per
+// configuration: median and spread of ms per step, sequences/s, the GEMMs' rate and share of the
+// step, peak resident memory and trainable parameters.
+import Foundation
+
+public struct TrainBenchmark {
+    public struct Configuration: Sendable, CustomStringConvertible {
+        public var adaptation: AdaptationConfig
+        public init(_ adaptation: AdaptationConfig) { self.adaptation = adaptation }
+        public var targetsName: String {
+            let t = adaptation.targets
+            return AdapterTarget.sets.first { $0.value == t }?.key ?? t.map(\.rawValue).joined(separator: ",")
+        }
+        public var description: String {
+            adaptation.usesAdapters ? "\(adaptation.mode.rawValue) r=\(adaptation.rank) \(targetsName)" : adaptation.mode.rawValue
+        }
+        /// The anchor's configurations (../shared/anchors/README.md).
+        public static let standard: [Configuration] = [
+            .init(AdaptationConfig(mode: .full)), .init(AdaptationConfig(mode: .head)),
+            .init(AdaptationConfig(mode: .lora, rank: 1)), .init(AdaptationConfig(mode: .lora, rank: 8)),
+            .init(AdaptationConfig(mode: .lora, rank: 8, targets: AdapterTarget.allCases)),
+            .init(AdaptationConfig(mode: .dora, rank: 1)), .init(AdaptationConfig(mode: .dora, rank: 8)),
+        ]
+    }
+
+    public struct Result: Sendable {
+        public let configuration: String
+        public let mode: String, rank: Int, targets: String
+        public let batch: Int, steps: Int
+        public let msPerStep: Double, msMin: Double, msMax: Double
+        public let gemmShare: Double, gemmGflops: Double
+        public let peakRSS: Int, trainable: Int, trainingMemory: Int
+        public var sequencesPerSecond: Double { Double(batch) / (msPerStep / 1000) }
+    }
+
+    public let model: BertModel
+    public let data: EncodedDataset
+
+    public init(model: BertModel, data: EncodedDataset) { self.model = model; self.data = data }
+
+    public func run(_ c: Configuration, batch: Int, steps: Int, warmup: Int, progress: (String) -> Void = { _ in }) throws -> Result {
+        let network = try Network(model: model, adaptation: c.adaptation, seed: 0)
+        let head = network.addHead("sst", kind: .classification, classes: 5)
+        let trainables = network.trainables
+        let optimizer = AdamW(trainables)
+        let batches = data.epochBatches(batchSize: batch, shuffle: true, seed: 0, epoch: 0)
+        ProcessMemory.resetPeak()
+        var times: [Double] = []
+        var gemmSeconds = 0.0, gemmFlops = 0.0
+        for s in 0..<(warmup + steps) {
+            let (b, targets) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
+            let profiler = GemmProfiler()
+            if s >= warmup { BLAS.profiler = profiler }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            network.zeroGradients()
+            _ = network.lossAndGradients(b, head: head, targets: targets, stepSeed: UInt64(s))
+            optimizer.update(trainables, learningRate: 1e-4)
+            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            BLAS.profiler = nil
+            if s >= warmup { times.append(t); gemmSeconds += profiler.totalSeconds; gemmFlops += profiler.totalFlops }
+            progress("\(c): step \(s + 1)/\(warmup + steps) \(String(format: "%.1f", t)) ms\(s < warmup ? " (warm-up)" : "")")
+        }
+        let sorted = times.sorted()
+        let total = times.reduce(0, +) / 1000
+        return Result(configuration: c.description, mode: c.adaptation.mode.rawValue, rank: c.adaptation.usesAdapters ? c.adaptation.rank : 0,
+                      targets: c.adaptation.usesAdapters ? c.targetsName : "-", batch: batch, steps: steps,
+                      msPerStep: sorted[sorted.count / 2], msMin: sorted.first!, msMax: sorted.last!,
+                      gemmShare: gemmSeconds / total, gemmGflops: gemmFlops / gemmSeconds / 1e9,
+                      peakRSS: ProcessMemory.peakResident, trainable: network.trainableParameterCount,
+                      trainingMemory: network.memory(optimizer: optimizer).training)
+    }
+}
