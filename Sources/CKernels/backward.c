@@ -5,6 +5,7 @@
 #include "ckernels.h"
 #include <math.h>
 #include <stdint.h>
+#include "approx.h"
 
 void lb_layernorm_backward(float *restrict dx, const float *restrict dy, const float *restrict x,
                            const float *restrict mean, const float *restrict rstd,
@@ -46,8 +47,8 @@ void lb_layernorm_param_grads(float *restrict dgamma, float *restrict dbeta, con
 void lb_gelu_backward(float *restrict dpre, const float *restrict dact, const float *restrict pre, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float x = pre[i];
-    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-    float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+    float cdf = 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f));
+    float pdf = 0.39894228040143268f * exp_approx(-0.5f * x * x);
     dpre[i] = dact[i] * (cdf + x * pdf);
   }
 }

@@ -60,7 +60,7 @@ extension BertModel {
         guard lowest < config.numLayers else { return }
         let N = batch.tokenCount, C = config.hiddenSize
         ws.prepare(lengths: batch.lengths, config: config)
-        var dY = dOut
+        let dY = dOut
         for l in stride(from: config.numLayers - 1, through: lowest, by: -1) {
             let input = l == 0 ? acts.embDropped : acts.layer(l - 1).out
             let needInput = l > lowest || sinks.base != nil
