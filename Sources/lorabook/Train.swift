@@ -67,6 +67,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Use only the first N dev examples.")
     var devLimit: Int?
 
+    @Option(name: .long, help: "For sts: cls (a regression head on the pair's [CLS]) or cosine (5 · cosine of the two sentences' mean-pooled embeddings).")
+    var similarity = "cls"
+
     @Flag(name: .long, help: "Group examples of similar length into batches.")
     var bucketing = false
 
@@ -89,13 +92,18 @@ struct Train: ParsableCommand {
             if task == "sst2" { return Datasets.binarySentiment(from: try Datasets.load("sst", split: split, folder: folder)) }
             return try Datasets.load(task, split: split, folder: folder)
         }
-        let train = try EncodedDataset(load("train").limited(limit), tokenizer: model.tokenizer, maxLength: maxLength)
-        let dev = try EncodedDataset(load("dev").limited(devLimit), tokenizer: model.tokenizer, maxLength: maxLength)
+        guard similarity == "cls" || similarity == "cosine" else {
+            throw ModelError.invalidArgument(name: "--similarity '\(similarity)'", reason: "expected cls or cosine")
+        }
+        let trainSet = try load("train")
+        let separate = similarity == "cosine" && trainSet.spec.kind == .regression
+        let train = try EncodedDataset(trainSet.limited(limit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
+        let dev = try EncodedDataset(load("dev").limited(devLimit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora)
         let network = try Network(model: model, adaptation: adaptation, seed: seed)
         let spec = train.dataset.spec
-        let head = network.addHead(task, kind: spec.kind, classes: spec.classes)
+        let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
         let defaultLR: Float = [.head: 1e-3, .full: 5e-5][mode] ?? 5e-4
         let config = TrainingConfig(epochs: epochs, batchSize: batch, learningRate: lr ?? defaultLR, warmup: warmup, schedule: schedule,
                                     weightDecay: weightDecay, clipNorm: clip, seed: seed, bucketing: bucketing)

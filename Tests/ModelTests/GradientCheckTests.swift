@@ -66,6 +66,23 @@ final class GradientCheckTests: XCTestCase {
         try check(AdaptationConfig(mode: .full), kind: .regression)
     }
 
+    /// The cosine head: two pairs as four separately encoded sequences, through mean pooling.
+    func testCosineSimilarityHead() throws {
+        for config in [AdaptationConfig(mode: .lora, rank: 2, targets: AdapterTarget.allCases), AdaptationConfig(mode: .full)] {
+            let net = try Network(model: Self.tiny, adaptation: config, seed: 3)
+            net.hiddenDropout = 0.1; net.attentionDropout = 0.1
+            var rng = SplitMix64(seed: 4)
+            for a in net.adapters?.all ?? [] { for i in 0..<a.B.count { a.B.data[i] = Float(rng.nextUniform() - 0.5) * 0.5 } }
+            let head = net.addHead("sts", kind: .cosine)
+            let t = Self.tiny.tokenizer
+            let batch = TokenBatch([try t.encode("the cat sat"), try t.encode("a dog is running on a mat"), try t.encode("the mat"), try t.encode("big dog")])
+            let report = GradientCheck.run(net, batch: batch, head: head, targets: .values([4.5, 1.0]), samples: 5)
+            print("gradient check cosine head \(config.mode): \(report)")
+            XCTAssertLessThan(report.worstRelativeError, 2e-2, "\(config.mode): \(report)")
+            XCTAssertEqual(net.trainables.filter { $0.name.hasPrefix("heads.") }.count, 0, "a cosine head has no weights")
+        }
+    }
+
     // MARK: kernels alone: L = Σ w ⊙ f(x) in Double, central differences per input
 
     func kernelCheck(_ n: Int, forward: ([Float]) -> [Float], backward: ([Float], [Float]) -> [Float], eps: Float = 1e-2) -> Double {

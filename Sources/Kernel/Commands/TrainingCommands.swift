@@ -29,10 +29,12 @@ enum TrainingCommands {
             ParameterSpec("weights", .list(.number), "loss weight per task, in order"),
             ParameterSpec("bucketing", .bool, default: "false", "batch examples of similar length together"),
             ParameterSpec("name", .name, "a name for the run (default: mode, rank and seed)"),
+            ParameterSpec("similarity", .choice(["cls", "cosine"]), default: "cls",
+                          "for similarity tasks (sts): a regression head on the pair's [CLS], or 5 · cosine of the two sentences' mean-pooled embeddings"),
         ],
         variadic: "tasks",
         returns: "run: mode, rank, targets, tasks, seed, epochs, steps, loss, seconds, seconds_per_epoch, examples_per_s, trainable, memory (MB): parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
-        examples: ["model\nlora rank=4\nlet r = train sst limit=64 batch=16\nprint r.trainable", "model\nhead\ntrain sst quora sts limit=32 sampling=round-robin"]
+        examples: ["model\nlora rank=4\nlet r = train sst limit=64 batch=16\nprint r.trainable", "model\nhead\ntrain sst quora sts limit=32 sampling=round-robin", "model\nlora rank=2\nlet r = train sts limit=32 similarity=cosine\nlet e = eval sts limit=40\nprint e.pearson > 0.5\n# expect: true"]
     ) { inv in
         let s = inv.session
         let model = try s.requireModel(at: inv.call.location)
@@ -48,9 +50,12 @@ enum TrainingCommands {
         let network: Network
         do { network = try Network(model: model, adaptation: config, seed: s.seed) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
         var bindings: [TaskBinding] = []
+        let cosine = try inv.string("similarity") == "cosine"
         for (i, task) in tasks.enumerated() {
-            let data = try s.encoded(task, split: "train", limit: limit, maxLength: maxLength, at: inv.location("tasks"))
-            let head = network.addHead(task, kind: data.dataset.spec.kind, classes: data.dataset.spec.classes)
+            let spec = try s.dataset(task, split: "train", limit: 1, at: inv.location("tasks")).spec
+            let separate = cosine && spec.kind == .regression
+            let data = try s.encoded(task, split: "train", limit: limit, maxLength: maxLength, separatePairs: separate, at: inv.location("tasks"))
+            let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
             bindings.append(TaskBinding(name: task, data: data, head: head, weight: weights.isEmpty ? 1 : weights[i]))
         }
         let defaultLR: Float = [.head: 1e-3, .full: 5e-5][config.mode] ?? 5e-4
@@ -129,7 +134,7 @@ enum TrainingCommands {
                 throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
             }
             let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
-                                     maxLength: try inv.integer("max_length") ?? 128, at: inv.location("tasks"))
+                                     maxLength: try inv.integer("max_length") ?? 128, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
             results.append((task, TaskEvaluator.evaluate(run.network, head: head, data: data)))
         }
         return .record(evaluationRecord(results))
@@ -152,8 +157,9 @@ enum TrainingCommands {
         let tasks = try inv.strings("tasks") ?? runs[0].tasks
         var results: [(String, Evaluation)] = []
         for task in tasks {
+            let separate = runs[0].network.head(task)?.kind == .cosine
             let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
-                                     maxLength: try inv.integer("max_length") ?? 128, at: inv.location("tasks"))
+                                     maxLength: try inv.integer("max_length") ?? 128, separatePairs: separate, at: inv.location("tasks"))
             let members = try runs.map { run -> Evaluation in
                 guard let head = run.network.head(task) else { throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("runs")) }
                 return TaskEvaluator.evaluate(run.network, head: head, data: data)

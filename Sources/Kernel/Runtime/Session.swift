@@ -112,11 +112,13 @@ public final class Session: @unchecked Sendable {
         return d.limited(limit)
     }
 
-    func encoded(_ task: String, split: String, limit: Int?, maxLength: Int, at location: SourceLocation?) throws -> EncodedDataset {
+    /// `separatePairs`: a pair's texts as two sequences (for a cosine head).
+    func encoded(_ task: String, split: String, limit: Int?, maxLength: Int, separatePairs: Bool = false, at location: SourceLocation?) throws -> EncodedDataset {
         let model = try requireModel(at: location)
-        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(limit ?? -1)/\(maxLength)"
+        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(limit ?? -1)/\(maxLength)/\(separatePairs)"
         if let e = encodedCache[key] { return e }
-        let e = try EncodedDataset(try dataset(task, split: split, limit: limit, at: location), tokenizer: model.tokenizer, maxLength: maxLength)
+        let e = try EncodedDataset(try dataset(task, split: split, limit: limit, at: location), tokenizer: model.tokenizer, maxLength: maxLength,
+                                   separatePairs: separatePairs)
         encodedCache[key] = e
         return e
     }

@@ -5,32 +5,46 @@ import Foundation
 public struct EncodedDataset: Sendable {
     public let dataset: Dataset
     public let encodings: [Encoding]
+    /// With `separatePairs`, the second texts, encoded on their own (`encodings` then hold the first).
+    public let secondEncodings: [Encoding]?
     /// Inputs that were truncated to the maximum length.
     public let truncated: Int
 
-    public init(_ dataset: Dataset, tokenizer: BertTokenizer, maxLength: Int) throws {
+    /// `separatePairs` encodes a pair's texts as two sequences (for a cosine head) instead of one
+    /// `[CLS] a [SEP] b [SEP]` sequence.
+    public init(_ dataset: Dataset, tokenizer: BertTokenizer, maxLength: Int, separatePairs: Bool = false) throws {
         self.dataset = dataset
-        var encodings: [Encoding] = []
+        var encodings: [Encoding] = [], second: [Encoding] = []
         encodings.reserveCapacity(dataset.count)
         var truncated = 0
         for e in dataset.examples {
-            let enc = try tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
-            if enc.truncated > 0 { truncated += 1 }
-            encodings.append(enc)
+            if separatePairs {
+                let a = try tokenizer.encode(e.textA, nil, maxLength: maxLength)
+                let b = try tokenizer.encode(e.textB ?? "", nil, maxLength: maxLength)
+                if a.truncated + b.truncated > 0 { truncated += 1 }
+                encodings.append(a); second.append(b)
+            } else {
+                let enc = try tokenizer.encode(e.textA, e.textB, maxLength: maxLength)
+                if enc.truncated > 0 { truncated += 1 }
+                encodings.append(enc)
+            }
         }
         self.encodings = encodings
+        self.secondEncodings = separatePairs ? second : nil
         self.truncated = truncated
     }
 
     public var count: Int { encodings.count }
 
     /// The batch of these example indices, with its targets.
+    /// With separate pairs the batch holds the B first texts, then the B second texts.
     public func batch(_ indices: [Int], padID: Int32 = 0) -> (TokenBatch, Targets) {
-        let batch = TokenBatch(indices.map { encodings[$0] }, padID: padID)
+        let sequences = indices.map { encodings[$0] } + (secondEncodings.map { s in indices.map { s[$0] } } ?? [])
+        let batch = TokenBatch(sequences, padID: padID)
         let labels = indices.map { dataset.examples[$0].label }
         switch dataset.spec.kind {
         case .classification: return (batch, .classes(labels.map { Int($0) }))
-        case .binary, .regression: return (batch, .values(labels))
+        case .binary, .regression, .cosine: return (batch, .values(labels))
         }
     }
 

@@ -105,7 +105,7 @@ public enum Datasets {
                     guard value == 0 || value == 1 else {
                         throw ModelError.csv(path: url.path, line: row.line, column: li + 1, reason: "label \(labelText) is out of range (expected 0 or 1)")
                     }
-                case .regression:
+                case .regression, .cosine:
                     if let r = spec.range, !r.contains(value) {
                         throw ModelError.csv(path: url.path, line: row.line, column: li + 1, reason: "value \(labelText) is out of range (expected \(r.lowerBound)…\(r.upperBound))")
                     }

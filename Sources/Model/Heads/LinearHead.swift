@@ -6,6 +6,9 @@ import Foundation
 
 public enum HeadKind: String, Codable, Sendable {
     case classification, binary, regression
+    /// Pairs encoded separately: 5 · cos(mean-pooled a, mean-pooled b), mean squared error against
+    /// the 0–5 label (sentence-embedding similarity; no parameters of its own).
+    case cosine
 }
 
 public final class LinearHead: @unchecked Sendable {
@@ -22,8 +25,9 @@ public final class LinearHead: @unchecked Sendable {
         self.name = name; self.kind = kind
         outputs = kind == .classification ? classes : 1
         self.inFeatures = inFeatures
-        weight = Tensor(zeros: [outputs, inFeatures]); bias = Tensor(zeros: [outputs])
-        dWeight = Tensor(zeros: [outputs, inFeatures]); dBias = Tensor(zeros: [outputs])
+        let rows = kind == .cosine ? 0 : outputs   // a cosine head has no weights
+        weight = Tensor(zeros: [rows, inFeatures]); bias = Tensor(zeros: [rows])
+        dWeight = Tensor(zeros: [rows, inFeatures]); dBias = Tensor(zeros: [rows])
         let bound = 1 / Double(inFeatures).squareRoot()
         for i in 0..<weight.count { weight.data[i] = Float((rng.nextUniform() * 2 - 1) * bound) }
         for i in 0..<bias.count { bias.data[i] = Float((rng.nextUniform() * 2 - 1) * bound) }

@@ -36,7 +36,7 @@ public struct Evaluation: Sendable {
     /// The raw outputs (logits or values), (examples, K): what an ensemble averages.
     public let outputs: [Float]
     public let outputsPerExample: Int
-    public var metricName: String { kind == .regression ? "pearson" : "accuracy" }
+    public var metricName: String { kind == .regression || kind == .cosine ? "pearson" : "accuracy" }
 }
 
 public enum TaskEvaluator {
@@ -68,7 +68,7 @@ public enum TaskEvaluator {
             loss = Double(Loss.binaryCrossEntropy(outputs, targets: labels).0)
             predictions = outputs.map { 1 / (1 + Foundation.exp(-Double($0))) }
             score = Metrics.accuracy(predicted: outputs.map { $0 > 0 ? 1 : 0 }, labels: labels.map { Int($0) })
-        case .regression:
+        case .regression, .cosine:
             loss = Double(Loss.meanSquaredError(outputs, targets: labels).0)
             predictions = outputs.map(Double.init)
             score = Metrics.pearson(predictions, labels.map(Double.init))

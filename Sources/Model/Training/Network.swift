@@ -93,7 +93,7 @@ public final class Network: @unchecked Sendable {
             list.append(TrainableTensor(name: a.name + ".lora_B", parameter: a.B, gradient: a.dB!))
             if let m = a.magnitude { list.append(TrainableTensor(name: a.name + ".magnitude", parameter: m, gradient: a.dMagnitude!)) }
         }
-        for h in heads {
+        for h in heads where h.parameterCount > 0 {
             list.append(TrainableTensor(name: "heads.\(h.name).weight", parameter: h.weight, gradient: h.dWeight))
             list.append(TrainableTensor(name: "heads.\(h.name).bias", parameter: h.bias, gradient: h.dBias))
         }
@@ -114,7 +114,27 @@ public final class Network: @unchecked Sendable {
     /// The head's outputs for a batch, without dropout (evaluation). (B, K) row-major.
     public func predict(_ batch: TokenBatch, head: LinearHead) -> [Float] {
         let out = model.forward(batch, activations: nil, options: options(training: false, stepSeed: 0))
+        if head.kind == .cosine { return cosine(out).scores }
         return head.forward(clsRows(out), rows: batch.batchSize)
+    }
+
+    /// A cosine head over a batch of 2P sequences (P first texts, then P second texts): mean-pooled
+    /// embeddings u, v (P, C) and scores 5 · cos(u, v).
+    func cosine(_ out: BertOutput) -> (u: [Double], v: [Double], scores: [Float]) {
+        let P = out.batch.batchSize / 2, C = model.config.hiddenSize
+        var pooled = [Double](repeating: 0, count: 2 * P * C)
+        for s in 0..<(2 * P) {
+            let L = out.batch.lengths[s], base = out.lastHidden + out.batch.offsets[s] * C
+            for t in 0..<L { for c in 0..<C { pooled[s * C + c] += Double(base[t * C + c]) } }
+            for c in 0..<C { pooled[s * C + c] /= Double(L) }
+        }
+        let u = Array(pooled[0..<(P * C)]), v = Array(pooled[(P * C)...])
+        let scores = (0..<P).map { p -> Float in
+            var uv = 0.0, uu = 0.0, vv = 0.0
+            for c in 0..<C { uv += u[p * C + c] * v[p * C + c]; uu += u[p * C + c] * u[p * C + c]; vv += v[p * C + c] * v[p * C + c] }
+            return Float(5 * uv / max((uu * vv).squareRoot(), 1e-12))
+        }
+        return (u, v, scores)
     }
 
     /// The [CLS] row of every sequence, (B, C), copied into a buffer reused across calls.
@@ -131,6 +151,7 @@ public final class Network: @unchecked Sendable {
                                  weight: Float = 1) -> (loss: Float, outputs: [Float]) {
         let opts = options(training: true, stepSeed: stepSeed)
         let out = model.forward(batch, activations: trainingActivations, options: opts)
+        if head.kind == .cosine { return cosineLossAndGradients(out, targets: targets, options: opts, weight: weight) }
         let B = batch.batchSize, C = model.config.hiddenSize
         let h = clsRows(out)
         let outputs = head.forward(h, rows: B)
@@ -153,6 +174,34 @@ public final class Network: @unchecked Sendable {
                            sinks: GradientSinks(base: baseGradients, adapters: adapters), workspace: workspace)
         }
         return (loss, outputs)
+    }
+
+    /// score = 5 cos(u, v), loss = mean (score − y)²; ∂cos/∂u = v/(|u||v|) − cos · u/|u|², and each
+    /// token of a sequence gets 1/L of its pooled vector's gradient.
+    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float) -> (loss: Float, outputs: [Float]) {
+        guard case .values(let y) = targets else { preconditionFailure("a cosine head needs values") }
+        let batch = out.batch
+        let (u, v, scores) = cosine(out)
+        let (loss, dScores) = Loss.meanSquaredError(scores, targets: y)
+        guard adaptation.mode != .head else { return (loss, scores) }
+        let P = batch.batchSize / 2, C = model.config.hiddenSize, N = batch.tokenCount
+        if dOut.count < N * C { dOut = FloatBuffer(count: N * C) }
+        for p in 0..<P {
+            var uv = 0.0, uu = 0.0, vv = 0.0
+            for c in 0..<C { uv += u[p * C + c] * v[p * C + c]; uu += u[p * C + c] * u[p * C + c]; vv += v[p * C + c] * v[p * C + c] }
+            let nu = max(uu.squareRoot(), 1e-12), nv = max(vv.squareRoot(), 1e-12), cos = uv / (nu * nv)
+            let g = Double(dScores[p] * weight) * 5
+            for (s, own, other, nOwn) in [(p, u, v, nu), (P + p, v, u, nv)] {
+                let L = batch.lengths[s], rows = dOut.base + batch.offsets[s] * C
+                for c in 0..<C {
+                    let d = g * (other[p * C + c] / (nu * nv) - cos * own[p * C + c] / (nOwn * nOwn)) / Double(L)
+                    for t in 0..<L { rows[t * C + c] = Float(d) }
+                }
+            }
+        }
+        model.backward(batch, activations: trainingActivations, options: opts, dOut: dOut.base,
+                       sinks: GradientSinks(base: baseGradients, adapters: adapters), workspace: workspace)
+        return (loss, scores)
     }
 
     // MARK: memory
