@@ -69,7 +69,25 @@ final class EvaluatorTests: XCTestCase {
             ("expect 1 + 1", "a claim must be true or false, this is a number 2"),
             ("data nosuch", "unknown task 'nosuch'"),
             ("lora rank=0", "invalid rank 0: expected a rank of at least 1"),
+            ("model \"/nonexistent/bert\"", "model folder '/nonexistent/bert' does not exist"),
+            ("eval sst run=5", "parameter 'run' of 'eval' expects a run (the value of 'train' or 'load'), got number 5"),
+            ("ensemble [1, 2] sst", "parameter 'runs' of 'ensemble' expects a run"),
+            ("load \"/nonexistent.safetensors\"", "no model loaded"),
+            ("help nosuch", "no command 'nosuch'"),
+            ("full rank=2", "unknown parameter 'rank' for 'full'"),
+            ("head amp=true", "mixed precision (amp=true) is not available yet"),
+            ("dora rank=-1", "invalid rank -1: expected a rank of at least 1"),
+            ("data sst split=test", "parameter 'split' of 'data' expects one of train, dev, got 'test'"),
+            ("data \"x.csv\" text=a", "registering a file needs text=COLUMN and label=COLUMN"),
+            ("train sst epochs=\"two\"", "parameter 'epochs' of 'train' expects an integer, got string \"two\""),
+            ("table [1, 2]", "a table is made of records, and this list holds a number"),
+            ("plot 3 x=a y=b", "expected a table, a record or a list of records, got number 3"),
+            ("print nosuch", "unknown variable 'nosuch'"),
+            ("quit 1", "too many arguments for 'quit'"),
         ]
+        // every command has at least one row here
+        let covered = Set(table.map { String($0.0.prefix { $0 != " " }) })
+        XCTAssertEqual(Set(CommandRegistry.standard.order).subtracting(covered), [], "commands without an error row")
         for (source, message) in table {
             let (_, d, _) = K.run(source)
             XCTAssertEqual(d.count, 1, source)

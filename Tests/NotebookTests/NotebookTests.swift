@@ -158,6 +158,20 @@ final class NotebookTests: XCTestCase {
         XCTAssertTrue(html.contains("This run stopped at <a href=\"#broken\">cell 4 (broken)</a>"), "banner")
     }
 
+    func testContinueOnErrorAndTimeouts() throws {
+        let url = try Self.tinyNotebook(extraCell: "\n```lorabook id=broken\nprint nosuchvar\n```\n\n```lorabook id=slow timeout=0.001\nlora rank=2\nlet r = train toy epochs=50 batch=4\n```\n\n```lorabook id=after\nprint \"ran\"\n```\n")
+        var options = RunOptions()
+        options.continueOnError = true
+        options.cache = false
+        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url), options: options)
+        XCTAssertEqual(executed.cells.map(\.status), [.ok, .ok, .ok, .failed, .failed, .ok], "every cell runs")
+        XCTAssertEqual(executed.status, .failed(cell: 3), "the first failure is reported")
+        XCTAssertTrue(executed.cells[4].diagnostics.first?.message.contains("past its timeout of 0.001 s") == true, "\(executed.cells[4].diagnostics)")
+        XCTAssertTrue(executed.cells[4].outputs.contains { if case .warning(let w) = $0 { return w.hasPrefix("training stopped after step") }; return false },
+                      "the training was stopped between steps: \(executed.cells[4].outputs)")
+        XCTAssertEqual(executed.cells[5].outputs, [.text("ran")])
+    }
+
     func testExpectErrorCells() throws {
         let url = try Self.tinyNotebook(extraCell: "\n```lorabook expect-error\nprint nosuchvar\n```\n\n```lorabook\nprint \"still runs\"\n```\n")
         let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))
