@@ -96,6 +96,7 @@ public final class NotebookRunner {
         if let data = front.data { session.dataFolder = URL(fileURLWithPath: data, relativeTo: base).standardizedFileURL }
         if let seed = front.seed { session.seed = UInt64(seed) }
         for (k, v) in parameters { session.variables[k] = v }
+        let startSeed = session.seed
         var executed: [ExecutedCell] = document.cells.map {
             ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0)
         }
@@ -185,16 +186,17 @@ public final class NotebookRunner {
         else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return !c.passed }; return false } }) { status = .claimsFailed }
         return ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
                                 seconds: Date().timeIntervalSince(started),
-                                environment: environment(session: session, notebook: document, extraDataFiles: cachedDataFiles))
+                                environment: environment(session: session, notebook: document, seed: startSeed, extraDataFiles: cachedDataFiles))
     }
 
-    func environment(session: Session, notebook: NotebookDocument, extraDataFiles: Set<String> = []) -> [(String, String)] {
+    /// The title block's facts; `seed` is the seed the notebook started with (cells may change it).
+    func environment(session: Session, notebook: NotebookDocument, seed: UInt64, extraDataFiles: Set<String> = []) -> [(String, String)] {
         var env: [(String, String)] = [("lorabook", Lorabook.version)]
         if let commit = Self.shell(["git", "-C", URL(fileURLWithPath: notebook.path).deletingLastPathComponent().path, "rev-parse", "--short", "HEAD"]) {
             env.append(("git commit", commit))
         }
         env.append(("BLAS", "OpenBLAS " + BLAS.summary))
-        env.append(("seed", String(session.seed)))
+        env.append(("seed", String(seed)))
         if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
         for path in session.loadedDataFiles.union(extraDataFiles).sorted() {
             let sum = Self.shell(["sha256sum", path]).map { String($0.prefix(16)) } ?? "?"
