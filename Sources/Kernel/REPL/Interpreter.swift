@@ -21,9 +21,8 @@ public final class Interpreter: @unchecked Sendable {
     /// its statements in order, stopping at the first runtime error. Locations are shifted so that the
     /// source's first line is `firstLine` (a notebook cell's line in its file).
     public func run(_ source: String, firstLine: Int = 1) -> RunResult {
-        let problems = check(source, firstLine: firstLine)
+        let (statements, problems) = analyze(source, firstLine: firstLine)
         if !problems.isEmpty { return RunResult(outputs: session.takeOutputs(), diagnostics: problems, isStatic: true) }
-        let (statements, _) = Parser.parse(source, commands: session.registry.names)
         let evaluator = Evaluator(session: session)
         for s in statements {
             let snapshot = session.snapshot()
@@ -43,6 +42,11 @@ public final class Interpreter: @unchecked Sendable {
 
     /// Only parses: every syntax error, unknown command and unknown parameter, without running.
     public func check(_ source: String, firstLine: Int = 1) -> [Diagnostic] {
+        analyze(source, firstLine: firstLine).diagnostics
+    }
+
+    /// Parses once: the statements, and every problem found without running (in source order).
+    func analyze(_ source: String, firstLine: Int) -> (statements: [Stmt], diagnostics: [Diagnostic]) {
         let (statements, syntax) = Parser.parse(source, commands: session.registry.names)
         var found = syntax
         func visit(_ e: Expr) {
@@ -89,7 +93,7 @@ public final class Interpreter: @unchecked Sendable {
             let l = a.element.location ?? SourceLocation(line: .max, column: 0), r = b.element.location ?? SourceLocation(line: .max, column: 0)
             return (l.line, l.column, a.offset) < (r.line, r.column, b.offset)
         }.map(\.element)
-        return ordered.map { shift($0, firstLine) }
+        return (statements, ordered.map { shift($0, firstLine) })
     }
 
     func shift(_ l: SourceLocation, _ firstLine: Int) -> SourceLocation { SourceLocation(line: l.line + firstLine - 1, column: l.column) }
