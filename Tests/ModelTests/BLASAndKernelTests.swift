@@ -6,14 +6,14 @@ import Foundation
 import CKernels
 
 final class BLASAndKernelTests: XCTestCase {
-    func random(_ n: Int, _ rng: inout SplitMix, scale: Double = 1) -> Tensor {
+    func random(_ n: Int, _ rng: inout SplitMix64, scale: Double = 1) -> Tensor {
         let t = Tensor(zeros: [n])
-        for i in 0..<n { t.data[i] = Float((rng.nextDouble() * 2 - 1) * scale) }
+        for i in 0..<n { t.data[i] = Float((rng.nextUniform() * 2 - 1) * scale) }
         return t
     }
 
     func testGemmMatchesReferenceOnOddShapesAndTransposes() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 1, 33), (65, 31, 129), (2, 300, 5)] {
             for transA in [false, true] {
                 for transB in [false, true] {
@@ -51,7 +51,7 @@ final class BLASAndKernelTests: XCTestCase {
         let original = BLAS.coreName
         defer { _ = lb_blas_select_core(original); XCTAssertEqual(BLAS.coreName, original) }
         XCTAssertEqual(String(cString: lb_blas_select_core("Prescott")), "Prescott")
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let a = random(40 * 30, &rng), b = random(30 * 20, &rng), c = Tensor(zeros: [800]), r = Tensor(zeros: [800])
         BLAS.gemm(m: 40, n: 20, k: 30, a: a.data, lda: 30, b: b.data, ldb: 20, c: c.data, ldc: 20)
         BLAS.referenceGemm(transA: false, transB: false, m: 40, n: 20, k: 30, alpha: 1, a: a.data, lda: 30, b: b.data, ldb: 20, beta: 0, c: r.data, ldc: 20)
@@ -101,7 +101,7 @@ final class BLASAndKernelTests: XCTestCase {
     }
 
     func testLayerNormWithResidualAndBias() {
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let rows = 5, C = 37
         let x = random(rows * C, &rng, scale: 3), res = random(rows * C, &rng), bias = random(C, &rng)
         let gamma = random(C, &rng), beta = random(C, &rng)

@@ -52,8 +52,8 @@ enum Fixtures {
             try (tinyVocab.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
         }
         let params = BertParameters(config: c)
-        var rng = SplitMix(seed: seed)
-        for i in 0..<params.count { params.storage.base[i] = Float(rng.nextDouble() * 0.4 - 0.2) }
+        var rng = SplitMix64(seed: seed)
+        for i in 0..<params.count { params.storage.base[i] = Float(rng.nextUniform() * 0.4 - 0.2) }
         for (name, t) in params.named where name.hasSuffix("LayerNorm.weight") { t.fill(1) }
         if weights {
             var tensors: [(name: String, tensor: Tensor)] = []
@@ -66,20 +66,6 @@ enum Fixtures {
         }
         return params
     }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
 func XCTAssertClose(_ a: [Double], _ b: [Double], tolerance: Double, _ message: String, file: StaticString = #filePath, line: UInt = #line) {

@@ -74,14 +74,23 @@ public final class Network: @unchecked Sendable {
     public func addHead(_ name: String, kind: HeadKind, classes: Int = 1) -> LinearHead {
         let h = LinearHead(name: name, kind: kind, classes: classes, inFeatures: model.config.hiddenSize, rng: &rng)
         heads.append(h)
+        trainableCache = nil
         return h
     }
 
     public func head(_ name: String) -> LinearHead? { heads.first { $0.name == name } }
 
     /// Every tensor that trains, with its gradient, in a fixed order (the optimizer's layout). The
-    /// pooler is not trained: heads read the raw [CLS] vector.
+    /// pooler is not trained: heads read the raw [CLS] vector. Built once per set of heads, not per step.
     public var trainables: [TrainableTensor] {
+        if let cached = trainableCache { return cached }
+        let list = collectTrainables()
+        trainableCache = list
+        return list
+    }
+    private var trainableCache: [TrainableTensor]?
+
+    private func collectTrainables() -> [TrainableTensor] {
         var list: [TrainableTensor] = []
         if let g = baseGradients {
             for (i, entry) in model.parameters.named.enumerated() where !entry.name.hasPrefix("pooler.") {
