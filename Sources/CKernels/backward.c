@@ -3,6 +3,7 @@
    reductions (parameter gradients) take a column range so that threads own disjoint columns and the
    result does not depend on the thread count. */
 #include "ckernels.h"
+#include <string.h>
 #include <math.h>
 #include <stdint.h>
 #include "approx.h"
@@ -47,6 +48,17 @@ void lb_layernorm_param_grads(float *restrict dgamma, float *restrict dbeta, con
 void lb_gelu_backward(float *restrict dpre, const float *restrict dact, const float *restrict pre, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float x = pre[i];
+    float cdf = 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f));
+    float pdf = 0.39894228040143268f * exp_approx(-0.5f * x * x);
+    dpre[i] = dact[i] * (cdf + x * pdf);
+  }
+}
+
+void lb_gelu_backward_bf16(float *restrict dpre, const float *restrict dact, const uint16_t *restrict pre, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u = (uint32_t)pre[i] << 16;
+    float x;
+    memcpy(&x, &u, 4);
     float cdf = 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f));
     float pdf = 0.39894228040143268f * exp_approx(-0.5f * x * x);
     dpre[i] = dact[i] * (cdf + x * pdf);

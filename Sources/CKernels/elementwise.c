@@ -29,6 +29,17 @@ void lb_bias_gelu(float *restrict pre, float *restrict act, const float *restric
   }
 }
 
+void lb_bias_gelu_bf16(float *restrict x, uint16_t *restrict pre_half, uint16_t *restrict act_half,
+                       const float *restrict bias, size_t rows, size_t cols) {
+  for (size_t r = 0; r < rows; r++) {
+    float *p = x + r * cols;
+    for (size_t c = 0; c < cols; c++) p[c] += bias[c];
+    lb_f32_to_bf16(pre_half + r * cols, p, cols);
+    for (size_t c = 0; c < cols; c++) p[c] = 0.5f * p[c] * (1.0f + erf_approx(p[c] * 0.70710678118654752f));
+    lb_f32_to_bf16(act_half + r * cols, p, cols);
+  }
+}
+
 void lb_tanh(float *restrict y, const float *restrict x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }

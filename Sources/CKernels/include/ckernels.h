@@ -3,6 +3,7 @@
 #ifndef LORABOOK_CKERNELS_H
 #define LORABOOK_CKERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 // ---- OpenBLAS core type (see openblas_core.c) ----
 // The core name OpenBLAS detected on its own at load time (before any repair), or NULL.
@@ -22,6 +23,8 @@ void lb_exp(float *y, const float *x, size_t n);
 void lb_gelu(float *y, const float *x, size_t n);
 // pre[r, c] += bias[c]; act = GELU(pre) (the GELU input is kept for backward).
 void lb_bias_gelu(float *pre, float *act, const float *bias, size_t rows, size_t cols);
+// amp: x[r, c] += bias[c], kept as bf16 in pre_half; x = GELU(x) in place, also as bf16 in act_half.
+void lb_bias_gelu_bf16(float *x, uint16_t *pre_half, uint16_t *act_half, const float *bias, size_t rows, size_t cols);
 // Switches OpenBLAS to the kernels of `name` (tests and --blas-core); returns the core now in use.
 const char *lb_blas_select_core(const char *name);
 // out[r, c] += bias[c] for r < rows.
@@ -49,6 +52,8 @@ void lb_layernorm_param_grads(float *dgamma, float *dbeta, const float *dy, cons
                               const float *rstd, size_t rows, size_t C, size_t c0, size_t c1);
 // dpre = dact * GELU'(pre) (exact-erf GELU).
 void lb_gelu_backward(float *dpre, const float *dact, const float *pre, size_t n);
+// The same with the GELU input stored as bf16 (mixed precision).
+void lb_gelu_backward_bf16(float *dpre, const float *dact, const uint16_t *pre, size_t n);
 // Softmax backward for rows of width L: dS = scale * P ⊙ (dP − rowsum(dP ⊙ P)); dS may alias dP.
 void lb_softmax_backward(float *dS, const float *P, const float *dP, size_t rows, size_t L, float scale);
 // db[c] += Σ_r dy[r, c] for c0 <= c < c1 (row stride ld).
@@ -63,4 +68,26 @@ void lb_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, 
               float eps, float wd, float bc1, float bc2);
 // y[r, c] *= scale[c]
 void lb_scale_columns(float *y, const float *scale, size_t rows, size_t cols, size_t ld);
+#endif
+
+// ---- bf16 mixed precision (bf16.c) ----
+#ifndef LORABOOK_CKERNELS_BF16
+#define LORABOOK_CKERNELS_BF16
+// fp32 -> bf16, round to nearest even (NaN stays NaN); bf16 -> fp32 is exact.
+void lb_f32_to_bf16(uint16_t *y, const float *x, size_t n);
+void lb_bf16_to_f32(float *y, const uint16_t *x, size_t n);
+void lb_f32_to_bf16_rows(uint16_t *y, size_t ldy, const float *x, size_t ldx, size_t rows, size_t cols);
+// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major; A, B bf16 (A is [m, k] or [k, m] when ta),
+// C fp32, fp32 accumulation. oneDNN where it pays, else the reference path (widen + sgemm).
+void lb_bf16_gemm(int ta, int tb, int m, int n, int k, float alpha, const uint16_t *a, int lda,
+                  const uint16_t *b, int ldb, float beta, float *c, int ldc);
+// The backend in use: 1 oneDNN, 0 reference. Resolved on first use (LORABOOK_AMP_BACKEND=
+// reference|onednn overrides the automatic choice).
+int lb_bf16_backend(void);
+// Forces a backend (0 reference, 1 oneDNN if it loads, -1 automatic); returns the one in use.
+int lb_bf16_set_backend(int backend);
+// One line: what the backend is and does on this CPU.
+const char *lb_bf16_note(void);
+// oneDNN's implementation name of the first primitive created (e.g. "brg:avx512_core_amx_bf16").
+const char *lb_bf16_impl(void);
 #endif

@@ -65,11 +65,28 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
     public var layers: [Int]?
     /// rsLoRA: scale alpha/√r instead of alpha/r.
     public var rsLoRA: Bool
+    /// Mixed precision: bf16 products of the linear layers, fp32 master weights (EncoderOptions.amp).
+    public var amp: Bool
 
     public init(mode: AdaptationMode, rank: Int = 8, alpha: Float? = nil, dropout: Float = 0,
-                targets: [AdapterTarget] = [.query, .value], layers: [Int]? = nil, rsLoRA: Bool = false) {
+                targets: [AdapterTarget] = [.query, .value], layers: [Int]? = nil, rsLoRA: Bool = false, amp: Bool = false) {
         self.mode = mode; self.rank = rank; self.alpha = alpha ?? Float(2 * rank); self.dropout = dropout
-        self.targets = targets; self.layers = layers; self.rsLoRA = rsLoRA
+        self.targets = targets; self.layers = layers; self.rsLoRA = rsLoRA; self.amp = amp
+    }
+
+    private enum CodingKeys: String, CodingKey { case mode, rank, alpha, dropout, targets, layers, rsLoRA, amp }
+
+    /// Files written before `amp` existed decode with amp = false.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try c.decode(AdaptationMode.self, forKey: .mode)
+        rank = try c.decode(Int.self, forKey: .rank)
+        alpha = try c.decode(Float.self, forKey: .alpha)
+        dropout = try c.decode(Float.self, forKey: .dropout)
+        targets = try c.decode([AdapterTarget].self, forKey: .targets)
+        layers = try c.decodeIfPresent([Int].self, forKey: .layers)
+        rsLoRA = try c.decode(Bool.self, forKey: .rsLoRA)
+        amp = try c.decodeIfPresent(Bool.self, forKey: .amp) ?? false
     }
 
     public var usesAdapters: Bool { mode == .lora || mode == .dora }

@@ -3,6 +3,10 @@
 // its own activations for backward; in inference mode one set is reused by all layers (a layer's
 // output overwrites its input, which is safe: the input's last reader, the first residual, runs
 // before the output is written).
+//
+// With mixed precision (amp) the inputs of the linear layers are kept as bf16 only (context, ln1Out,
+// ffnPre, ffnAct and a bf16 copy of the layer input): their fp32 versions live in one scratch set
+// shared by all layers, valid only while the layer's forward runs.
 import Foundation
 
 /// What one encoder layer keeps. N packed tokens, C hidden, I intermediate, H heads, L_b lengths.
@@ -21,19 +25,34 @@ public struct LayerActivations {
     public let ln2Mean: UnsafeMutablePointer<Float>  // (N)
     public let ln2Rstd: UnsafeMutablePointer<Float>  // (N)
     public let out: UnsafeMutablePointer<Float>      // (N, C)  layer output
+    /// amp only (nil in fp32): bf16 copies kept for backward, the fp32 ones above are then scratch.
+    public let bf16: AmpActivations?
 
-    static func floats(tokens N: Int, attention: Int, config c: BertConfig) -> Int {
+    static func floats(tokens N: Int, attention: Int, config c: BertConfig, amp: Bool) -> Int {
         let C = c.hiddenSize, I = c.intermediateSize
+        if amp { return N * (3 * C + C + 2 + C + 2 + C) + attention }   // qkv, attnSum, ffnSum, out
         return N * (3 * C + C + C + 2 + C + 2 * I + C + 2 + C) + attention
     }
+}
+
+/// What an encoder layer keeps in bf16 under mixed precision.
+public struct AmpActivations {
+    public let input: UnsafeMutablePointer<UInt16>    // (N, C)  the layer input x (qkv GEMM operand)
+    public let context: UnsafeMutablePointer<UInt16>  // (N, C)
+    public let ln1Out: UnsafeMutablePointer<UInt16>   // (N, C)
+    public let ffnPre: UnsafeMutablePointer<UInt16>   // (N, I)  GELU input
+    public let ffnAct: UnsafeMutablePointer<UInt16>   // (N, I)
+    static func count(tokens N: Int, config c: BertConfig) -> Int { N * (3 * c.hiddenSize + 2 * c.intermediateSize) }
 }
 
 public final class BertActivations {
     public let config: BertConfig
     public let keepsAllLayers: Bool
     private var arena: FloatBuffer
+    private var halfArena = BF16Buffer(count: 0)
     private var lengths: [Int] = []
     private var hasDropoutBuffers = false
+    public private(set) var amp = false
     /// Start of each sequence's (H, L_b, L_b) attention block within `probs`.
     public private(set) var probsOffsets: [Int] = []
 
@@ -55,13 +74,14 @@ public final class BertActivations {
     }
 
     /// Bytes held by the arena (the activation memory of the largest batch seen).
-    public var byteCount: Int { arena.byteCount }
+    public var byteCount: Int { arena.byteCount + halfArena.byteCount }
 
     /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
     /// With `dropout`, separate buffers hold the dropped embeddings and attention probabilities.
-    public func prepare(lengths: [Int], dropout: Bool = false) {
-        if lengths == self.lengths && dropout == hasDropoutBuffers { return }
+    public func prepare(lengths: [Int], dropout: Bool = false, amp: Bool = false) {
+        if lengths == self.lengths && dropout == hasDropoutBuffers && amp == self.amp { return }
         hasDropoutBuffers = dropout
+        self.amp = amp
         let B = lengths.count, N = lengths.reduce(0, +)
         let C = config.hiddenSize, H = config.numHeads
         var probsOffsets: [Int] = []
@@ -69,22 +89,41 @@ public final class BertActivations {
         for l in lengths { probsOffsets.append(attention); attention += H * l * l }
         let L = keepsAllLayers ? config.numLayers : 1
         let extra = dropout ? N * C + L * attention : 0
-        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config) + 2 * B * C + extra
+        let I = config.intermediateSize
+        let scratch = amp ? N * (2 * C + I) : 0   // amp: fp32 context, ln1Out, ffnPre = ffnAct (GELU in place) of the running layer
+        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config, amp: amp) + 2 * B * C + extra + scratch
         if need > arena.count { arena = FloatBuffer(count: need) }
+        let halfNeed = amp ? L * AmpActivations.count(tokens: N, config: config) : 0
+        if halfNeed > halfArena.count { halfArena = BF16Buffer(count: halfNeed) }
         self.lengths = lengths
         self.probsOffsets = probsOffsets
-        let I = config.intermediateSize
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         embSum = take(N * C); embMean = take(N); embRstd = take(N); embOut = take(N * C)
         embDropped = dropout ? take(N * C) : embOut
-        layers = (0..<L).map { _ in
-            let probs = take(attention)
-            return LayerActivations(
-                qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
-                context: take(N * C), attnSum: take(N * C),
-                ln1Mean: take(N), ln1Rstd: take(N), ln1Out: take(N * C), ffnPre: take(N * I), ffnAct: take(N * I),
-                ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C))
+        var h = halfArena.base
+        func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { h += n }; return h }
+        if amp {
+            let context = take(N * C), ln1Out = take(N * C), ffnPre = take(N * I), ffnAct = ffnPre
+            layers = (0..<L).map { _ in
+                let probs = take(attention)
+                return LayerActivations(
+                    qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
+                    context: context, attnSum: take(N * C),
+                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: ln1Out, ffnPre: ffnPre, ffnAct: ffnAct,
+                    ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C),
+                    bf16: AmpActivations(input: half(N * C), context: half(N * C), ln1Out: half(N * C),
+                                         ffnPre: half(N * I), ffnAct: half(N * I)))
+            }
+        } else {
+            layers = (0..<L).map { _ in
+                let probs = take(attention)
+                return LayerActivations(
+                    qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
+                    context: take(N * C), attnSum: take(N * C),
+                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: take(N * C), ffnPre: take(N * I), ffnAct: take(N * I),
+                    ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C), bf16: nil)
+            }
         }
         poolerIn = take(B * C); pooled = take(B * C)
     }

@@ -25,29 +25,39 @@ public struct GradientSinks {
 /// Scratch buffers of backward, grown to the largest batch and reused.
 final class BackwardWorkspace {
     private(set) var arena: FloatBuffer
+    private var halfArena = BF16Buffer(count: 0)
     var dX, dS, dT, dLn1, dQKV, dI, dP, scratch: UnsafeMutablePointer<Float>
+    /// amp: a linear input widened back to fp32 for an adapter, (N, max(C, I)).
+    var wide: UnsafeMutablePointer<Float>
+    /// amp: the output gradient of a linear layer in bf16, (N, max(3C, I)).
+    var dyHalf: UnsafeMutablePointer<UInt16>
     private var key: [Int] = []
+    private var keyAmp = false
 
     init() {
         arena = FloatBuffer(count: 0)
         let p = arena.base
-        dX = p; dS = p; dT = p; dLn1 = p; dQKV = p; dI = p; dP = p; scratch = p
+        dX = p; dS = p; dT = p; dLn1 = p; dQKV = p; dI = p; dP = p; scratch = p; wide = p
+        dyHalf = halfArena.base
     }
 
-    func prepare(lengths: [Int], config c: BertConfig) {
-        if lengths == key { return }
-        key = lengths
+    func prepare(lengths: [Int], config c: BertConfig, amp: Bool) {
+        if lengths == key && amp == keyAmp { return }
+        key = lengths; keyAmp = amp
         let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
         let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let need = 4 * N * C + 3 * N * C + N * I + attention + N * max(C, I)
+        let need = 4 * N * C + 3 * N * C + N * I + attention + N * max(C, I) + (amp ? N * max(C, I) : 0)
         if need > arena.count { arena = FloatBuffer(count: need) }
+        if amp && halfArena.count < N * max(3 * C, I) { halfArena = BF16Buffer(count: N * max(3 * C, I)) }
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         dX = take(N * C); dS = take(N * C); dT = take(N * C); dLn1 = take(N * C); dQKV = take(3 * N * C)
         dI = take(N * I); dP = take(attention); scratch = take(N * max(C, I))
+        wide = amp ? take(N * max(C, I)) : scratch
+        dyHalf = halfArena.base
     }
 
-    var byteCount: Int { arena.byteCount }
+    var byteCount: Int { arena.byteCount + halfArena.byteCount }
 }
 
 extension BertModel {
@@ -59,7 +69,7 @@ extension BertModel {
         let lowest = sinks.lowestLayer(config)
         guard lowest < config.numLayers else { return }
         let N = batch.tokenCount, C = config.hiddenSize
-        ws.prepare(lengths: batch.lengths, config: config)
+        ws.prepare(lengths: batch.lengths, config: config, amp: options.amp)
         let dY = dOut
         for l in stride(from: config.numLayers - 1, through: lowest, by: -1) {
             let input = l == 0 ? acts.embDropped : acts.layer(l - 1).out
@@ -103,16 +113,28 @@ extension BertModel {
         let w = parameters.layers[l], a = acts.layer(l), g = sinks.base?.layers[l]
         let N = batch.tokenCount, C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads, D = config.headDim
         let adapters = options.adapters?.active(layer: l) ?? [:]
+        let half = a.bf16.map { ($0, halfWeights(layer: l)) }
 
         /// A linear site y = x Wᵀ (+ adapter) + b, given dy: weight/bias grads, DoRA scaling, then
-        /// dx = dy W (beta 0, or added with `accumulate`) plus the adapter's path.
+        /// dx = dy W (beta 0, or added with `accumulate`) plus the adapter's path. With amp, `xHalf`
+        /// and `WHalf` are the bf16 operands: dy is rounded to bf16 for both products, and the
+        /// adapter gets x widened back from bf16 when its fp32 version was not kept (`xKept`).
         func linearBackward(_ t: AdapterTarget?, dy: UnsafeMutablePointer<Float>, ldy: Int, dyIsScratch: Bool,
                             x: UnsafePointer<Float>, ldx: Int, W: UnsafePointer<Float>, outF: Int, inF: Int,
                             dW: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
-                            dx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+                            dx: UnsafeMutablePointer<Float>?, accumulate: Bool,
+                            xHalf: UnsafePointer<UInt16>? = nil, WHalf: UnsafePointer<UInt16>? = nil, xKept: Bool = true) {
             if let db { biasGrad(db, dy, rows: N, cols: outF, ld: ldy) }
+            let amp = xHalf != nil
+            if amp && (dW != nil || dx != nil) { BF16.convert(dy, ldx: ldy, to: ws.dyHalf, ldy: outF, rows: N, cols: outF) }
             // dW += dyᵀ x                                                          (out, in)
-            if let dW { BLAS.gemm(transA: true, m: outF, n: inF, k: N, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dW, ldc: inF) }
+            if let dW {
+                if let xHalf {
+                    BF16.gemm(transA: true, m: outF, n: inF, k: N, a: ws.dyHalf, lda: outF, b: xHalf, ldb: inF, beta: 1, c: dW, ldc: inF)
+                } else {
+                    BLAS.gemm(transA: true, m: outF, n: inF, k: N, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dW, ldc: inF)
+                }
+            }
             var dyAdapted = dy, ld = ldy
             let adapter = t.flatMap { adapters[$0] }
             if let adapter, adapter.isDoRA {
@@ -121,10 +143,24 @@ extension BertModel {
                     dyAdapted = ws.scratch; ld = outF
                 }
                 adapter.scaleGradient(dy: dyAdapted, ldy: ld, rows: N)
+                if amp && dx != nil { BF16.convert(dyAdapted, ldx: ld, to: ws.dyHalf, ldy: outF, rows: N, cols: outF) }
             }
             // dx = dz W                                                              (N, in)
-            if let dx { BLAS.gemm(m: N, n: inF, k: outF, a: dyAdapted, lda: ld, b: W, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF) }
-            adapter?.lowRankBackward(dy: dyAdapted, ldy: ld, x: x, ldx: ldx, rows: N, dx: dx, lddx: inF)
+            if let dx {
+                if let WHalf {
+                    BF16.gemm(m: N, n: inF, k: outF, a: ws.dyHalf, lda: outF, b: WHalf, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+                } else {
+                    BLAS.gemm(m: N, n: inF, k: outF, a: dyAdapted, lda: ld, b: W, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+                }
+            }
+            if let adapter {
+                var xa = x, ldxa = ldx
+                if !xKept, let xHalf {
+                    BF16.widen(xHalf, to: ws.wide, count: N * inF)
+                    xa = UnsafePointer(ws.wide); ldxa = inF
+                }
+                adapter.lowRankBackward(dy: dyAdapted, ldy: ld, x: xa, ldx: ldxa, rows: N, dx: dx, lddx: inF)
+            }
         }
 
         // out = LN(ffnSum)                                                        → dS = ∂L/∂ffnSum
@@ -135,15 +171,18 @@ extension BertModel {
         let dFfnOut = dropoutBackward(ws.dS, into: ws.dT, rows: N, p: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
         // ffnAct W2ᵀ + b2                                                         → dI = ∂L/∂ffnAct
         linearBackward(.output, dy: dFfnOut, ldy: C, dyIsScratch: true, x: a.ffnAct, ldx: I, W: w.ffnDownWeight.data, outF: C, inF: I,
-                       dW: g?.ffnDownWeight.data, db: g?.ffnDownBias.data, dx: ws.dI, accumulate: false)
+                       dW: g?.ffnDownWeight.data, db: g?.ffnDownBias.data, dx: ws.dI, accumulate: false,
+                       xHalf: half?.0.ffnAct, WHalf: half?.1.ffnDown, xKept: half == nil)
         // ffnAct = GELU(ffnPre)                                                   → dI = ∂L/∂ffnPre
         Parallel.chunks(N, minChunk: 16) { r in
             let o = r.lowerBound * I
-            lb_gelu_backward(ws.dI + o, ws.dI + o, a.ffnPre + o, r.count * I)
+            if let h = half?.0 { lb_gelu_backward_bf16(ws.dI + o, ws.dI + o, h.ffnPre + o, r.count * I) }
+            else { lb_gelu_backward(ws.dI + o, ws.dI + o, a.ffnPre + o, r.count * I) }
         }
         // ffnPre = ln1Out W1ᵀ + b1                                                → dLn1 += dI W1
         linearBackward(.intermediate, dy: ws.dI, ldy: I, dyIsScratch: true, x: a.ln1Out, ldx: C, W: w.ffnUpWeight.data, outF: I, inF: C,
-                       dW: g?.ffnUpWeight.data, db: g?.ffnUpBias.data, dx: ws.dLn1, accumulate: true)
+                       dW: g?.ffnUpWeight.data, db: g?.ffnUpBias.data, dx: ws.dLn1, accumulate: true,
+                       xHalf: half?.0.ln1Out, WHalf: half?.1.ffnUp, xKept: half == nil)
         // ln1Out = LN(attnSum)                                                    → dS = ∂L/∂attnSum
         layerNormBackward(dx: ws.dS, dy: ws.dLn1, x: a.attnSum, mean: a.ln1Mean, rstd: a.ln1Rstd, gamma: w.ln1Gamma.data,
                           dGamma: g?.ln1Gamma.data, dBeta: g?.ln1Beta.data, rows: N)
@@ -153,7 +192,8 @@ extension BertModel {
         // ctx Woᵀ + bo                                                            → dLn1 (reused) = ∂L/∂ctx
         let dCtx = ws.dLn1
         linearBackward(.attentionOutput, dy: dAttnOut, ldy: C, dyIsScratch: options.hiddenDropout > 0, x: a.context, ldx: C,
-                       W: w.attnOutWeight.data, outF: C, inF: C, dW: g?.attnOutWeight.data, db: g?.attnOutBias.data, dx: dCtx, accumulate: false)
+                       W: w.attnOutWeight.data, outF: C, inF: C, dW: g?.attnOutWeight.data, db: g?.attnOutBias.data, dx: dCtx, accumulate: false,
+                       xHalf: half?.0.context, WHalf: half?.1.attnOut, xKept: half == nil)
         // ctx[b,:,h] = Pd V_h; P = softmax(scale Q Kᵀ)                            → dQKV
         let scale = 1 / Float(D).squareRoot()
         let offsets = acts.probsOffsets
@@ -179,11 +219,23 @@ extension BertModel {
         } }
         // qkv = x Wqkvᵀ + b (query, key, value adapters on column slices)        → dX += dQKV Wqkv
         if let db = g?.qkvBias.data { biasGrad(db, ws.dQKV, rows: N, cols: 3 * C, ld: 3 * C) }
-        if let dW = g?.qkvWeight.data { BLAS.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dQKV, lda: 3 * C, b: x, ldb: C, beta: 1, c: dW, ldc: C) }
+        if let half, g != nil || needInputGrad { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+        if let dW = g?.qkvWeight.data {
+            if let (h, _) = half {
+                BF16.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dyHalf, lda: 3 * C, b: h.input, ldb: C, beta: 1, c: dW, ldc: C)
+            } else {
+                BLAS.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dQKV, lda: 3 * C, b: x, ldb: C, beta: 1, c: dW, ldc: C)
+            }
+        }
         let qkvTargets: [AdapterTarget] = [.query, .key, .value]
         for (i, t) in qkvTargets.enumerated() { adapters[t]?.scaleGradient(dy: ws.dQKV + i * C, ldy: 3 * C, rows: N) }
         if needInputGrad {
-            BLAS.gemm(m: N, n: C, k: 3 * C, a: ws.dQKV, lda: 3 * C, b: w.qkvWeight.data, ldb: C, beta: 1, c: ws.dX, ldc: C)
+            if let (_, hw) = half {
+                if qkvTargets.contains(where: { adapters[$0]?.isDoRA == true }) { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+                BF16.gemm(m: N, n: C, k: 3 * C, a: ws.dyHalf, lda: 3 * C, b: hw.qkv, ldb: C, beta: 1, c: ws.dX, ldc: C)
+            } else {
+                BLAS.gemm(m: N, n: C, k: 3 * C, a: ws.dQKV, lda: 3 * C, b: w.qkvWeight.data, ldb: C, beta: 1, c: ws.dX, ldc: C)
+            }
         }
         for (i, t) in qkvTargets.enumerated() {
             adapters[t]?.lowRankBackward(dy: ws.dQKV + i * C, ldy: 3 * C, x: x, ldx: C, rows: N, dx: needInputGrad ? ws.dX : nil, lddx: C)

@@ -37,6 +37,8 @@ public final class BertModel: @unchecked Sendable {
     public let parameters: BertParameters
     public let tokenizer: BertTokenizer
     private var inferenceActivations: BertActivations?
+    /// bf16 copies of the encoder's linear weights (amp), refreshed at every amp forward.
+    private var halfWeights = BF16Buffer(count: 0)
 
     public init(folder: URL, config: BertConfig, parameters: BertParameters, tokenizer: BertTokenizer) {
         self.folder = folder; self.config = config; self.parameters = parameters; self.tokenizer = tokenizer
@@ -101,7 +103,8 @@ public final class BertModel: @unchecked Sendable {
         let B = batch.batchSize
         let C = config.hiddenSize
         precondition(batch.sequenceLength <= config.maxPositions, "sequence longer than the model's positions")
-        acts.prepare(lengths: batch.lengths, dropout: options.usesDropout)
+        acts.prepare(lengths: batch.lengths, dropout: options.usesDropout, amp: options.amp)
+        if options.amp { refreshHalfWeights() }
         embed(batch, acts)
         if options.hiddenDropout > 0 {
             let N = batch.tokenCount, seed = options.seed(layer: -1, site: .embeddings)
@@ -125,6 +128,29 @@ public final class BertModel: @unchecked Sendable {
         }
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
+
+    /// The bf16 linear weights of layer `l` (valid after an amp forward): [3C, C], [C, C], [I, C], [C, I].
+    func halfWeights(layer l: Int) -> (qkv: UnsafePointer<UInt16>, attnOut: UnsafePointer<UInt16>, ffnUp: UnsafePointer<UInt16>, ffnDown: UnsafePointer<UInt16>) {
+        let C = config.hiddenSize, I = config.intermediateSize
+        let base = UnsafePointer(halfWeights.base + l * (4 * C * C + 2 * I * C))
+        return (base, base + 3 * C * C, base + 4 * C * C, base + 4 * C * C + I * C)
+    }
+
+    /// Converts the linear weights to bf16 (the weights may have changed: an optimizer step, a merge).
+    func refreshHalfWeights() {
+        let C = config.hiddenSize, I = config.intermediateSize, per = 4 * C * C + 2 * I * C
+        if halfWeights.count < config.numLayers * per { halfWeights = BF16Buffer(count: config.numLayers * per) }
+        for l in 0..<config.numLayers {
+            let w = parameters.layers[l], h = halfWeights.base + l * per
+            BF16.convert(w.qkvWeight.data, to: h, count: 3 * C * C)
+            BF16.convert(w.attnOutWeight.data, to: h + 3 * C * C, count: C * C)
+            BF16.convert(w.ffnUpWeight.data, to: h + 4 * C * C, count: I * C)
+            BF16.convert(w.ffnDownWeight.data, to: h + 4 * C * C + I * C, count: C * I)
+        }
+    }
+
+    /// Bytes of the bf16 weight copies (amp).
+    public var halfWeightBytes: Int { halfWeights.byteCount }
 
     /// e = LN(word[id] + pos[t] + type[tt]), (N, C).
     func embed(_ batch: TokenBatch, _ acts: BertActivations) {
@@ -153,8 +179,14 @@ public final class BertModel: @unchecked Sendable {
             adapters[t]?.forward(x: x, ldx: ldx, y: y, ldy: ldy, rows: N, base: base, training: options.training,
                                  seed: options.seed(layer: l, site: .adapter(t)))
         }
+        let half = a.bf16.map { ($0, halfWeights(layer: l)) }
         // qkv = x Wqkvᵀ (+ adapters) + b                                     (N, 3C)
-        BLAS.gemm(transB: true, m: N, n: 3 * C, k: C, a: x, lda: C, b: w.qkvWeight.data, ldb: C, c: a.qkv, ldc: 3 * C)
+        if case let (h, hw)? = half {
+            BF16.convert(x, to: h.input, count: N * C)
+            BF16.gemm(transB: true, m: N, n: 3 * C, k: C, a: h.input, lda: C, b: hw.qkv, ldb: C, c: a.qkv, ldc: 3 * C)
+        } else {
+            BLAS.gemm(transB: true, m: N, n: 3 * C, k: C, a: x, lda: C, b: w.qkvWeight.data, ldb: C, c: a.qkv, ldc: 3 * C)
+        }
         for (i, t) in [AdapterTarget.query, .key, .value].enumerated() {
             adapt(t, x: x, ldx: C, y: a.qkv + i * C, ldy: 3 * C, base: w.qkvWeight.data + i * C * C)
         }
@@ -180,16 +212,37 @@ public final class BertModel: @unchecked Sendable {
             }
         } }
         // a = LN(dropout(ctx Woᵀ + bo) + x)
-        BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)
+        if case let (h, hw)? = half {
+            BF16.convert(a.context, to: h.context, count: N * C)
+            BF16.gemm(transB: true, m: N, n: C, k: C, a: h.context, lda: C, b: hw.attnOut, ldb: C, c: a.attnSum, ldc: C)
+        } else {
+            BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)
+        }
         adapt(.attentionOutput, x: a.context, ldx: C, y: a.attnSum, ldy: C, base: w.attnOutWeight.data)
         residualLayerNorm(a.attnSum, bias: w.attnOutBias.data, residual: x, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
                           out: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, eps: eps,
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .attentionOutput))
         // y = LN(dropout(GELU(a W1ᵀ + b1) W2ᵀ + b2) + a)
-        BLAS.gemm(transB: true, m: N, n: I, k: C, a: a.ln1Out, lda: C, b: w.ffnUpWeight.data, ldb: C, c: a.ffnPre, ldc: I)
+        if case let (h, hw)? = half {
+            BF16.convert(a.ln1Out, to: h.ln1Out, count: N * C)
+            BF16.gemm(transB: true, m: N, n: I, k: C, a: h.ln1Out, lda: C, b: hw.ffnUp, ldb: C, c: a.ffnPre, ldc: I)
+        } else {
+            BLAS.gemm(transB: true, m: N, n: I, k: C, a: a.ln1Out, lda: C, b: w.ffnUpWeight.data, ldb: C, c: a.ffnPre, ldc: I)
+        }
         adapt(.intermediate, x: a.ln1Out, ldx: C, y: a.ffnPre, ldy: I, base: w.ffnUpWeight.data)
-        Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
-        BLAS.gemm(transB: true, m: N, n: C, k: I, a: a.ffnAct, lda: I, b: w.ffnDownWeight.data, ldb: I, c: a.ffnSum, ldc: C)
+        if let h = a.bf16 {   // GELU in place (ffnPre and ffnAct share the fp32 scratch); both kept as bf16
+            Parallel.chunks(N, minChunk: 16) { r in
+                lb_bias_gelu_bf16(a.ffnPre + r.lowerBound * I, h.ffnPre + r.lowerBound * I, h.ffnAct + r.lowerBound * I,
+                                  w.ffnUpBias.data, r.count, I)
+            }
+        } else {
+            Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
+        }
+        if case let (h, hw)? = half {
+            BF16.gemm(transB: true, m: N, n: C, k: I, a: h.ffnAct, lda: I, b: hw.ffnDown, ldb: I, c: a.ffnSum, ldc: C)
+        } else {
+            BLAS.gemm(transB: true, m: N, n: C, k: I, a: a.ffnAct, lda: I, b: w.ffnDownWeight.data, ldb: I, c: a.ffnSum, ldc: C)
+        }
         adapt(.output, x: a.ffnAct, ldx: I, y: a.ffnSum, ldy: C, base: w.ffnDownWeight.data)
         residualLayerNorm(a.ffnSum, bias: w.ffnDownBias.data, residual: a.ln1Out, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
                           out: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, eps: eps,

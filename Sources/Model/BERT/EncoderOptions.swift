@@ -14,10 +14,13 @@ public struct EncoderOptions {
     public var stepSeed: UInt64 = 0
     /// Whether to compute the pooler (tasks on the raw [CLS] vector do not need it).
     public var pooler = true
+    /// Mixed precision: the linear layers' products in bf16 (fp32 accumulation), their inputs kept
+    /// in bf16 for backward; softmax, LayerNorm, GELU, attention, adapters and losses stay fp32.
+    public var amp = false
 
     public init(adapters: AdapterSet? = nil, training: Bool = false, hiddenDropout: Float = 0, attentionDropout: Float = 0,
-                stepSeed: UInt64 = 0, pooler: Bool = true) {
-        self.adapters = adapters; self.training = training
+                stepSeed: UInt64 = 0, pooler: Bool = true, amp: Bool = false) {
+        self.adapters = adapters; self.training = training; self.amp = amp
         self.hiddenDropout = training ? hiddenDropout : 0
         self.attentionDropout = training ? attentionDropout : 0
         self.stepSeed = stepSeed; self.pooler = pooler

@@ -114,11 +114,13 @@ public enum BLAS {
 public struct GemmShape: Hashable, Sendable, CustomStringConvertible {
     public var transA: Bool, transB: Bool
     public var m: Int, n: Int, k: Int
-    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
-        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k
+    /// A bf16 × bf16 → fp32 product (mixed precision).
+    public var bf16: Bool
+    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, bf16: Bool = false) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.bf16 = bf16
     }
     public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
-    public var description: String { "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)×\(n)×\(k)" }
+    public var description: String { "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)×\(n)×\(k)\(bf16 ? " bf16" : "")" }
 }
 
 /// Time and call counts per GEMM shape. A call made while W workers run GEMMs concurrently

@@ -117,7 +117,7 @@ public final class Network: @unchecked Sendable {
 
     func options(training: Bool, stepSeed: UInt64) -> EncoderOptions {
         EncoderOptions(adapters: adapters, training: training, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
-                       stepSeed: stepSeed, pooler: false)
+                       stepSeed: stepSeed, pooler: false, amp: adaptation.amp)
     }
 
     /// The head's outputs for a batch, without dropout (evaluation). (B, K) row-major.
@@ -222,7 +222,7 @@ public final class Network: @unchecked Sendable {
         let headBytes = heads.reduce(0) { $0 + $1.parameterCount } * 4
         let gradientBytes = (baseGradients?.storage.byteCount ?? 0) + adapterBytes + headBytes
         let caches = (adapters?.all ?? []).reduce(0) { $0 + $1.cacheBytes }
-        return MemoryReport(parameters: model.parameters.storage.byteCount + adapterBytes + headBytes,
+        return MemoryReport(parameters: model.parameters.storage.byteCount + adapterBytes + headBytes + (adaptation.amp ? model.halfWeightBytes : 0),
                             gradients: gradientBytes, optimizer: optimizer?.byteCount ?? 0,
                             activations: trainingActivations.byteCount + caches + (cls.byteCount + dh.byteCount + dOut.byteCount),
                             workspace: workspace.byteCount, peakResident: ProcessMemory.peakResident)
