@@ -97,8 +97,11 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long, help: "Adapter targets: attention, qkv, attention-all, all-linear or a list.")
     var targets = "attention"
 
-    @Flag(name: .long, help: "bf16 mixed precision (not available yet).")
+    @Flag(name: .long, help: "bf16 mixed precision (same as --precision amp).")
     var amp = false
+
+    @Option(name: .long, help: "fp32, amp, or both (each configuration in fp32 then amp, side by side in one run).")
+    var precision: String?
 
     @Option(name: .long, help: "Sequences per step.")
     var batch = 32
@@ -118,10 +121,11 @@ struct BenchTrain: ParsableCommand {
     func validate() throws {
         for (name, v) in [("--batch", batch), ("--steps", steps)] where v < 1 { throw ValidationError("\(name) must be at least 1, got \(v).") }
         if warmup < 0 { throw ValidationError("--warmup must be at least 0, got \(warmup).") }
+        if let p = precision, !["fp32", "amp", "both"].contains(p) { throw ValidationError("--precision must be fp32, amp or both, got '\(p)'.") }
+        if amp, let p = precision, p != "amp" { throw ValidationError("--amp contradicts --precision \(p).") }
     }
 
     func run() throws {
-        if amp { throw ModelError.invalidArgument(name: "--amp", reason: "bf16 mixed precision is not available yet; measure fp32") }
         let model = try options.load()
         let file = Locations.dataFolder(data).url.appendingPathComponent("ids-sst-train.csv")
         let sst = try Datasets.csv(file, name: "sst-train", text: "sentence", label: "sentiment", spec: .sst)
@@ -132,24 +136,27 @@ struct BenchTrain: ParsableCommand {
             guard let m = AdaptationMode(rawValue: mode) else { throw ModelError.invalidArgument(name: "--mode '\(mode)'", reason: "expected full, head, lora or dora") }
             configurations = [.init(AdaptationConfig(mode: m, rank: rank, targets: try AdapterTarget.parse(targets)))]
         }
+        let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
+        configurations = configurations.flatMap { c in precisions.map { a in var c = c; c.adaptation.amp = a; return c } }
         if !json {
             print("lorabook \(Model.Lorabook.version) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
+            if precisions.contains(true) { print("amp: \(BF16.note)") }
             print("")
-            print("configuration            seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  trainable   train MB  peak RSS MB")
+            print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  trainable   train MB  peak RSS MB")
         }
         for c in configurations {
             let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
             if json {
                 let object: [String: Any] = [
-                    "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": false, "batch": r.batch,
+                    "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": r.amp, "batch": r.batch,
                     "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
                     "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
                     "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
-                    "blas_core": BLAS.coreName, "threads": BLAS.threads,
+                    "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                let name = r.configuration.padding(toLength: 22, withPad: " ", startingAt: 0)
+                let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
                 print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
                              r.gemmShare * 100, r.gemmGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
             }

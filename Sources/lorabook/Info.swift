@@ -16,6 +16,7 @@ struct Info: ParsableCommand {
         let fm = FileManager.default
         print("lorabook \(Model.Lorabook.version)")
         print("blas:    OpenBLAS core \(BLAS.summary)")
+        print("amp:     \(BF16.note)")
         let (modelURL, modelSource) = Locations.modelFolder(model)
         let hasConfig = fm.fileExists(atPath: modelURL.appendingPathComponent("config.json").path)
         var modelLine = "model:   \(modelURL.path) (\(modelSource))"

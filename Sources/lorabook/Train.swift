@@ -34,6 +34,9 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "rsLoRA scaling alpha/√r.")
     var rslora = false
 
+    @Flag(name: .long, help: "bf16 mixed precision (bf16 products of the linear layers, fp32 master weights).")
+    var amp = false
+
     @Option(name: .long, help: "Epochs.")
     var epochs = 1
 
@@ -100,7 +103,7 @@ struct Train: ParsableCommand {
         let train = try EncodedDataset(trainSet.limited(limit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
         let dev = try EncodedDataset(load("dev").limited(devLimit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
-                                          targets: try AdapterTarget.parse(targets), rsLoRA: rslora)
+                                          targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
         let network = try Network(model: model, adaptation: adaptation, seed: seed)
         let spec = train.dataset.spec
         let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
@@ -109,7 +112,7 @@ struct Train: ParsableCommand {
                                     weightDecay: weightDecay, clipNorm: clip, seed: seed, bucketing: bucketing)
         let trainer = try Trainer(network: network, tasks: [TaskBinding(name: task, data: train, head: head)], config: config)
         let progress = ProgressPrinter(label: "train:")
-        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(train.count) \(task) examples, \(network.trainableParameterCount) trainable parameters, OpenBLAS core \(BLAS.summary)")
+        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(train.count) \(task) examples, \(network.trainableParameterCount) trainable parameters, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         ProcessMemory.resetPeak()
         Interrupt.install()
         let summary = trainer.run(onEvent: { event in
@@ -127,7 +130,7 @@ struct Train: ParsableCommand {
         let m = summary.memory
         if json {
             let object: [String: Any] = [
-                "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "epochs": epochs, "batch": batch,
+                "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "amp": amp, "epochs": epochs, "batch": batch,
                 "lr": Double(config.learningRate), "seed": seed, "train_examples": train.count, "dev_examples": dev.count,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
                 "seconds": summary.seconds, "examples_per_s": summary.examplesPerSecond, "steps": summary.steps,

@@ -90,7 +90,7 @@ enum SessionCommands {
                 ParameterSpec("rslora", .bool, default: "false", "scale alpha/√r instead of alpha/r"),
             ]
         }
-        params.append(ParameterSpec("amp", .bool, default: "false", "bf16 mixed precision (not available yet: only false is accepted)"))
+        params.append(ParameterSpec("amp", .bool, default: "false", "bf16 mixed precision: bf16 products of the linear layers, fp32 master weights (see docs/training.md)"))
         let summary: String
         switch mode {
         case .full: summary = "Train every encoder weight (full fine-tuning) in the following runs."
@@ -102,9 +102,6 @@ enum SessionCommands {
             mode.rawValue, group: "adaptation", summary: summary, parameters: params, returns: "record of the configuration",
             examples: adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
         ) { inv in
-            if try inv.bool("amp") == true {
-                throw Diagnostic("mixed precision (amp=true) is not available yet", at: inv.location("amp"), hint: "train in fp32 (amp=false); bf16 arrives with the performance work")
-            }
             var targets: [AdapterTarget] = [.query, .value]
             if let names = try inv.strings("targets") {
                 var list: [AdapterTarget] = []
@@ -115,7 +112,7 @@ enum SessionCommands {
             let config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
                                           dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
                                           layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v { return Int(n) }; return -1 },
-                                          rsLoRA: try inv.bool("rslora") ?? false)
+                                          rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.bool("amp") ?? false)
             if let m = inv.session.model {
                 do { try config.validate(for: m.config) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
             } else if adapters && rank < 1 {
@@ -137,6 +134,7 @@ enum SessionCommands {
             if let l = c.layers { r["layers"] = .list(l.map { .number(Double($0)) }) }
             if c.rsLoRA { r["rslora"] = .bool(true) }
         }
+        if c.amp { r["amp"] = .bool(true) }
         return r
     }
 

@@ -12,7 +12,8 @@ public struct TrainBenchmark {
             return AdapterTarget.sets.first { $0.value == t }?.key ?? t.map(\.rawValue).joined(separator: ",")
         }
         public var description: String {
-            adaptation.usesAdapters ? "\(adaptation.mode.rawValue) r=\(adaptation.rank) \(targetsName)" : adaptation.mode.rawValue
+            (adaptation.usesAdapters ? "\(adaptation.mode.rawValue) r=\(adaptation.rank) \(targetsName)" : adaptation.mode.rawValue)
+                + (adaptation.amp ? " amp" : "")
         }
         /// The anchor's configurations (../shared/anchors/README.md).
         public static let standard: [Configuration] = [
@@ -25,7 +26,7 @@ public struct TrainBenchmark {
 
     public struct Result: Sendable {
         public let configuration: String
-        public let mode: String, rank: Int, targets: String
+        public let mode: String, rank: Int, targets: String, amp: Bool
         public let batch: Int, steps: Int
         public let msPerStep: Double, msMin: Double, msMax: Double
         public let gemmShare: Double, gemmGflops: Double
@@ -63,7 +64,7 @@ public struct TrainBenchmark {
         let sorted = times.sorted()
         let total = times.reduce(0, +) / 1000
         return Result(configuration: c.description, mode: c.adaptation.mode.rawValue, rank: c.adaptation.usesAdapters ? c.adaptation.rank : 0,
-                      targets: c.adaptation.usesAdapters ? c.targetsName : "-", batch: batch, steps: steps,
+                      targets: c.adaptation.usesAdapters ? c.targetsName : "-", amp: c.adaptation.amp, batch: batch, steps: steps,
                       msPerStep: sorted[sorted.count / 2], msMin: sorted.first!, msMax: sorted.last!,
                       gemmShare: gemmSeconds / total, gemmGflops: gemmFlops / gemmSeconds / 1e9,
                       peakRSS: ProcessMemory.peakResident, trainable: network.trainableParameterCount,

@@ -196,6 +196,7 @@ public final class NotebookRunner {
             env.append(("git commit", commit))
         }
         env.append(("BLAS", "OpenBLAS " + BLAS.summary))
+        env.append(("amp (bf16)", BF16.note))
         env.append(("seed", String(seed)))
         if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
         for path in session.loadedDataFiles.union(extraDataFiles).sorted() {
