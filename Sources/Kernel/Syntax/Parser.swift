@@ -138,7 +138,11 @@ public struct Parser {
             return !(next.kind == .symbol(.dot) || (next.kind == .symbol(.leftParen) && touching))
         }
         switch next.kind {
-        case .identifier, .number, .string, .keyword(.true), .keyword(.false), .symbol(.leftBracket): return true
+        case .identifier, .number, .string, .keyword(.true), .keyword(.false): return true
+        case .symbol(.leftBracket):
+            // `xs[0]` (touching) indexes a variable, perhaps one an earlier cell defined; `trian [1]` is a call
+            let touching = next.location.line == current.location.line && next.location.column == current.location.column + name.unicodeScalars.count
+            return !touching
         default: return false
         }
     }
