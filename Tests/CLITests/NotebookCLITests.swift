@@ -80,9 +80,34 @@ final class NotebookCLITests: XCTestCase {
                                    "-p", "multitask_limit=32", "-p", "members=2", "-o", out.path, "-q", "--no-cache"])
         XCTAssertTrue(code == 0 || code == 3, "every cell ran (status \(code)): \(log)")
         let html = try String(contentsOf: out, encoding: .utf8)
-        XCTAssertTrue(html.contains("Claims: ") && html.contains(" of 5 hold"), "five claims in the scorecard")
+        XCTAssertTrue(html.contains("Claims: ") && html.contains(" of 7 hold"), "seven claims in the scorecard")
         XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 7, "seven charts")
         XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
+        XCTAssertTrue(html.contains("amp alone (full amp / full fp32)"), "the precision effect, separated")
+        XCTAssertTrue(html.contains("(2) Memory: adapters alone take training memory to "), "findings written from the numbers")
+    }
+
+    /// The LoRA-vs-full study, at a tiny scale: every cell runs, five claims with the poster's numbers.
+    func testLoRAVersusFullNotebookRunsAtATinyScale() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lvf-\(UUID().uuidString).html")
+        let (code, log) = try run(["run", "notebooks/lora-vs-full.md", "-p", "sst2_limit=32", "-p", "quora_limit=32", "-p", "sts_limit=32",
+                                   "-p", "dev_limit=32", "-o", out.path, "-q", "--no-cache"])
+        XCTAssertTrue(code == 0 || code == 3, "every cell ran (status \(code)): \(log)")
+        let html = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertTrue(html.contains("Claims: ") && html.contains(" of 5 hold"), "five claims in the scorecard")
+        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 3, "three charts")
+        XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
+        XCTAssertTrue(html.contains("Speed: LoRA trains "), "findings written from the numbers")
+    }
+
+    /// `lorabook check` passes on every notebook in notebooks/.
+    func testEveryNotebookChecks() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: "notebooks").filter { $0.hasSuffix(".md") }.sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 3)
+        for name in names {
+            let (code, log) = try run(["check", "notebooks/" + name])
+            XCTAssertEqual(code, 0, "\(name): \(log)")
+        }
     }
 
     /// The README's main job, as README runs it (its defaults: two LoRA runs on 800 sentences).
