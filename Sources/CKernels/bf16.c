@@ -89,6 +89,15 @@ typedef struct {
 #define CACHE_SIZE 8192 /* power of two */
 static entry_t *cache;
 static size_t cached = 0;
+static long created = 0;
+static double create_seconds = 0;
+
+#include <time.h>
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 static int load_dnnl(void) {
   if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1);
@@ -153,6 +162,8 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
   entry_t *e = &cache[i];
   *e = (entry_t){1, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, NULL, NULL, NULL, NULL};
   cached++;
+  created++;
+  double t0 = now_s();
   dnnl_memory_desc_t amd, bmd, cmd;
   set_md(&amd, m, k, ta, lda, dnnl_bf16);
   set_md(&bmd, k, n, tb, ldb, dnnl_bf16);
@@ -182,6 +193,7 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
   p_dnnl_memory_create(&e->a, &amd, engine, DNNL_MEMORY_NONE);
   p_dnnl_memory_create(&e->b, &bmd, engine, DNNL_MEMORY_NONE);
   p_dnnl_memory_create(&e->c, &cmd, engine, DNNL_MEMORY_NONE);
+  create_seconds += now_s() - t0;
   return e;
 }
 
@@ -251,6 +263,16 @@ int lb_bf16_set_backend(int backend) {
 const char *lb_bf16_note(void) {
   lb_bf16_backend();
   return note;
+}
+
+void lb_bf16_stats(long *primitives, double *seconds) {
+#ifdef LB_DNNL
+  *primitives = created;
+  *seconds = create_seconds;
+#else
+  *primitives = 0;
+  *seconds = 0;
+#endif
 }
 
 const char *lb_bf16_impl(void) {

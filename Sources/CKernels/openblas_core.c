@@ -85,3 +85,14 @@ const char *lb_blas_select_core(const char *name) {
 }
 
 __attribute__((constructor)) static void lb_blas_core_fix_ctor(void) { (void)lb_blas_core_fix(); }
+
+/* Heap in use (glibc's mallinfo2): allocated chunks plus mmap'd blocks. */
+#include <malloc.h>
+size_t lb_heap_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+#else
+  return 0;
+#endif
+}

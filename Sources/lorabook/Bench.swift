@@ -153,6 +153,7 @@ struct BenchTrain: ParsableCommand {
                     "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
                     "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
                     "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
+                    "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {

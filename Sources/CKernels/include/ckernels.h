@@ -15,6 +15,8 @@ const char *lb_blas_current_core(void);
 const char *lb_blas_core_fix(void);
 // Why the core is what it is: 0 detected and kept, 1 repaired by lorabook, 2 chosen by the user.
 int lb_blas_core_origin(void);
+// Bytes of heap in use (glibc mallinfo2: allocated chunks + mmap'd blocks); 0 elsewhere.
+size_t lb_heap_in_use(void);
 
 // ---- element-wise kernels (elementwise.c) ----
 // y[i] = exp(x[i]) with a branch-free polynomial (rel. error < 2e-7), vectorisable.
@@ -86,6 +88,8 @@ void lb_bf16_gemm(int ta, int tb, int m, int n, int k, float alpha, const uint16
 int lb_bf16_backend(void);
 // Forces a backend (0 reference, 1 oneDNN if it loads, -1 automatic); returns the one in use.
 int lb_bf16_set_backend(int backend);
+// Primitives created so far and the seconds spent creating them (oneDNN's JIT).
+void lb_bf16_stats(long *primitives, double *seconds);
 // One line: what the backend is and does on this CPU.
 const char *lb_bf16_note(void);
 // oneDNN's implementation name of the first primitive created (e.g. "brg:avx512_core_amx_bf16").

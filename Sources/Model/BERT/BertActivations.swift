@@ -4,9 +4,10 @@
 // output overwrites its input, which is safe: the input's last reader, the first residual, runs
 // before the output is written).
 //
-// With mixed precision (amp) the inputs of the linear layers are kept as bf16 only (context, ln1Out,
-// ffnPre, ffnAct and a bf16 copy of the layer input): their fp32 versions live in one scratch set
-// shared by all layers, valid only while the layer's forward runs.
+// With mixed precision (amp) a layer keeps for backward only bf16 copies (of its input, qkv, context,
+// both LayerNorm inputs, ln1Out, the GELU input and output) plus its fp32 output and LayerNorm
+// statistics: the fp32 versions live in one scratch set shared by all layers, valid only while the
+// layer's forward runs; backward widens what it needs.
 import Foundation
 
 /// What one encoder layer keeps. N packed tokens, C hidden, I intermediate, H heads, L_b lengths.
@@ -30,7 +31,7 @@ public struct LayerActivations {
 
     static func floats(tokens N: Int, attention: Int, config c: BertConfig, amp: Bool) -> Int {
         let C = c.hiddenSize, I = c.intermediateSize
-        if amp { return N * (3 * C + C + 2 + C + 2 + C) + attention }   // qkv, attnSum, ffnSum, out
+        if amp { return N * (2 + 2 + C) + attention }   // LayerNorm statistics and the output
         return N * (3 * C + C + C + 2 + C + 2 * I + C + 2 + C) + attention
     }
 }
@@ -38,11 +39,14 @@ public struct LayerActivations {
 /// What an encoder layer keeps in bf16 under mixed precision.
 public struct AmpActivations {
     public let input: UnsafeMutablePointer<UInt16>    // (N, C)  the layer input x (qkv GEMM operand)
+    public let qkv: UnsafeMutablePointer<UInt16>      // (N, 3C) after the bias (attention backward)
     public let context: UnsafeMutablePointer<UInt16>  // (N, C)
+    public let attnSum: UnsafeMutablePointer<UInt16>  // (N, C)  LayerNorm 1 input
     public let ln1Out: UnsafeMutablePointer<UInt16>   // (N, C)
     public let ffnPre: UnsafeMutablePointer<UInt16>   // (N, I)  GELU input
     public let ffnAct: UnsafeMutablePointer<UInt16>   // (N, I)
-    static func count(tokens N: Int, config c: BertConfig) -> Int { N * (3 * c.hiddenSize + 2 * c.intermediateSize) }
+    public let ffnSum: UnsafeMutablePointer<UInt16>   // (N, C)  LayerNorm 2 input
+    static func count(tokens N: Int, config c: BertConfig) -> Int { N * (8 * c.hiddenSize + 2 * c.intermediateSize) }
 }
 
 public final class BertActivations {
@@ -90,7 +94,8 @@ public final class BertActivations {
         let L = keepsAllLayers ? config.numLayers : 1
         let extra = dropout ? N * C + L * attention : 0
         let I = config.intermediateSize
-        let scratch = amp ? N * (2 * C + I) : 0   // amp: fp32 context, ln1Out, ffnPre = ffnAct (GELU in place) of the running layer
+        // amp: the running layer's fp32 qkv, context = ffnPre = ffnAct (GELU in place), attnSum = ffnSum, ln1Out
+        let scratch = amp ? N * (3 * C + max(C, I) + C + C) : 0
         let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config, amp: amp) + 2 * B * C + extra + scratch
         if need > arena.count { arena = FloatBuffer(count: need) }
         let halfNeed = amp ? L * AmpActivations.count(tokens: N, config: config) : 0
@@ -104,16 +109,16 @@ public final class BertActivations {
         var h = halfArena.base
         func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { h += n }; return h }
         if amp {
-            let context = take(N * C), ln1Out = take(N * C), ffnPre = take(N * I), ffnAct = ffnPre
+            let qkv = take(N * 3 * C), context = take(N * max(C, I)), sum = take(N * C), ln1Out = take(N * C)
             layers = (0..<L).map { _ in
                 let probs = take(attention)
                 return LayerActivations(
-                    qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
-                    context: context, attnSum: take(N * C),
-                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: ln1Out, ffnPre: ffnPre, ffnAct: ffnAct,
-                    ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C),
-                    bf16: AmpActivations(input: half(N * C), context: half(N * C), ln1Out: half(N * C),
-                                         ffnPre: half(N * I), ffnAct: half(N * I)))
+                    qkv: qkv, probs: probs, probsDropped: dropout ? take(attention) : probs,
+                    context: context, attnSum: sum,
+                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: ln1Out, ffnPre: context, ffnAct: context,
+                    ffnSum: sum, ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C),
+                    bf16: AmpActivations(input: half(N * C), qkv: half(N * 3 * C), context: half(N * C), attnSum: half(N * C),
+                                         ln1Out: half(N * C), ffnPre: half(N * I), ffnAct: half(N * I), ffnSum: half(N * C)))
             }
         } else {
             layers = (0..<L).map { _ in

@@ -27,12 +27,14 @@ final class BackwardWorkspace {
     private(set) var arena: FloatBuffer
     private var halfArena = BF16Buffer(count: 0)
     var dX, dS, dT, dLn1, dQKV, dI, dP, scratch: UnsafeMutablePointer<Float>
-    /// amp: a linear input widened back to fp32 for an adapter, (N, max(C, I)).
+    /// amp: an adapter's input widened back from bf16, (N, max(C, I)); only with adapters on the
+    /// attention output or feed-forward layers (the qkv adapters' input is kept in fp32). The
+    /// attention's qkv is widened into `scratch`, a LayerNorm's input into `dT` (both free then).
     var wide: UnsafeMutablePointer<Float>
     /// amp: the output gradient of a linear layer in bf16, (N, max(3C, I)).
     var dyHalf: UnsafeMutablePointer<UInt16>
     private var key: [Int] = []
-    private var keyAmp = false
+    private var keyAmp = false, keyWide = false
 
     init() {
         arena = FloatBuffer(count: 0)
@@ -41,19 +43,20 @@ final class BackwardWorkspace {
         dyHalf = halfArena.base
     }
 
-    func prepare(lengths: [Int], config c: BertConfig, amp: Bool) {
-        if lengths == key && amp == keyAmp { return }
-        key = lengths; keyAmp = amp
+    func prepare(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) {
+        if lengths == key && amp == keyAmp && wideInputs == keyWide { return }
+        key = lengths; keyAmp = amp; keyWide = wideInputs
         let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
         let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let need = 4 * N * C + 3 * N * C + N * I + attention + N * max(C, I) + (amp ? N * max(C, I) : 0)
+        let scratchWidth = max(C, I, amp ? 3 * C : 0)   // amp widens qkv into it
+        let need = 4 * N * C + 3 * N * C + N * I + attention + N * scratchWidth + (amp && wideInputs ? N * max(C, I) : 0)
         if need > arena.count { arena = FloatBuffer(count: need) }
         if amp && halfArena.count < N * max(3 * C, I) { halfArena = BF16Buffer(count: N * max(3 * C, I)) }
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         dX = take(N * C); dS = take(N * C); dT = take(N * C); dLn1 = take(N * C); dQKV = take(3 * N * C)
-        dI = take(N * I); dP = take(attention); scratch = take(N * max(C, I))
-        wide = amp ? take(N * max(C, I)) : scratch
+        dI = take(N * I); dP = take(attention); scratch = take(N * scratchWidth)
+        wide = amp && wideInputs ? take(N * max(C, I)) : scratch
         dyHalf = halfArena.base
     }
 
@@ -69,7 +72,8 @@ extension BertModel {
         let lowest = sinks.lowestLayer(config)
         guard lowest < config.numLayers else { return }
         let N = batch.tokenCount, C = config.hiddenSize
-        ws.prepare(lengths: batch.lengths, config: config, amp: options.amp)
+        let wideInputs = options.adapters.map { a in a.config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) } } ?? false
+        ws.prepare(lengths: batch.lengths, config: config, amp: options.amp, wideInputs: wideInputs)
         let dY = dOut
         for l in stride(from: config.numLayers - 1, through: lowest, by: -1) {
             let input = l == 0 ? acts.embDropped : acts.layer(l - 1).out
@@ -77,7 +81,7 @@ extension BertModel {
             layerBackward(l, batch: batch, acts: acts, input: input, dOut: dY, needInputGrad: needInput, options: options, sinks: sinks, ws: ws)
             if needInput { dY.update(from: ws.dX, count: N * C) }
         }
-        if let g = sinks.base { embeddingsBackward(batch, acts: acts, dEmb: dY, grads: g, options: options) }
+        if let g = sinks.base { embeddingsBackward(batch, acts: acts, dEmb: dY, grads: g, options: options, scratch: ws.dS) }
     }
 
     /// db[c] += Σ rows dy[r, c] (row stride ld), columns split across threads.
@@ -164,7 +168,9 @@ extension BertModel {
         }
 
         // out = LN(ffnSum)                                                        → dS = ∂L/∂ffnSum
-        layerNormBackward(dx: ws.dS, dy: dOut, x: a.ffnSum, mean: a.ln2Mean, rstd: a.ln2Rstd, gamma: w.ln2Gamma.data,
+        var ffnSum = UnsafePointer(a.ffnSum), attnSum = UnsafePointer(a.attnSum)
+        if let h = half?.0 { BF16.widen(h.ffnSum, to: ws.dT, count: N * C); ffnSum = UnsafePointer(ws.dT) }
+        layerNormBackward(dx: ws.dS, dy: dOut, x: ffnSum, mean: a.ln2Mean, rstd: a.ln2Rstd, gamma: w.ln2Gamma.data,
                           dGamma: g?.ln2Gamma.data, dBeta: g?.ln2Beta.data, rows: N)
         // ffnSum = dropout(ffnAct W2ᵀ + b2) + ln1Out                              → residual: dLn1 = dS
         ws.dLn1.update(from: ws.dS, count: N * C)
@@ -184,7 +190,8 @@ extension BertModel {
                        dW: g?.ffnUpWeight.data, db: g?.ffnUpBias.data, dx: ws.dLn1, accumulate: true,
                        xHalf: half?.0.ln1Out, WHalf: half?.1.ffnUp, xKept: half == nil)
         // ln1Out = LN(attnSum)                                                    → dS = ∂L/∂attnSum
-        layerNormBackward(dx: ws.dS, dy: ws.dLn1, x: a.attnSum, mean: a.ln1Mean, rstd: a.ln1Rstd, gamma: w.ln1Gamma.data,
+        if let h = half?.0 { BF16.widen(h.attnSum, to: ws.dT, count: N * C); attnSum = UnsafePointer(ws.dT) }
+        layerNormBackward(dx: ws.dS, dy: ws.dLn1, x: attnSum, mean: a.ln1Mean, rstd: a.ln1Rstd, gamma: w.ln1Gamma.data,
                           dGamma: g?.ln1Gamma.data, dBeta: g?.ln1Beta.data, rows: N)
         // attnSum = dropout(ctx Woᵀ + bo) + x                                     → residual: dX = dS
         if needInputGrad { ws.dX.update(from: ws.dS, count: N * C) }
@@ -197,9 +204,11 @@ extension BertModel {
         // ctx[b,:,h] = Pd V_h; P = softmax(scale Q Kᵀ)                            → dQKV
         let scale = 1 / Float(D).squareRoot()
         let offsets = acts.probsOffsets
+        var qkvAll = UnsafePointer(a.qkv)
+        if let h = half?.0 { BF16.widen(h.qkv, to: ws.scratch, count: N * 3 * C); qkvAll = UnsafePointer(ws.scratch) }
         Parallel.chunks(batch.batchSize, minChunk: 1) { range in for b in range {
             let L = batch.lengths[b], row0 = batch.offsets[b]
-            let qkv = a.qkv + row0 * 3 * C, dqkv = ws.dQKV + row0 * 3 * C, dctx = dCtx + row0 * C
+            let qkv = qkvAll + row0 * 3 * C, dqkv = ws.dQKV + row0 * 3 * C, dctx = dCtx + row0 * C
             for h in 0..<H {
                 let off = offsets[b] + h * L * L
                 let P = a.probs + off, Pd = a.probsDropped + off, dP = ws.dP + off
@@ -244,14 +253,14 @@ extension BertModel {
 
     /// e = LN(word[id] + pos[t] + type[tt]), dropped: gradients of the embedding tables and LayerNorm.
     func embeddingsBackward(_ batch: TokenBatch, acts: BertActivations, dEmb: UnsafeMutablePointer<Float>,
-                            grads g: BertParameters, options: EncoderOptions) {
+                            grads g: BertParameters, options: EncoderOptions, scratch: UnsafeMutablePointer<Float>) {
         let N = batch.tokenCount, C = config.hiddenSize
         let d = dropoutBackward(dEmb, into: dEmb, rows: N, p: options.hiddenDropout, seed: options.seed(layer: -1, site: .embeddings))
-        let dSum = Tensor(zeros: [N * C])
-        layerNormBackward(dx: dSum.data, dy: d, x: acts.embSum, mean: acts.embMean, rstd: acts.embRstd, gamma: parameters.embLnGamma.data,
+        let dSum = scratch   // (N, C) of the workspace, free once every layer is done
+        layerNormBackward(dx: dSum, dy: d, x: acts.embSum, mean: acts.embMean, rstd: acts.embRstd, gamma: parameters.embLnGamma.data,
                           dGamma: g.embLnGamma.data, dBeta: g.embLnBeta.data, rows: N)
         for n in 0..<N {
-            let src = dSum.data + n * C
+            let src = dSum + n * C
             let w = g.wordEmbeddings.data + Int(batch.packedIDs[n]) * C
             let p = g.positionEmbeddings.data + Int(batch.positions[n]) * C
             let t = g.typeEmbeddings.data + Int(batch.packedTypes[n]) * C

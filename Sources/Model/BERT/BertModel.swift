@@ -104,7 +104,6 @@ public final class BertModel: @unchecked Sendable {
         let C = config.hiddenSize
         precondition(batch.sequenceLength <= config.maxPositions, "sequence longer than the model's positions")
         acts.prepare(lengths: batch.lengths, dropout: options.usesDropout, amp: options.amp)
-        if options.amp { refreshHalfWeights() }
         embed(batch, acts)
         if options.hiddenDropout > 0 {
             let N = batch.tokenCount, seed = options.seed(layer: -1, site: .embeddings)
@@ -129,24 +128,20 @@ public final class BertModel: @unchecked Sendable {
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
 
-    /// The bf16 linear weights of layer `l` (valid after an amp forward): [3C, C], [C, C], [I, C], [C, I].
+    /// Converts layer `l`'s linear weights to bf16 into a buffer that holds one layer (the weights
+    /// may have changed since the last call: an optimizer step, a merge) and returns them:
+    /// [3C, C], [C, C], [I, C], [C, I]. Valid until the next call; forward and backward each convert
+    /// the layer they work on (1.8M elements for MiniLM-L6, well under a millisecond).
     func halfWeights(layer l: Int) -> (qkv: UnsafePointer<UInt16>, attnOut: UnsafePointer<UInt16>, ffnUp: UnsafePointer<UInt16>, ffnDown: UnsafePointer<UInt16>) {
-        let C = config.hiddenSize, I = config.intermediateSize
-        let base = UnsafePointer(halfWeights.base + l * (4 * C * C + 2 * I * C))
-        return (base, base + 3 * C * C, base + 4 * C * C, base + 4 * C * C + I * C)
-    }
-
-    /// Converts the linear weights to bf16 (the weights may have changed: an optimizer step, a merge).
-    func refreshHalfWeights() {
         let C = config.hiddenSize, I = config.intermediateSize, per = 4 * C * C + 2 * I * C
-        if halfWeights.count < config.numLayers * per { halfWeights = BF16Buffer(count: config.numLayers * per) }
-        for l in 0..<config.numLayers {
-            let w = parameters.layers[l], h = halfWeights.base + l * per
-            BF16.convert(w.qkvWeight.data, to: h, count: 3 * C * C)
-            BF16.convert(w.attnOutWeight.data, to: h + 3 * C * C, count: C * C)
-            BF16.convert(w.ffnUpWeight.data, to: h + 4 * C * C, count: I * C)
-            BF16.convert(w.ffnDownWeight.data, to: h + 4 * C * C + I * C, count: C * I)
-        }
+        if halfWeights.count < per { halfWeights = BF16Buffer(count: per) }
+        let w = parameters.layers[l], h = halfWeights.base
+        BF16.convert(w.qkvWeight.data, to: h, count: 3 * C * C)
+        BF16.convert(w.attnOutWeight.data, to: h + 3 * C * C, count: C * C)
+        BF16.convert(w.ffnUpWeight.data, to: h + 4 * C * C, count: I * C)
+        BF16.convert(w.ffnDownWeight.data, to: h + 4 * C * C + I * C, count: C * I)
+        let base = UnsafePointer(h)
+        return (base, base + 3 * C * C, base + 4 * C * C, base + 4 * C * C + I * C)
     }
 
     /// Bytes of the bf16 weight copies (amp).
@@ -191,6 +186,7 @@ public final class BertModel: @unchecked Sendable {
             adapt(t, x: x, ldx: C, y: a.qkv + i * C, ldy: 3 * C, base: w.qkvWeight.data + i * C * C)
         }
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
+        if let h = a.bf16 { BF16.convert(a.qkv, to: h.qkv, count: N * 3 * C) }
         // attention per sequence and head, over the sequence's L tokens
         let scale = 1 / Float(D).squareRoot()
         Parallel.chunks(B, minChunk: 1) { range in for b in range {
@@ -222,6 +218,7 @@ public final class BertModel: @unchecked Sendable {
         residualLayerNorm(a.attnSum, bias: w.attnOutBias.data, residual: x, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
                           out: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, eps: eps,
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .attentionOutput))
+        if let h = a.bf16 { BF16.convert(a.attnSum, to: h.attnSum, count: N * C) }   // before ffnSum reuses the scratch
         // y = LN(dropout(GELU(a W1ᵀ + b1) W2ᵀ + b2) + a)
         if case let (h, hw)? = half {
             BF16.convert(a.ln1Out, to: h.ln1Out, count: N * C)
@@ -247,6 +244,7 @@ public final class BertModel: @unchecked Sendable {
         residualLayerNorm(a.ffnSum, bias: w.ffnDownBias.data, residual: a.ln1Out, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
                           out: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, eps: eps,
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
+        if let h = a.bf16 { BF16.convert(a.ffnSum, to: h.ffnSum, count: N * C) }
     }
 
     /// s = dropout(s + bias) + residual (kept for backward); out = LN(s).

@@ -31,6 +31,10 @@ public struct TrainBenchmark {
         public let msPerStep: Double, msMin: Double, msMax: Double
         public let gemmShare: Double, gemmGflops: Double
         public let peakRSS: Int, trainable: Int, trainingMemory: Int
+        /// amp: oneDNN primitives created during the timed steps, and the ms per step their creation took.
+        public let primitivesCreated: Int, primitiveMsPerStep: Double
+        /// Heap in use after the last timed step minus after the first one (steady state: about 0).
+        public let heapGrowth: Int
         public var sequencesPerSecond: Double { Double(batch) / (msPerStep / 1000) }
     }
 
@@ -48,19 +52,25 @@ public struct TrainBenchmark {
         ProcessMemory.resetPeak()
         var times: [Double] = []
         var gemmSeconds = 0.0, gemmFlops = 0.0
+        var created0 = BF16.creationStats
+        var heap0 = 0, heap1 = 0
         for s in 0..<(warmup + steps) {
             let (b, targets) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
             let profiler = GemmProfiler()
             if s >= warmup { BLAS.profiler = profiler }
+            if s == warmup { created0 = BF16.creationStats }
             let t0 = DispatchTime.now().uptimeNanoseconds
             network.zeroGradients()
             _ = network.lossAndGradients(b, head: head, targets: targets, stepSeed: UInt64(s))
             optimizer.update(trainables, learningRate: 1e-4)
             let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            if s == warmup { heap0 = ProcessMemory.heapInUse }
+            if s == warmup + steps - 1 { heap1 = ProcessMemory.heapInUse }
             BLAS.profiler = nil
             if s >= warmup { times.append(t); gemmSeconds += profiler.totalSeconds; gemmFlops += profiler.totalFlops }
             progress("\(c): step \(s + 1)/\(warmup + steps) \(String(format: "%.1f", t)) ms\(s < warmup ? " (warm-up)" : "")")
         }
+        let created1 = BF16.creationStats
         let sorted = times.sorted()
         let total = times.reduce(0, +) / 1000
         return Result(configuration: c.description, mode: c.adaptation.mode.rawValue, rank: c.adaptation.usesAdapters ? c.adaptation.rank : 0,
@@ -68,6 +78,9 @@ public struct TrainBenchmark {
                       msPerStep: sorted[sorted.count / 2], msMin: sorted.first!, msMax: sorted.last!,
                       gemmShare: gemmSeconds / total, gemmGflops: gemmFlops / gemmSeconds / 1e9,
                       peakRSS: ProcessMemory.peakResident, trainable: network.trainableParameterCount,
-                      trainingMemory: network.memory(optimizer: optimizer).training)
+                      trainingMemory: network.memory(optimizer: optimizer).training,
+                      primitivesCreated: created1.primitives - created0.primitives,
+                      primitiveMsPerStep: (created1.seconds - created0.seconds) * 1000 / Double(steps),
+                      heapGrowth: heap1 - heap0)
     }
 }

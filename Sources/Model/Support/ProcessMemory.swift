@@ -1,6 +1,7 @@
 // The process's resident memory (Linux /proc): current and peak, and resetting the peak so that one
 // training run's peak can be measured on its own.
 import Foundation
+import CKernels
 
 public enum ProcessMemory {
     static func status(_ key: String) -> Int? {
@@ -15,6 +16,10 @@ public enum ProcessMemory {
     public static var resident: Int { status("VmRSS") ?? 0 }
     /// Peak resident set size since start or the last `resetPeak`, in bytes.
     public static var peakResident: Int { status("VmHWM") ?? 0 }
+    /// Bytes of heap in use now (glibc's mallinfo2: allocated chunks plus mmap'd blocks); 0 elsewhere.
+    public static var heapInUse: Int {
+        Int(lb_heap_in_use())
+    }
     /// Resets the peak to the current size (writes 5 to /proc/self/clear_refs); false if not possible.
     @discardableResult
     public static func resetPeak() -> Bool {

@@ -44,6 +44,13 @@ public enum BF16 {
     /// One line for reports: what `amp` does on this machine.
     public static var note: String { String(cString: lb_bf16_note()) }
 
+    /// oneDNN primitives created so far and the seconds their creation took.
+    public static var creationStats: (primitives: Int, seconds: Double) {
+        var n = 0, t = 0.0
+        lb_bf16_stats(&n, &t)
+        return (n, t)
+    }
+
     /// oneDNN's kernel name once a product ran (e.g. "brg:avx512_core_amx_bf16"), else "".
     public static var implementation: String { String(cString: lb_bf16_impl()) }
 
