@@ -137,6 +137,6 @@ final class AmpTests: XCTestCase {
             _ = net.lossAndGradients(batch, head: head, targets: .classes(Array(repeating: 1, count: 8)), stepSeed: 0)
             bytes.append(net.memory(optimizer: nil).activations)
         }
-        XCTAssertLessThan(Double(bytes[1]), 0.85 * Double(bytes[0]), "amp keeps the linear inputs in bf16: activations \(bytes)")
+        XCTAssertLessThan(Double(bytes[1]), 0.8 * Double(bytes[0]), "amp keeps the linear inputs in bf16: activations \(bytes)")
     }
 }
