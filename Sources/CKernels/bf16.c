@@ -57,6 +57,9 @@ static int cpu_bf16_isa(void) { /* 2: AMX-BF16, 1: AVX512-BF16, 0: none */
 }
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int threads = 0; /* lorabook's thread count (oneDNN's OpenMP threads); 0: OpenBLAS's */
+
+void lb_set_threads(int n) { threads = n; }
 static int requested = -1;  /* -1 auto, 0 reference, 1 onednn */
 static int active = -1;     /* resolved backend: 0 reference, 1 onednn */
 static char note[256] = "";
@@ -201,7 +204,7 @@ static int onednn_gemm(int ta, int tb, int m, int n, int k, float alpha, const u
                      const uint16_t *b, int ldb, float beta, float *c, int ldc) {
   entry_t *e = primitive(ta, tb, m, n, k, alpha, lda, ldb, beta, ldc);
   if (!e) return 0;
-  if (p_omp_set_num_threads) p_omp_set_num_threads(openblas_get_num_threads());
+  if (p_omp_set_num_threads) p_omp_set_num_threads(threads > 0 ? threads : openblas_get_num_threads());
   p_dnnl_memory_set_data_handle(e->a, (void *)a);
   p_dnnl_memory_set_data_handle(e->b, (void *)b);
   p_dnnl_memory_set_data_handle(e->c, c);

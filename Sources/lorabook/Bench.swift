@@ -142,7 +142,7 @@ struct BenchTrain: ParsableCommand {
             print("lorabook \(Model.Lorabook.version) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
             if precisions.contains(true) { print("amp: \(BF16.note)") }
             print("")
-            print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  trainable   train MB  peak RSS MB")
+            print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  step GFLOP/s  trainable   train MB  peak RSS MB")
         }
         for c in configurations {
             let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
@@ -150,7 +150,7 @@ struct BenchTrain: ParsableCommand {
                 let object: [String: Any] = [
                     "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": r.amp, "batch": r.batch,
                     "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
-                    "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
+                    "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "achieved_gflops": r.achievedGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
                     "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
                     "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
                     "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
@@ -158,8 +158,8 @@ struct BenchTrain: ParsableCommand {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
-                print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
-                             r.gemmShare * 100, r.gemmGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
+                print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
+                             r.gemmShare * 100, r.gemmGflops, r.achievedGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
             }
         }
     }

@@ -86,6 +86,8 @@ void lb_bf16_gemm(int ta, int tb, int m, int n, int k, float alpha, const uint16
 // The backend in use: 1 oneDNN, 0 reference. Resolved on first use (LORABOOK_AMP_BACKEND=
 // reference|onednn overrides the automatic choice).
 int lb_bf16_backend(void);
+// The thread count lorabook uses (oneDNN runs that many OpenMP threads).
+void lb_set_threads(int n);
 // Forces a backend (0 reference, 1 oneDNN if it loads, -1 automatic); returns the one in use.
 int lb_bf16_set_backend(int backend);
 // Primitives created so far and the seconds spent creating them (oneDNN's JIT).

@@ -30,6 +30,8 @@ public struct TrainBenchmark {
         public let batch: Int, steps: Int
         public let msPerStep: Double, msMin: Double, msMax: Double
         public let gemmShare: Double, gemmGflops: Double
+        /// The step's matrix-product FLOPs (almost all of its FLOPs) over the whole step's time.
+        public let achievedGflops: Double
         public let peakRSS: Int, trainable: Int, trainingMemory: Int
         /// amp: oneDNN primitives created during the timed steps, and the ms per step their creation took.
         public let primitivesCreated: Int, primitiveMsPerStep: Double
@@ -77,6 +79,7 @@ public struct TrainBenchmark {
                       targets: c.adaptation.usesAdapters ? c.targetsName : "-", amp: c.adaptation.amp, batch: batch, steps: steps,
                       msPerStep: sorted[sorted.count / 2], msMin: sorted.first!, msMax: sorted.last!,
                       gemmShare: gemmSeconds / total, gemmGflops: gemmFlops / gemmSeconds / 1e9,
+                      achievedGflops: gemmFlops / total / 1e9,
                       peakRSS: ProcessMemory.peakResident, trainable: network.trainableParameterCount,
                       trainingMemory: network.memory(optimizer: optimizer).training,
                       primitivesCreated: created1.primitives - created0.primitives,

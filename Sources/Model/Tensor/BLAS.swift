@@ -40,12 +40,42 @@ public enum BLAS {
         }
     }
 
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Who splits a large GEMM across the cores.
+    public enum Threading: String, Sendable {
+        /// OpenBLAS's own thread pool (its default).
+        case openblas
+        /// lorabook's workers, each running single-threaded OpenBLAS on a slice of the output rows
+        /// (or columns): one thread pool for GEMMs and element-wise work alike, no hand-offs between
+        /// two pools. `LORABOOK_GEMM_THREADING=lorabook` selects it.
+        case lorabook
+    }
 
-    /// Sets the number of BLAS threads (call between, never during, BLAS calls).
+    private struct State { var threads: Int; var threading: Threading }
+    nonisolated(unsafe) private static var state: State = {
+        initialize()
+        let threading = Threading(rawValue: ProcessInfo.processInfo.environment["LORABOOK_GEMM_THREADING"] ?? "") ?? .openblas
+        let n = Int(openblas_get_num_threads())
+        if threading == .lorabook { openblas_set_num_threads(1) }
+        lb_set_threads(Int32(n))
+        return State(threads: n, threading: threading)
+    }()
+
+    /// The number of cores lorabook uses (GEMMs, element-wise loops, oneDNN).
+    public static var threads: Int { state.threads }
+    public static var threading: Threading { state.threading }
+
+    /// Sets the number of threads (call between, never during, BLAS calls).
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "thread count must be positive")
-        openblas_set_num_threads(Int32(n))
+        state.threads = n
+        openblas_set_num_threads(Int32(state.threading == .openblas ? n : 1))
+        lb_set_threads(Int32(n))
+    }
+
+    /// Switches who splits GEMMs (benchmarks compare the two).
+    public static func setThreading(_ t: Threading) {
+        state.threading = t
+        openblas_set_num_threads(Int32(t == .openblas ? state.threads : 1))
     }
 
     /// One line for reports: "SkylakeX (repaired by lorabook; OpenBLAS detected Prescott), 2 threads".
@@ -53,7 +83,7 @@ public enum BLAS {
         let core = coreName
         var s = core + " (" + coreOrigin.rawValue
         if coreOrigin == .repaired { s += "; OpenBLAS detected \(detectedCoreName)" }
-        return s + "), \(threads) thread" + (threads == 1 ? "" : "s")
+        return s + "), \(threads) thread" + (threads == 1 ? "" : "s") + (threading == .lorabook ? " (GEMMs split by lorabook)" : "")
     }
 
     /// When set, every `gemm` call is timed and counted per shape.
@@ -84,6 +114,23 @@ public enum BLAS {
         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
+        let T = state.threads
+        if state.threading == .lorabook && T > 1 && Parallel.activeWorkers == 1 && Double(m) * Double(n) * Double(k) >= 2e6 {
+            if m >= n {   // slices of C's rows: rows of op(A)
+                Parallel.chunks(m, minChunk: 16) { r in
+                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                blasint(r.count), blasint(n), blasint(k), alpha, transA ? a + r.lowerBound : a + r.lowerBound * lda, blasint(lda),
+                                b, blasint(ldb), beta, c + r.lowerBound * ldc, blasint(ldc))
+                }
+            } else {      // slices of C's columns: columns of op(B)
+                Parallel.chunks(n, minChunk: 16) { r in
+                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                blasint(m), blasint(r.count), blasint(k), alpha, a, blasint(lda),
+                                transB ? b + r.lowerBound * ldb : b + r.lowerBound, blasint(ldb), beta, c + r.lowerBound, blasint(ldc))
+                }
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
                     beta, c, blasint(ldc))
