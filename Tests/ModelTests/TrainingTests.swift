@@ -30,6 +30,25 @@ final class TrainingTests: XCTestCase {
         return (net, summary, events)
     }
 
+    /// Buffers sized up front for the largest batch do not grow while the steps run (fp32 and amp).
+    func testReservedBuffersDoNotGrowDuringSteps() throws {
+        let model = try Fixtures.model.get()
+        let texts = ["short", "a somewhat longer sentence about a film", "the longest of these sentences , by a few words , is this one here"]
+        let batches = try [[0], [0, 1], [2, 1, 0]].map { idx in try model.batch(idx.map { (texts[$0], nil) }) }
+        for amp in [false, true] {
+            let net = try Network(model: model, adaptation: AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.allCases, amp: amp))
+            let head = net.addHead("sst", kind: .classification, classes: 5)
+            net.reserve(sequenceLengths: batches.map(\.lengths))
+            let before = net.memory(optimizer: nil)
+            for (i, b) in batches.enumerated() {
+                _ = net.lossAndGradients(b, head: head, targets: .classes(Array(repeating: 1, count: b.batchSize)), stepSeed: UInt64(i))
+            }
+            let after = net.memory(optimizer: nil)
+            XCTAssertEqual(after.activations, before.activations, "amp \(amp): activation buffers grew")
+            XCTAssertEqual(after.workspace, before.workspace, "amp \(amp): backward workspace grew")
+        }
+    }
+
     func testTrainingLearnsASeparableTask() throws {
         for mode in [AdaptationMode.lora, .dora, .full, .head] {
             let (net, summary, _) = try train(mode, epochs: 12)

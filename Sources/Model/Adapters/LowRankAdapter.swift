@@ -86,6 +86,13 @@ public final class LowRankAdapter: @unchecked Sendable {
         if buffer.count < count { buffer = FloatBuffer(count: count) }
     }
 
+    /// Sizes the per-batch caches for batches of up to `rows` tokens.
+    func reserve(rows N: Int) {
+        ensure(&u, N * rank); ensure(&du, N * rank)
+        if dropout > 0 { ensure(&xd, N * inFeatures) }
+        if isDoRA { ensure(&z, N * outFeatures) }
+    }
+
     /// Adds the adapter's contribution to `y` (N rows, row stride ldy), which holds W0 x (no bias).
     func forward(x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows N: Int,
                  base W0: UnsafePointer<Float>, training: Bool, seed: UInt64) {

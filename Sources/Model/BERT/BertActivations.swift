@@ -82,24 +82,43 @@ public final class BertActivations {
 
     /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
     /// With `dropout`, separate buffers hold the dropped embeddings and attention probabilities.
+    /// Floats and bf16 halves the arena needs for a batch of these sequence lengths.
+    func size(lengths: [Int], dropout: Bool, amp: Bool) -> (floats: Int, halves: Int) {
+        let B = lengths.count, N = lengths.reduce(0, +)
+        let C = config.hiddenSize, H = config.numHeads, I = config.intermediateSize
+        let attention = lengths.reduce(0) { $0 + H * $1 * $1 }
+        let L = keepsAllLayers ? config.numLayers : 1
+        let extra = dropout ? N * C + L * attention : 0
+        // amp: the running layer's fp32 qkv, context = ffnPre = ffnAct (GELU in place), attnSum = ffnSum, ln1Out
+        let scratch = amp ? N * (3 * C + max(C, I) + C + C) : 0
+        let floats = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config, amp: amp) + 2 * B * C + extra + scratch
+        return (floats, amp ? L * AmpActivations.count(tokens: N, config: config) : 0)
+    }
+
+    /// Sizes the arena for the largest of these batches up front, so that no later `prepare` grows it.
+    public func reserve(_ batches: [[Int]], dropout: Bool, amp: Bool) {
+        var floats = 0, halves = 0
+        for lengths in batches {
+            let s = size(lengths: lengths, dropout: dropout, amp: amp)
+            floats = max(floats, s.floats); halves = max(halves, s.halves)
+        }
+        if floats > arena.count { arena = FloatBuffer(count: floats); self.lengths = [] }
+        if halves > halfArena.count { halfArena = BF16Buffer(count: halves); self.lengths = [] }
+    }
+
     public func prepare(lengths: [Int], dropout: Bool = false, amp: Bool = false) {
         if lengths == self.lengths && dropout == hasDropoutBuffers && amp == self.amp { return }
         hasDropoutBuffers = dropout
         self.amp = amp
         let B = lengths.count, N = lengths.reduce(0, +)
-        let C = config.hiddenSize, H = config.numHeads
+        let C = config.hiddenSize, H = config.numHeads, I = config.intermediateSize
         var probsOffsets: [Int] = []
         var attention = 0
         for l in lengths { probsOffsets.append(attention); attention += H * l * l }
         let L = keepsAllLayers ? config.numLayers : 1
-        let extra = dropout ? N * C + L * attention : 0
-        let I = config.intermediateSize
-        // amp: the running layer's fp32 qkv, context = ffnPre = ffnAct (GELU in place), attnSum = ffnSum, ln1Out
-        let scratch = amp ? N * (3 * C + max(C, I) + C + C) : 0
-        let need = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config, amp: amp) + 2 * B * C + extra + scratch
-        if need > arena.count { arena = FloatBuffer(count: need) }
-        let halfNeed = amp ? L * AmpActivations.count(tokens: N, config: config) : 0
-        if halfNeed > halfArena.count { halfArena = BF16Buffer(count: halfNeed) }
+        let need = size(lengths: lengths, dropout: dropout, amp: amp)
+        if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
+        if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
         self.lengths = lengths
         self.probsOffsets = probsOffsets
         var p = arena.base

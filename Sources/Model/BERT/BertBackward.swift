@@ -43,15 +43,34 @@ final class BackwardWorkspace {
         dyHalf = halfArena.base
     }
 
+    static func size(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) -> (floats: Int, halves: Int) {
+        let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
+        let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
+        let scratchWidth = max(C, I, amp ? 3 * C : 0)   // amp widens qkv into it
+        return (4 * N * C + 3 * N * C + N * I + attention + N * scratchWidth + (amp && wideInputs ? N * max(C, I) : 0),
+                amp ? N * max(3 * C, I) : 0)
+    }
+
+    /// Sizes the workspace for the largest of these batches up front.
+    func reserve(_ batches: [[Int]], config c: BertConfig, amp: Bool, wideInputs: Bool) {
+        var floats = 0, halves = 0
+        for lengths in batches {
+            let s = Self.size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
+            floats = max(floats, s.floats); halves = max(halves, s.halves)
+        }
+        if floats > arena.count { arena = FloatBuffer(count: floats); key = [] }
+        if halves > halfArena.count { halfArena = BF16Buffer(count: halves); key = [] }
+    }
+
     func prepare(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) {
         if lengths == key && amp == keyAmp && wideInputs == keyWide { return }
         key = lengths; keyAmp = amp; keyWide = wideInputs
         let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
         let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let scratchWidth = max(C, I, amp ? 3 * C : 0)   // amp widens qkv into it
-        let need = 4 * N * C + 3 * N * C + N * I + attention + N * scratchWidth + (amp && wideInputs ? N * max(C, I) : 0)
-        if need > arena.count { arena = FloatBuffer(count: need) }
-        if amp && halfArena.count < N * max(3 * C, I) { halfArena = BF16Buffer(count: N * max(3 * C, I)) }
+        let scratchWidth = max(C, I, amp ? 3 * C : 0)
+        let need = Self.size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
+        if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
+        if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
         var p = arena.base
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
         dX = take(N * C); dS = take(N * C); dT = take(N * C); dLn1 = take(N * C); dQKV = take(3 * N * C)
@@ -72,8 +91,7 @@ extension BertModel {
         let lowest = sinks.lowestLayer(config)
         guard lowest < config.numLayers else { return }
         let N = batch.tokenCount, C = config.hiddenSize
-        let wideInputs = options.adapters.map { a in a.config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) } } ?? false
-        ws.prepare(lengths: batch.lengths, config: config, amp: options.amp, wideInputs: wideInputs)
+        ws.prepare(lengths: batch.lengths, config: config, amp: options.amp, wideInputs: options.adapters?.adaptsLinearInputsKeptInBF16 ?? false)
         let dY = dOut
         for l in stride(from: config.numLayers - 1, through: lowest, by: -1) {
             let input = l == 0 ? acts.embDropped : acts.layer(l - 1).out

@@ -69,5 +69,9 @@ public final class AdapterSet: @unchecked Sendable {
 
     public var parameterCount: Int { all.reduce(0) { $0 + $1.parameterCount } }
 
+    /// Whether an adapter sits on a layer whose input amp keeps only in bf16 (attention output, the
+    /// feed-forward layers): its backward then needs that input widened back to fp32.
+    var adaptsLinearInputsKeptInBF16: Bool { config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) } }
+
     func setMerged(_ merged: Bool) { isMerged = merged }
 }

@@ -51,6 +51,7 @@ public struct TrainBenchmark {
         let trainables = network.trainables
         let optimizer = AdamW(trainables)
         let batches = data.epochBatches(batchSize: batch, shuffle: true, seed: 0, epoch: 0)
+        network.reserve(sequenceLengths: (0..<(warmup + steps)).map { data.sequenceLengths(batches[$0 % batches.count]) })
         ProcessMemory.resetPeak()
         var times: [Double] = []
         var gemmSeconds = 0.0, gemmFlops = 0.0

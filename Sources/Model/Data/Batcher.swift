@@ -48,6 +48,11 @@ public struct EncodedDataset: Sendable {
         }
     }
 
+    /// The token counts of the sequences `batch(indices)` would hold.
+    public func sequenceLengths(_ indices: [Int]) -> [Int] {
+        indices.map { encodings[$0].count } + (secondEncodings.map { s in indices.map { s[$0].count } } ?? [])
+    }
+
     /// Index batches for one epoch: in order when `shuffle` is false, else a permutation by
     /// (seed, epoch); with `bucketing`, lengths are grouped so that batches pad less.
     public func epochBatches(batchSize: Int, shuffle: Bool, seed: UInt64, epoch: Int, bucketing: Bool = false) -> [[Int]] {

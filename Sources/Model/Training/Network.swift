@@ -215,6 +215,22 @@ public final class Network: @unchecked Sendable {
 
     // MARK: memory
 
+    /// Sizes every buffer a training step uses (activations, backward workspace, adapter caches,
+    /// head buffers) for the largest of these batches (their sequence lengths), so that steps in
+    /// the steady state allocate none of them.
+    public func reserve(sequenceLengths batches: [[Int]]) {
+        guard !batches.isEmpty else { return }
+        let opts = options(training: true, stepSeed: 0)
+        trainingActivations.reserve(batches, dropout: opts.usesDropout, amp: adaptation.amp)
+        workspace.reserve(batches, config: model.config, amp: adaptation.amp, wideInputs: adapters?.adaptsLinearInputsKeptInBF16 ?? false)
+        let C = model.config.hiddenSize
+        let maxN = batches.map { $0.reduce(0, +) }.max()!, maxB = batches.map(\.count).max()!
+        for a in adapters?.all ?? [] { a.reserve(rows: maxN) }
+        if dOut.count < maxN * C { dOut = FloatBuffer(count: maxN * C) }
+        if cls.count < maxB * C { cls = FloatBuffer(count: maxB * C) }
+        if dh.count < maxB * C { dh = FloatBuffer(count: maxB * C) }
+    }
+
     /// Bytes of parameters (the base, shared or private, plus adapters and heads), of gradients
     /// (only for what trains), and of activations and backward workspace at their largest so far.
     public func memory(optimizer: AdamW?) -> MemoryReport {

@@ -130,6 +130,8 @@ public final class Trainer {
         let schedule = LearningRateSchedule(kind: config.schedule, peak: config.learningRate,
                                             warmupSteps: Int(config.warmup * Float(total)), totalSteps: total)
         let examplesPerEpoch = tasks.reduce(0) { $0 + $1.data.count }
+        // buffers sized once for the largest batch of the run: steps allocate none of them
+        network.reserve(sequenceLengths: (0..<config.epochs).flatMap { e in plan(epoch: e).map { tasks[$0.0].data.sequenceLengths($0.1) } })
         onEvent(.started(totalSteps: total, examples: examplesPerEpoch * config.epochs))
         let start = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
