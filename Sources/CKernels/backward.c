@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "approx.h"
 
-void lb_layernorm_backward(float *restrict dx, const float *restrict dy, const float *restrict x,
+LB_HOT void lb_layernorm_backward(float *restrict dx, const float *restrict dy, const float *restrict x,
                            const float *restrict mean, const float *restrict rstd,
                            const float *restrict gamma, size_t rows, size_t C, int accumulate) {
   /* xhat = (x - mean) rstd; g = dy * gamma;
@@ -34,7 +34,7 @@ void lb_layernorm_backward(float *restrict dx, const float *restrict dy, const f
   }
 }
 
-void lb_layernorm_param_grads(float *restrict dgamma, float *restrict dbeta, const float *restrict dy,
+LB_HOT void lb_layernorm_param_grads(float *restrict dgamma, float *restrict dbeta, const float *restrict dy,
                               const float *restrict x, const float *restrict mean,
                               const float *restrict rstd, size_t rows, size_t C, size_t c0, size_t c1) {
   for (size_t r = 0; r < rows; r++) {
@@ -45,7 +45,7 @@ void lb_layernorm_param_grads(float *restrict dgamma, float *restrict dbeta, con
   }
 }
 
-void lb_gelu_backward(float *restrict dpre, const float *restrict dact, const float *restrict pre, size_t n) {
+LB_HOT void lb_gelu_backward(float *restrict dpre, const float *restrict dact, const float *restrict pre, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float x = pre[i];
     float cdf = 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f));
@@ -54,7 +54,7 @@ void lb_gelu_backward(float *restrict dpre, const float *restrict dact, const fl
   }
 }
 
-void lb_gelu_backward_bf16(float *restrict dpre, const float *restrict dact, const uint16_t *restrict pre, size_t n) {
+LB_HOT void lb_gelu_backward_bf16(float *restrict dpre, const float *restrict dact, const uint16_t *restrict pre, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint32_t u = (uint32_t)pre[i] << 16;
     float x;
@@ -65,7 +65,7 @@ void lb_gelu_backward_bf16(float *restrict dpre, const float *restrict dact, con
   }
 }
 
-void lb_softmax_backward(float *dS, const float *P, const float *dP, size_t rows, size_t L, float scale) {
+LB_HOT void lb_softmax_backward(float *dS, const float *P, const float *dP, size_t rows, size_t L, float scale) {
   for (size_t r = 0; r < rows; r++) {
     const float *pr = P + r * L, *dpr = dP + r * L;
     float *dsr = dS + r * L;
@@ -75,7 +75,7 @@ void lb_softmax_backward(float *dS, const float *P, const float *dP, size_t rows
   }
 }
 
-void lb_column_sums(float *restrict db, const float *restrict dy, size_t rows, size_t ld, size_t c0, size_t c1) {
+LB_HOT void lb_column_sums(float *restrict db, const float *restrict dy, size_t rows, size_t ld, size_t c0, size_t c1) {
   for (size_t r = 0; r < rows; r++) {
     const float *row = dy + r * ld;
     for (size_t c = c0; c < c1; c++) db[c] += row[c];
@@ -92,12 +92,12 @@ static inline float uniform01(uint64_t seed, uint64_t index) {
   return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-void lb_dropout(float *y, const float *x, size_t n, size_t i0, float p, unsigned long long seed) {
+LB_HOT void lb_dropout(float *y, const float *x, size_t n, size_t i0, float p, unsigned long long seed) {
   float keep = 1.0f / (1.0f - p);
   for (size_t i = 0; i < n; i++) y[i] = uniform01(seed, i0 + i) >= p ? x[i] * keep : 0.0f;
 }
 
-void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size_t row0, float p,
+LB_HOT void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size_t row0, float p,
                      unsigned long long seed) {
   float keep = 1.0f / (1.0f - p);
   for (size_t r = 0; r < rows; r++) {
@@ -110,7 +110,7 @@ void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size
   }
 }
 
-void lb_adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+LB_HOT void lb_adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
               float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2) {
   /* torch.optim.AdamW: p *= 1 - lr wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
      p -= lr (m / bc1) / (sqrt(v / bc2) + eps), with bc = 1 - beta^t. */

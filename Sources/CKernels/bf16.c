@@ -30,11 +30,11 @@ static inline uint16_t f2bf(float f) {
   return (uint16_t)(u >> 16);
 }
 
-void lb_f32_to_bf16(uint16_t *y, const float *x, size_t n) {
+LB_HOT void lb_f32_to_bf16(uint16_t *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = f2bf(x[i]);
 }
 
-void lb_bf16_to_f32(float *y, const uint16_t *x, size_t n) {
+LB_HOT void lb_bf16_to_f32(float *y, const uint16_t *x, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint32_t u = (uint32_t)x[i] << 16;
     memcpy(y + i, &u, 4);

@@ -7,18 +7,18 @@
 
 #include "approx.h"
 
-void lb_exp(float *restrict y, const float *restrict x, size_t n) {
+LB_HOT void lb_exp(float *restrict y, const float *restrict x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = exp_approx(x[i]);
 }
 
-void lb_gelu(float *restrict y, const float *restrict x, size_t n) {
+LB_HOT void lb_gelu(float *restrict y, const float *restrict x, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float v = x[i];
     y[i] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
   }
 }
 
-void lb_bias_gelu(float *restrict pre, float *restrict act, const float *restrict bias, size_t rows, size_t cols) {
+LB_HOT void lb_bias_gelu(float *restrict pre, float *restrict act, const float *restrict bias, size_t rows, size_t cols) {
   for (size_t r = 0; r < rows; r++) {
     float *p = pre + r * cols, *a = act + r * cols;
     for (size_t c = 0; c < cols; c++) {
@@ -29,7 +29,7 @@ void lb_bias_gelu(float *restrict pre, float *restrict act, const float *restric
   }
 }
 
-void lb_bias_gelu_bf16(float *restrict x, uint16_t *restrict pre_half, uint16_t *restrict act_half,
+LB_HOT void lb_bias_gelu_bf16(float *restrict x, uint16_t *restrict pre_half, uint16_t *restrict act_half,
                        const float *restrict bias, size_t rows, size_t cols) {
   for (size_t r = 0; r < rows; r++) {
     float *p = x + r * cols;
@@ -51,7 +51,7 @@ void lb_add_bias(float *restrict out, const float *restrict bias, size_t rows, s
   }
 }
 
-void lb_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, size_t valid) {
+LB_HOT void lb_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, size_t valid) {
   for (size_t r = 0; r < rows; r++) {
     float *row = x + r * ld;
     float mx = -INFINITY;
@@ -68,7 +68,7 @@ void lb_softmax_rows(float *x, size_t rows, size_t cols, size_t ld, size_t valid
   }
 }
 
-void lb_layernorm(float *restrict y, float *restrict x, const float *restrict residual,
+LB_HOT void lb_layernorm(float *restrict y, float *restrict x, const float *restrict residual,
                   const float *restrict bias, const float *restrict gamma,
                   const float *restrict beta, float *restrict mean, float *restrict rstd,
                   size_t rows, size_t C, float eps) {

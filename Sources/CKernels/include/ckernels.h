@@ -5,6 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Hot element-wise loops are compiled three times (AVX-512, AVX2, baseline x86-64) and the loader
+// picks the best the CPU has, so one binary runs anywhere and vectorises wide where it can.
+#if defined(__x86_64__) && defined(__linux__) && !defined(LB_NO_CLONES)
+#define LB_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LB_HOT
+#endif
+
 // ---- OpenBLAS core type (see openblas_core.c) ----
 // The core name OpenBLAS detected on its own at load time (before any repair), or NULL.
 const char *lb_blas_detected_core(void);
