@@ -127,27 +127,20 @@ public final class BertActivations {
         embDropped = dropout ? take(N * C) : embOut
         var h = halfArena.base
         func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { h += n }; return h }
-        if amp {
-            let qkv = take(N * 3 * C), context = take(N * max(C, I)), sum = take(N * C), ln1Out = take(N * C)
-            layers = (0..<L).map { _ in
-                let probs = take(attention)
-                return LayerActivations(
-                    qkv: qkv, probs: probs, probsDropped: dropout ? take(attention) : probs,
-                    context: context, attnSum: sum,
-                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: ln1Out, ffnPre: context, ffnAct: context,
-                    ffnSum: sum, ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C),
-                    bf16: AmpActivations(input: half(N * C), qkv: half(N * 3 * C), context: half(N * C), attnSum: half(N * C),
-                                         ln1Out: half(N * C), ffnPre: half(N * I), ffnAct: half(N * I), ffnSum: half(N * C)))
-            }
-        } else {
-            layers = (0..<L).map { _ in
-                let probs = take(attention)
-                return LayerActivations(
-                    qkv: take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
-                    context: take(N * C), attnSum: take(N * C),
-                    ln1Mean: take(N), ln1Rstd: take(N), ln1Out: take(N * C), ffnPre: take(N * I), ffnAct: take(N * I),
-                    ffnSum: take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C), bf16: nil)
-            }
+        // amp: the fp32 buffers below are one scratch set shared by all layers (context = ffnPre =
+        // ffnAct, attnSum = ffnSum); what backward needs is kept per layer in bf16
+        let shared = amp ? (qkv: take(N * 3 * C), context: take(N * max(C, I)), sum: take(N * C), ln1Out: take(N * C)) : nil
+        layers = (0..<L).map { _ in
+            let probs = take(attention)
+            let context = shared?.context ?? take(N * C)
+            return LayerActivations(
+                qkv: shared?.qkv ?? take(N * 3 * C), probs: probs, probsDropped: dropout ? take(attention) : probs,
+                context: context, attnSum: shared?.sum ?? take(N * C),
+                ln1Mean: take(N), ln1Rstd: take(N), ln1Out: shared?.ln1Out ?? take(N * C),
+                ffnPre: shared?.context ?? take(N * I), ffnAct: shared?.context ?? take(N * I),
+                ffnSum: shared?.sum ?? take(N * C), ln2Mean: take(N), ln2Rstd: take(N), out: take(N * C),
+                bf16: amp ? AmpActivations(input: half(N * C), qkv: half(N * 3 * C), context: half(N * C), attnSum: half(N * C),
+                                           ln1Out: half(N * C), ffnPre: half(N * I), ffnAct: half(N * I), ffnSum: half(N * C)) : nil)
         }
         poolerIn = take(B * C); pooled = take(B * C)
     }

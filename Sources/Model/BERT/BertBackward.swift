@@ -43,10 +43,13 @@ final class BackwardWorkspace {
         dyHalf = halfArena.base
     }
 
+    /// Width of `scratch`: amp also widens qkv (3C) into it.
+    static func scratchWidth(_ c: BertConfig, amp: Bool) -> Int { max(c.hiddenSize, c.intermediateSize, amp ? 3 * c.hiddenSize : 0) }
+
     static func size(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) -> (floats: Int, halves: Int) {
         let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
         let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let scratchWidth = max(C, I, amp ? 3 * C : 0)   // amp widens qkv into it
+        let scratchWidth = Self.scratchWidth(c, amp: amp)
         return (4 * N * C + 3 * N * C + N * I + attention + N * scratchWidth + (amp && wideInputs ? N * max(C, I) : 0),
                 amp ? N * max(3 * C, I) : 0)
     }
@@ -67,7 +70,7 @@ final class BackwardWorkspace {
         key = lengths; keyAmp = amp; keyWide = wideInputs
         let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
         let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let scratchWidth = max(C, I, amp ? 3 * C : 0)
+        let scratchWidth = Self.scratchWidth(c, amp: amp)
         let need = Self.size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
         if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
         if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
@@ -246,7 +249,7 @@ extension BertModel {
         } }
         // qkv = x Wqkvᵀ + b (query, key, value adapters on column slices)        → dX += dQKV Wqkv
         if let db = g?.qkvBias.data { biasGrad(db, ws.dQKV, rows: N, cols: 3 * C, ld: 3 * C) }
-        if let half, g != nil || needInputGrad { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+        if half != nil, g != nil || needInputGrad { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
         if let dW = g?.qkvWeight.data {
             if let (h, _) = half {
                 BF16.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dyHalf, lda: 3 * C, b: h.input, ldb: C, beta: 1, c: dW, ldc: C)

@@ -57,6 +57,7 @@ public final class AdapterSet: @unchecked Sendable {
 
     init(config: AdaptationConfig, layers: [[AdapterTarget: LowRankAdapter]]) {
         self.config = config; self.layers = layers
+        adaptsLinearInputsKeptInBF16 = config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) }
     }
 
     /// Every adapter, in (layer, target) order.
@@ -71,7 +72,7 @@ public final class AdapterSet: @unchecked Sendable {
 
     /// Whether an adapter sits on a layer whose input amp keeps only in bf16 (attention output, the
     /// feed-forward layers): its backward then needs that input widened back to fp32.
-    var adaptsLinearInputsKeptInBF16: Bool { config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) } }
+    let adaptsLinearInputsKeptInBF16: Bool
 
     func setMerged(_ merged: Bool) { isMerged = merged }
 }
