@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
+        // Counts heap allocations in the tests (a training step in steady state allocates nothing).
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         // OpenBLAS's CBLAS interface (Debian: libopenblas-dev, pkg-config name `openblas`).
@@ -39,7 +41,12 @@ let package = Package(
             path: "Sources/CKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
-        .target(name: "Model", dependencies: ["CKernels", "COpenBLAS"]),
+        // lorabook's worker pool (Parallel.chunks over CKernels' pool), inlinable into Model.
+        .target(name: "Workers", dependencies: ["CKernels"]),
+        // Optimized even in debug builds: `swift test` then runs the real model at release speed, and
+        // the allocation tests check the code as it ships (unoptimized Swift allocates where -O does not).
+        .target(name: "Model", dependencies: ["CKernels", "COpenBLAS", "Workers"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Kernel", dependencies: ["Model"]),
         .target(name: "Notebook", dependencies: ["Kernel", "Model", "Yams", "Ink"]),
         .executableTarget(
@@ -49,7 +56,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "Model"], exclude: ["Scripts"]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Model"], exclude: ["Snapshots"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).

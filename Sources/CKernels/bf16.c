@@ -93,6 +93,7 @@ typedef struct {
 static entry_t *cache;
 static size_t cached = 0;
 static long created = 0;
+static long executed = 0;
 static double create_seconds = 0;
 
 #include <time.h>
@@ -204,6 +205,7 @@ static int onednn_gemm(int ta, int tb, int m, int n, int k, float alpha, const u
                      const uint16_t *b, int ldb, float beta, float *c, int ldc) {
   entry_t *e = primitive(ta, tb, m, n, k, alpha, lda, ldb, beta, ldc);
   if (!e) return 0;
+  executed++;
   if (p_omp_set_num_threads) p_omp_set_num_threads(threads > 0 ? threads : openblas_get_num_threads());
   p_dnnl_memory_set_data_handle(e->a, (void *)a);
   p_dnnl_memory_set_data_handle(e->b, (void *)b);
@@ -275,6 +277,14 @@ void lb_bf16_stats(long *primitives, double *seconds) {
 #else
   *primitives = 0;
   *seconds = 0;
+#endif
+}
+
+long lb_bf16_executions(void) {
+#ifdef LB_DNNL
+  return executed;
+#else
+  return 0;
 #endif
 }
 

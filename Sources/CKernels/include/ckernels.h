@@ -100,8 +100,20 @@ void lb_set_threads(int n);
 int lb_bf16_set_backend(int backend);
 // Primitives created so far and the seconds spent creating them (oneDNN's JIT).
 void lb_bf16_stats(long *primitives, double *seconds);
+// oneDNN products executed so far (each execution allocates a few small blocks inside oneDNN: its
+// C API builds a std::unordered_map of the arguments per call).
+long lb_bf16_executions(void);
 // One line: what the backend is and does on this CPU.
 const char *lb_bf16_note(void);
 // oneDNN's implementation name of the first primitive created (e.g. "brg:avx512_core_amx_bf16").
 const char *lb_bf16_impl(void);
+#endif
+
+// ---- worker pool (pool.c) ----
+#ifndef LORABOOK_CKERNELS_POOL
+#define LORABOOK_CKERNELS_POOL
+// Runs fn(ctx, w) for w in 0..<workers: w = 0 on the caller, the others on persistent pool threads
+// (created on first use); returns when all are done. Allocates nothing per call. One job at a time:
+// call only from one thread, never from inside a job. Returns the number of workers that ran.
+int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx);
 #endif

@@ -5,6 +5,7 @@
 // What gets a gradient is decided by `GradientSinks`: base weights only in full fine-tuning (a
 // BertParameters-shaped gradient buffer), adapters' A/B/m when they train, and the input gradient
 // of a layer only when something below it trains. Frozen weights have no gradient buffers.
+import Workers
 import Foundation
 import CKernels
 
@@ -107,7 +108,7 @@ extension BertModel {
 
     /// db[c] += Σ rows dy[r, c] (row stride ld), columns split across threads.
     func biasGrad(_ db: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
-        Parallel.chunks(cols, minChunk: 32) { r in lb_column_sums(db, dy, rows, ld, r.lowerBound, r.upperBound) }
+        Parallel.chunks(cols, minChunk: 32, (db, dy, rows, ld)) { a, r in lb_column_sums(a.0, a.1, a.2, a.3, r.lowerBound, r.upperBound) }
     }
 
     /// LayerNorm backward: dx = LN'(dy); gamma/beta gradients when `grads` are given.
@@ -116,11 +117,13 @@ extension BertModel {
                            dGamma: UnsafeMutablePointer<Float>?, dBeta: UnsafeMutablePointer<Float>?, rows N: Int) {
         let C = config.hiddenSize
         if dGamma != nil || dBeta != nil {
-            Parallel.chunks(C, minChunk: 32) { r in lb_layernorm_param_grads(dGamma, dBeta, dy, x, mean, rstd, N, C, r.lowerBound, r.upperBound) }
+            Parallel.chunks(C, minChunk: 32, (dGamma, dBeta, dy, x, mean, rstd, N, C)) { a, r in
+                lb_layernorm_param_grads(a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, r.lowerBound, r.upperBound)
+            }
         }
-        Parallel.chunks(N, minChunk: 64) { r in
-            let o = r.lowerBound * C
-            lb_layernorm_backward(dx + o, dy + o, x + o, mean + r.lowerBound, rstd + r.lowerBound, gamma, r.count, C, 0)
+        Parallel.chunks(N, minChunk: 64, (dx: dx, dy: dy, x: x, mean: mean, rstd: rstd, gamma: gamma, C: C)) { a, r in
+            let o = r.lowerBound * a.C
+            lb_layernorm_backward(a.dx + o, a.dy + o, a.x + o, a.mean + r.lowerBound, a.rstd + r.lowerBound, a.gamma, r.count, a.C, 0)
         }
     }
 
@@ -128,7 +131,9 @@ extension BertModel {
     func dropoutBackward(_ dS: UnsafeMutablePointer<Float>, into dT: UnsafeMutablePointer<Float>, rows N: Int, p: Float, seed: UInt64) -> UnsafeMutablePointer<Float> {
         guard p > 0 else { return dS }
         let C = config.hiddenSize
-        Parallel.chunks(N, minChunk: 64) { r in lb_dropout(dT + r.lowerBound * C, dS + r.lowerBound * C, r.count * C, r.lowerBound * C, p, seed) }
+        Parallel.chunks(N, minChunk: 64, (dT, dS, C, p, seed)) { a, r in
+            lb_dropout(a.0 + r.lowerBound * a.2, a.1 + r.lowerBound * a.2, r.count * a.2, r.lowerBound * a.2, a.3, a.4)
+        }
         return dT
     }
 
@@ -201,10 +206,10 @@ extension BertModel {
                        dW: g?.ffnDownWeight.data, db: g?.ffnDownBias.data, dx: ws.dI, accumulate: false,
                        xHalf: half?.0.ffnAct, WHalf: half?.1.ffnDown, xKept: half == nil)
         // ffnAct = GELU(ffnPre)                                                   → dI = ∂L/∂ffnPre
-        Parallel.chunks(N, minChunk: 16) { r in
-            let o = r.lowerBound * I
-            if let h = half?.0 { lb_gelu_backward_bf16(ws.dI + o, ws.dI + o, h.ffnPre + o, r.count * I) }
-            else { lb_gelu_backward(ws.dI + o, ws.dI + o, a.ffnPre + o, r.count * I) }
+        Parallel.chunks(N, minChunk: 16, (dI: ws.dI, pre: a.ffnPre, preHalf: half?.0.ffnPre, I: I)) { a, r in
+            let o = r.lowerBound * a.I
+            if let h = a.preHalf { lb_gelu_backward_bf16(a.dI + o, a.dI + o, h + o, r.count * a.I) }
+            else { lb_gelu_backward(a.dI + o, a.dI + o, a.pre + o, r.count * a.I) }
         }
         // ffnPre = ln1Out W1ᵀ + b1                                                → dLn1 += dI W1
         linearBackward(.intermediate, dy: ws.dI, ldy: I, dyIsScratch: true, x: a.ln1Out, ldx: C, W: w.ffnUpWeight.data, outF: I, inF: C,
@@ -223,28 +228,17 @@ extension BertModel {
                        W: w.attnOutWeight.data, outF: C, inF: C, dW: g?.attnOutWeight.data, db: g?.attnOutBias.data, dx: dCtx, accumulate: false,
                        xHalf: half?.0.context, WHalf: half?.1.attnOut, xKept: half == nil)
         // ctx[b,:,h] = Pd V_h; P = softmax(scale Q Kᵀ)                            → dQKV
-        let scale = 1 / Float(D).squareRoot()
         let offsets = acts.probsOffsets
         var qkvAll = UnsafePointer(a.qkv)
         if let h = half?.0 { BF16.widen(h.qkv, to: ws.scratch, count: N * 3 * C); qkvAll = UnsafePointer(ws.scratch) }
-        Parallel.chunks(batch.batchSize, minChunk: 1) { range in for b in range {
-            let L = batch.lengths[b], row0 = batch.offsets[b]
-            let qkv = qkvAll + row0 * 3 * C, dqkv = ws.dQKV + row0 * 3 * C, dctx = dCtx + row0 * C
-            for h in 0..<H {
-                let off = offsets[b] + h * L * L
-                let P = a.probs + off, Pd = a.probsDropped + off, dP = ws.dP + off
-                // dPd = dctx_h V_hᵀ                                             (L, L)
-                BLAS.gemm(transB: true, m: L, n: L, k: D, a: dctx + h * D, lda: C, b: qkv + 2 * C + h * D, ldb: 3 * C, c: dP, ldc: L)
-                // dV_h = Pdᵀ dctx_h                                             (L, D)
-                BLAS.gemm(transA: true, m: L, n: D, k: L, a: Pd, lda: L, b: dctx + h * D, ldb: C, c: dqkv + 2 * C + h * D, ldc: 3 * C)
-                // dP = dropout′(dPd); dS = scale · P ⊙ (dP − rowsum(dP ⊙ P))
-                if options.attentionDropout > 0 {
-                    lb_dropout(dP, dP, L * L, off, options.attentionDropout, options.seed(layer: l, site: .attentionProbs))
+        batch.lengths.withUnsafeBufferPointer { lengths in batch.offsets.withUnsafeBufferPointer { rows in
+            offsets.withUnsafeBufferPointer { po in
+                let att = Attention(qkv: qkvAll, lengths: lengths.baseAddress!, rows: rows.baseAddress!, probsOffsets: po.baseAddress!,
+                                    probs: a.probs, probsDropped: a.probsDropped, C: C, H: H, D: D,
+                                    dropout: options.attentionDropout, seed: options.seed(layer: l, site: .attentionProbs))
+                Parallel.chunks(batch.batchSize, minChunk: 1, (att, UnsafePointer(dCtx), ws.dQKV, ws.dP)) { a, r in
+                    a.0.backward(r, dContext: a.1, dQKV: a.2, dP: a.3)
                 }
-                lb_softmax_backward(dP, P, dP, L, L, scale)
-                // dQ_h = dS K_h;  dK_h = dSᵀ Q_h                                (L, D)
-                BLAS.gemm(m: L, n: D, k: L, a: dP, lda: L, b: qkv + C + h * D, ldb: 3 * C, c: dqkv + h * D, ldc: 3 * C)
-                BLAS.gemm(transA: true, m: L, n: D, k: L, a: dP, lda: L, b: qkv + h * D, ldb: 3 * C, c: dqkv + C + h * D, ldc: 3 * C)
             }
         } }
         // qkv = x Wqkvᵀ + b (query, key, value adapters on column slices)        → dX += dQKV Wqkv

@@ -10,6 +10,7 @@
 //               y = LN(GELU(a W1ᵀ + b1) W2ᵀ + b2 + a)                                 (N, C)
 //   pooler      tanh(Wp y[b, 0] + bp)                                                 (B, C)
 // A sequence's values are therefore the same alone or in any batch.
+import Workers
 import Foundation
 import CKernels
 
@@ -107,8 +108,8 @@ public final class BertModel: @unchecked Sendable {
         embed(batch, acts)
         if options.hiddenDropout > 0 {
             let N = batch.tokenCount, seed = options.seed(layer: -1, site: .embeddings)
-            Parallel.chunks(N, minChunk: 64) { r in
-                lb_dropout(acts.embDropped + r.lowerBound * C, acts.embOut + r.lowerBound * C, r.count * C, r.lowerBound * C, options.hiddenDropout, seed)
+            Parallel.chunks(N, minChunk: 64, (acts.embDropped, acts.embOut, C, options.hiddenDropout, seed)) { a, r in
+                lb_dropout(a.0 + r.lowerBound * a.2, a.1 + r.lowerBound * a.2, r.count * a.2, r.lowerBound * a.2, a.3, a.4)
             }
         }
         var x = acts.embDropped
@@ -188,23 +189,12 @@ public final class BertModel: @unchecked Sendable {
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
         if let h = a.bf16 { BF16.convert(a.qkv, to: h.qkv, count: N * 3 * C) }
         // attention per sequence and head, over the sequence's L tokens
-        let scale = 1 / Float(D).squareRoot()
-        Parallel.chunks(B, minChunk: 1) { range in for b in range {
-            let L = batch.lengths[b]
-            let rows = a.qkv + batch.offsets[b] * 3 * C
-            let ctx = a.context + batch.offsets[b] * C
-            for h in 0..<H {
-                let S = a.probs + probsOffsets[b] + h * L * L
-                BLAS.gemm(transB: true, m: L, n: L, k: D, alpha: scale, a: rows + h * D, lda: 3 * C,
-                          b: rows + C + h * D, ldb: 3 * C, c: S, ldc: L)
-                Kernels.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
-                var Pd = S
-                if options.attentionDropout > 0 {
-                    let off = probsOffsets[b] + h * L * L
-                    Pd = a.probsDropped + off
-                    lb_dropout(Pd, S, L * L, off, options.attentionDropout, options.seed(layer: l, site: .attentionProbs))
-                }
-                BLAS.gemm(m: L, n: D, k: L, a: Pd, lda: L, b: rows + 2 * C + h * D, ldb: 3 * C, c: ctx + h * D, ldc: C)
+        batch.lengths.withUnsafeBufferPointer { lengths in batch.offsets.withUnsafeBufferPointer { rows in
+            probsOffsets.withUnsafeBufferPointer { po in
+                let att = Attention(qkv: a.qkv, lengths: lengths.baseAddress!, rows: rows.baseAddress!, probsOffsets: po.baseAddress!,
+                                    probs: a.probs, probsDropped: a.probsDropped, C: C, H: H, D: D,
+                                    dropout: options.attentionDropout, seed: options.seed(layer: l, site: .attentionProbs))
+                Parallel.chunks(B, minChunk: 1, (att, a.context)) { a, r in a.0.forward(r, context: a.1) }
             }
         } }
         // a = LN(dropout(ctx Woᵀ + bo) + x)
@@ -228,9 +218,8 @@ public final class BertModel: @unchecked Sendable {
         }
         adapt(.intermediate, x: a.ln1Out, ldx: C, y: a.ffnPre, ldy: I, base: w.ffnUpWeight.data)
         if let h = a.bf16 {   // GELU in place (ffnPre and ffnAct share the fp32 scratch); both kept as bf16
-            Parallel.chunks(N, minChunk: 16) { r in
-                lb_bias_gelu_bf16(a.ffnPre + r.lowerBound * I, h.ffnPre + r.lowerBound * I, h.ffnAct + r.lowerBound * I,
-                                  w.ffnUpBias.data, r.count, I)
+            Parallel.chunks(N, minChunk: 16, (a.ffnPre, h.ffnPre, h.ffnAct, w.ffnUpBias.data, I)) { a, r in
+                lb_bias_gelu_bf16(a.0 + r.lowerBound * a.4, a.1 + r.lowerBound * a.4, a.2 + r.lowerBound * a.4, a.3, r.count, a.4)
             }
         } else {
             Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
@@ -254,7 +243,9 @@ public final class BertModel: @unchecked Sendable {
                            dropout: Float, seed: UInt64) {
         let C = config.hiddenSize
         if dropout > 0 {
-            Parallel.chunks(N, minChunk: 64) { r in lb_bias_dropout(s + r.lowerBound * C, bias, r.count, C, r.lowerBound, dropout, seed) }
+            Parallel.chunks(N, minChunk: 64, (s, bias, C, dropout, seed)) { a, r in
+                lb_bias_dropout(a.0 + r.lowerBound * a.2, a.1, r.count, a.2, r.lowerBound, a.3, a.4)
+            }
             Kernels.layerNorm(x: s, residual: residual, bias: nil, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
         } else {
             Kernels.layerNorm(x: s, residual: residual, bias: bias, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)

@@ -38,63 +38,92 @@ public final class LinearHead: @unchecked Sendable {
     /// logits (B, K) = h Wᵀ + b for features h (B, C).
     public func forward(_ h: UnsafePointer<Float>, rows B: Int) -> [Float] {
         var out = [Float](repeating: 0, count: B * outputs)
-        out.withUnsafeMutableBufferPointer { o in
-            BLAS.gemm(transB: true, m: B, n: outputs, k: inFeatures, a: h, lda: inFeatures, b: weight.data, ldb: inFeatures, c: o.baseAddress!, ldc: outputs)
-            Kernels.addBias(o.baseAddress!, bias: bias.data, rows: B, cols: outputs)
-        }
+        out.withUnsafeMutableBufferPointer { o in forward(h, rows: B, into: o.baseAddress!) }
         return out
     }
 
+    /// logits (B, K) = h Wᵀ + b, written into `out` (training steps reuse one buffer).
+    public func forward(_ h: UnsafePointer<Float>, rows B: Int, into out: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(transB: true, m: B, n: outputs, k: inFeatures, a: h, lda: inFeatures, b: weight.data, ldb: inFeatures, c: out, ldc: outputs)
+        Kernels.addBias(out, bias: bias.data, rows: B, cols: outputs)
+    }
+
     /// Accumulates dW += dlogitsᵀ h, db += Σ dlogits; writes dh = dlogits W (B, C).
-    public func backward(_ h: UnsafePointer<Float>, rows B: Int, dLogits: [Float], dh: UnsafeMutablePointer<Float>) {
-        dLogits.withUnsafeBufferPointer { d in
-            BLAS.gemm(transA: true, m: outputs, n: inFeatures, k: B, a: d.baseAddress!, lda: outputs, b: h, ldb: inFeatures, beta: 1, c: dWeight.data, ldc: inFeatures)
-            for r in 0..<B { for k in 0..<outputs { dBias.data[k] += d[r * outputs + k] } }
-            BLAS.gemm(m: B, n: inFeatures, k: outputs, a: d.baseAddress!, lda: outputs, b: weight.data, ldb: inFeatures, c: dh, ldc: inFeatures)
-        }
+    public func backward(_ h: UnsafePointer<Float>, rows B: Int, dLogits d: UnsafePointer<Float>, dh: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(transA: true, m: outputs, n: inFeatures, k: B, a: d, lda: outputs, b: h, ldb: inFeatures, beta: 1, c: dWeight.data, ldc: inFeatures)
+        for r in 0..<B { for k in 0..<outputs { dBias.data[k] += d[r * outputs + k] } }
+        BLAS.gemm(m: B, n: inFeatures, k: outputs, a: d, lda: outputs, b: weight.data, ldb: inFeatures, c: dh, ldc: inFeatures)
     }
 }
 
-/// Losses averaged over the batch, with their gradient with respect to the head's outputs.
+/// Losses averaged over the batch, with their gradient with respect to the head's outputs. Each has
+/// an array form (evaluation, tests) and a pointer form that writes the gradient into a caller's
+/// buffer (training steps, which allocate nothing). Sums run in Double.
 public enum Loss {
     /// Cross-entropy of logits (B, K) against class labels; returns (loss, ∂loss/∂logits).
     public static func crossEntropy(_ logits: [Float], labels: [Int], classes K: Int) -> (Float, [Float]) {
+        var grad = [Float](repeating: 0, count: labels.count * K)
+        let loss = logits.withUnsafeBufferPointer { l in
+            grad.withUnsafeMutableBufferPointer { g in crossEntropy(l.baseAddress!, labels: labels, classes: K, gradient: g.baseAddress!) }
+        }
+        return (loss, grad)
+    }
+
+    /// loss = mean over rows of −log softmax(logits)[label]; gradient (B, K) = (softmax − onehot) / B.
+    public static func crossEntropy(_ logits: UnsafePointer<Float>, labels: [Int], classes K: Int, gradient grad: UnsafeMutablePointer<Float>) -> Float {
         let B = labels.count
-        var grad = [Float](repeating: 0, count: B * K)
         var total = 0.0
         for r in 0..<B {
-            let row = (0..<K).map { Double(logits[r * K + $0]) }
-            let mx = row.max()!
-            let z = row.reduce(0) { $0 + Foundation.exp($1 - mx) }
-            total += -(row[labels[r]] - mx - Foundation.log(z))
-            for k in 0..<K { grad[r * K + k] = Float((Foundation.exp(row[k] - mx) / z - (k == labels[r] ? 1 : 0)) / Double(B)) }
+            let row = logits + r * K
+            var mx = -Double.infinity
+            for k in 0..<K { mx = max(mx, Double(row[k])) }
+            var z = 0.0
+            for k in 0..<K { z += Foundation.exp(Double(row[k]) - mx) }
+            total += -(Double(row[labels[r]]) - mx - Foundation.log(z))
+            for k in 0..<K { grad[r * K + k] = Float((Foundation.exp(Double(row[k]) - mx) / z - (k == labels[r] ? 1 : 0)) / Double(B)) }
         }
-        return (Float(total / Double(B)), grad)
+        return Float(total / Double(B))
     }
 
     /// Binary cross-entropy with logits against targets in [0, 1].
     public static func binaryCrossEntropy(_ logits: [Float], targets: [Float]) -> (Float, [Float]) {
+        var grad = [Float](repeating: 0, count: targets.count)
+        let loss = logits.withUnsafeBufferPointer { l in
+            grad.withUnsafeMutableBufferPointer { g in binaryCrossEntropy(l.baseAddress!, targets: targets, gradient: g.baseAddress!) }
+        }
+        return (loss, grad)
+    }
+
+    /// loss = mean of max(x, 0) − x y + log(1 + e^−|x|); gradient = (σ(x) − y) / B.
+    public static func binaryCrossEntropy(_ logits: UnsafePointer<Float>, targets: [Float], gradient grad: UnsafeMutablePointer<Float>) -> Float {
         let B = targets.count
         var total = 0.0
-        var grad = [Float](repeating: 0, count: B)
         for r in 0..<B {
             let x = Double(logits[r]), y = Double(targets[r])
             total += max(x, 0) - x * y + Foundation.log(1 + Foundation.exp(-abs(x)))
             grad[r] = Float((1 / (1 + Foundation.exp(-x)) - y) / Double(B))
         }
-        return (Float(total / Double(B)), grad)
+        return Float(total / Double(B))
     }
 
     /// Mean squared error against real targets.
     public static func meanSquaredError(_ outputs: [Float], targets: [Float]) -> (Float, [Float]) {
+        var grad = [Float](repeating: 0, count: targets.count)
+        let loss = outputs.withUnsafeBufferPointer { o in
+            grad.withUnsafeMutableBufferPointer { g in meanSquaredError(o.baseAddress!, targets: targets, gradient: g.baseAddress!) }
+        }
+        return (loss, grad)
+    }
+
+    /// loss = mean (o − y)²; gradient = 2 (o − y) / B.
+    public static func meanSquaredError(_ outputs: UnsafePointer<Float>, targets: [Float], gradient grad: UnsafeMutablePointer<Float>) -> Float {
         let B = targets.count
         var total = 0.0
-        var grad = [Float](repeating: 0, count: B)
         for r in 0..<B {
             let d = Double(outputs[r]) - Double(targets[r])
             total += d * d
             grad[r] = Float(2 * d / Double(B))
         }
-        return (Float(total / Double(B)), grad)
+        return Float(total / Double(B))
     }
 }

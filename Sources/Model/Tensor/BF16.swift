@@ -1,6 +1,7 @@
 // bf16 for mixed precision (`amp`): storage, conversions and the bf16 × bf16 → fp32 product.
 // The C side (CKernels/bf16.c) picks the backend: oneDNN (AMX or AVX512-BF16) where it pays, else
 // the reference path (operands widened to fp32, OpenBLAS sgemm): same numerics, no speed-up.
+import Workers
 import CKernels
 import Foundation
 
@@ -62,18 +63,18 @@ public enum BF16 {
     /// y[i] = bf16(x[i]), round to nearest even.
     @inline(__always)
     public static func convert(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<UInt16>, count: Int) {
-        Parallel.chunks(count, minChunk: 1 << 15) { r in lb_f32_to_bf16(y + r.lowerBound, x + r.lowerBound, r.count) }
+        Parallel.chunks(count, minChunk: 1 << 15, (x, y)) { a, r in lb_f32_to_bf16(a.1 + r.lowerBound, a.0 + r.lowerBound, r.count) }
     }
 
     /// rows × cols with row strides.
     public static func convert(_ x: UnsafePointer<Float>, ldx: Int, to y: UnsafeMutablePointer<UInt16>, ldy: Int, rows: Int, cols: Int) {
-        Parallel.chunks(rows, minChunk: 64) { r in
-            lb_f32_to_bf16_rows(y + r.lowerBound * ldy, ldy, x + r.lowerBound * ldx, ldx, r.count, cols)
+        Parallel.chunks(rows, minChunk: 64, (x, ldx, y, ldy, cols)) { a, r in
+            lb_f32_to_bf16_rows(a.2 + r.lowerBound * a.3, a.3, a.0 + r.lowerBound * a.1, a.1, r.count, a.4)
         }
     }
 
     public static func widen(_ x: UnsafePointer<UInt16>, to y: UnsafeMutablePointer<Float>, count: Int) {
-        Parallel.chunks(count, minChunk: 1 << 15) { r in lb_bf16_to_f32(y + r.lowerBound, x + r.lowerBound, r.count) }
+        Parallel.chunks(count, minChunk: 1 << 15, (x, y)) { a, r in lb_bf16_to_f32(a.1 + r.lowerBound, a.0 + r.lowerBound, r.count) }
     }
 
     public static func round(_ x: Float) -> Float {

@@ -1,5 +1,6 @@
 // The only file that calls OpenBLAS. Row-major GEMM, the core type and thread count the library
 // runs with, and an optional per-shape profiler used by `lorabook bench`.
+import Workers
 import COpenBLAS
 import CKernels
 import Foundation
@@ -57,7 +58,7 @@ public enum BLAS {
         let threading = Threading(rawValue: ProcessInfo.processInfo.environment["LORABOOK_GEMM_THREADING"] ?? "") ?? .lorabook
         let n = Int(openblas_get_num_threads())
         if threading == .lorabook { openblas_set_num_threads(1) }
-        lb_set_threads(Int32(n))
+        lb_set_threads(Int32(n)); Parallel.threads = n
         return State(threads: n, threading: threading)
     }()
 
@@ -70,7 +71,7 @@ public enum BLAS {
         precondition(n >= 1, "thread count must be positive")
         state.threads = n
         openblas_set_num_threads(Int32(state.threading == .openblas ? n : 1))
-        lb_set_threads(Int32(n))
+        lb_set_threads(Int32(n)); Parallel.threads = n
     }
 
     /// Switches who splits GEMMs (benchmarks compare the two).
@@ -117,18 +118,11 @@ public enum BLAS {
     ) {
         let T = state.threads
         if state.threading == .lorabook && T > 1 && Parallel.activeWorkers == 1 && Double(m) * Double(n) * Double(k) >= 2e6 {
+            let args = GemmArgs(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             if m >= n {   // slices of C's rows: rows of op(A)
-                Parallel.chunks(m, minChunk: 16) { r in
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                blasint(r.count), blasint(n), blasint(k), alpha, transA ? a + r.lowerBound : a + r.lowerBound * lda, blasint(lda),
-                                b, blasint(ldb), beta, c + r.lowerBound * ldc, blasint(ldc))
-                }
+                Parallel.chunks(m, minChunk: 16, args) { g, r in g.rows(r) }
             } else {      // slices of C's columns: columns of op(B)
-                Parallel.chunks(n, minChunk: 16) { r in
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                blasint(m), blasint(r.count), blasint(k), alpha, a, blasint(lda),
-                                transB ? b + r.lowerBound * ldb : b + r.lowerBound, blasint(ldb), beta, c + r.lowerBound, blasint(ldc))
-                }
+                Parallel.chunks(n, minChunk: 16, args) { g, r in g.columns(r) }
             }
             return
         }
@@ -155,6 +149,32 @@ public enum BLAS {
                 c[i * ldc + j] = Float(Double(alpha) * s + old)
             }
         }
+    }
+}
+
+/// One product's arguments, handed to the workers that split it.
+struct GemmArgs {
+    let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
+    let a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    @inline(__always)
+    init(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+         _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        self.transA = transA; self.transB = transB; self.m = m; self.n = n; self.k = k; self.alpha = alpha
+        self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.beta = beta; self.c = c; self.ldc = ldc
+    }
+    var opA: CBLAS_TRANSPOSE { transA ? CblasTrans : CblasNoTrans }
+    var opB: CBLAS_TRANSPOSE { transB ? CblasTrans : CblasNoTrans }
+    /// Rows r of C (rows of op(A)), single-threaded.
+    func rows(_ r: Range<Int>) {
+        let aSlice = transA ? a + r.lowerBound : a + r.lowerBound * lda
+        cblas_sgemm(CblasRowMajor, opA, opB, blasint(r.count), blasint(n), blasint(k), alpha, aSlice, blasint(lda),
+                    b, blasint(ldb), beta, c + r.lowerBound * ldc, blasint(ldc))
+    }
+    /// Columns r of C (columns of op(B)), single-threaded.
+    func columns(_ r: Range<Int>) {
+        let bSlice = transB ? b + r.lowerBound * ldb : b + r.lowerBound
+        cblas_sgemm(CblasRowMajor, opA, opB, blasint(m), blasint(r.count), blasint(k), alpha, a, blasint(lda),
+                    bSlice, blasint(ldb), beta, c + r.lowerBound, blasint(ldc))
     }
 }
 

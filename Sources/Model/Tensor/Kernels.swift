@@ -1,4 +1,5 @@
 // Swift entry points to the element-wise C kernels (Sources/CKernels), on tensors.
+import Workers
 import CKernels
 
 public enum Kernels {
@@ -8,8 +9,8 @@ public enum Kernels {
     }
     /// pre += bias (per row); act = GELU(pre). Rows split across the cores.
     public static func biasGelu(_ pre: UnsafeMutablePointer<Float>, _ act: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        Parallel.chunks(rows, minChunk: 16) { r in
-            lb_bias_gelu(pre + r.lowerBound * cols, act + r.lowerBound * cols, bias, r.count, cols)
+        Parallel.chunks(rows, minChunk: 16, (pre, act, bias, cols)) { a, r in
+            lb_bias_gelu(a.0 + r.lowerBound * a.3, a.1 + r.lowerBound * a.3, a.2, r.count, a.3)
         }
     }
     public static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
@@ -20,7 +21,7 @@ public enum Kernels {
     }
     /// out[r, :] += bias for every row.
     public static func addBias(_ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        Parallel.chunks(rows, minChunk: 64) { r in lb_add_bias(out + r.lowerBound * cols, bias, r.count, cols) }
+        Parallel.chunks(rows, minChunk: 64, (out, bias, cols)) { a, r in lb_add_bias(a.0 + r.lowerBound * a.2, a.1, r.count, a.2) }
     }
     /// Softmax over the first `valid` columns of each row; masked columns set to exactly 0.
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, valid: Int) {
@@ -32,10 +33,11 @@ public enum Kernels {
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
         mean: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?, rows: Int, width: Int, eps: Float
     ) {
-        Parallel.chunks(rows, minChunk: 64) { r in
-            let o = r.lowerBound * width
-            lb_layernorm(y + o, x + o, residual.map { $0 + o }, bias, gamma, beta, mean.map { $0 + r.lowerBound },
-                         rstd.map { $0 + r.lowerBound }, r.count, width, eps)
+        Parallel.chunks(rows, minChunk: 64, (x: x, residual: residual, bias: bias, gamma: gamma, beta: beta, y: y, mean: mean, rstd: rstd,
+                                             width: width, eps: eps)) { a, r in
+            let o = r.lowerBound * a.width
+            lb_layernorm(a.y + o, a.x + o, a.residual.map { $0 + o }, a.bias, a.gamma, a.beta, a.mean.map { $0 + r.lowerBound },
+                         a.rstd.map { $0 + r.lowerBound }, r.count, a.width, a.eps)
         }
     }
 }

@@ -4,6 +4,7 @@
 //   m ← β1 m + (1 − β1) g;   v ← β2 v + (1 − β2) g²
 //   p ← p − lr · (m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε)
 // Only trainable tensors have moments: frozen weights cost no optimizer memory.
+import Workers
 import Foundation
 import CKernels
 
@@ -41,10 +42,10 @@ public final class AdamW {
         let bc1 = 1 - Float(pow(Double(beta1), Double(step))), bc2 = 1 - Float(pow(Double(beta2), Double(step)))
         for (i, t) in tensors.enumerated() {
             let n = t.parameter.count
-            Parallel.chunks(n, minChunk: 1 << 16) { r in
-                let o = r.lowerBound
-                lb_adamw(t.parameter.data + o, t.gradient.data + o, m.base + offsets[i] + o, v.base + offsets[i] + o, r.count,
-                         lr, beta1, beta2, eps, weightDecay, bc1, bc2)
+            Parallel.chunks(n, minChunk: 1 << 16, (p: t.parameter.data, g: t.gradient.data, m: m.base + offsets[i], v: v.base + offsets[i],
+                                                  h: (lr, beta1, beta2, eps, weightDecay, bc1, bc2))) { a, r in
+                let o = r.lowerBound, h = a.h
+                lb_adamw(a.p + o, a.g + o, a.m + o, a.v + o, r.count, h.0, h.1, h.2, h.3, h.4, h.5, h.6)
             }
         }
     }

@@ -24,6 +24,9 @@ public final class Network: @unchecked Sendable {
     private var dOut = FloatBuffer(count: 0)
     private var cls = FloatBuffer(count: 0)
     private var dh = FloatBuffer(count: 0)
+    /// The head's outputs and their gradient for the current step, (B, K).
+    private var headOutputs = FloatBuffer(count: 0)
+    private var dHeadOutputs = FloatBuffer(count: 0)
 
     /// Builds the configuration on a loaded model. Full fine-tuning works on a private copy of the
     /// weights; the other modes share the model's frozen weights.
@@ -155,44 +158,54 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Forward with dropout, loss, and backward into the gradients (which accumulate).
-    /// Returns the batch's mean loss and the head's outputs.
+    /// Returns the batch's mean loss and the head's outputs (B, K), a view of a buffer the network
+    /// reuses: valid until its next step. A step with a linear head allocates nothing once
+    /// `reserve` has sized the buffers (AllocationTests).
     public func lossAndGradients(_ batch: TokenBatch, head: LinearHead, targets: Targets, stepSeed: UInt64,
-                                 weight: Float = 1) -> (loss: Float, outputs: [Float]) {
+                                 weight: Float = 1) -> (loss: Float, outputs: UnsafeBufferPointer<Float>) {
         let opts = options(training: true, stepSeed: stepSeed)
         let out = model.forward(batch, activations: trainingActivations, options: opts)
-        if head.kind == .cosine { return cosineLossAndGradients(out, targets: targets, options: opts, weight: weight) }
-        let B = batch.batchSize, C = model.config.hiddenSize
+        let B = batch.batchSize, C = model.config.hiddenSize, K = head.outputs
+        if headOutputs.count < B * K { headOutputs = FloatBuffer(count: B * K) }
+        if dHeadOutputs.count < B * K { dHeadOutputs = FloatBuffer(count: B * K) }
+        if head.kind == .cosine {
+            let loss = cosineLossAndGradients(out, targets: targets, options: opts, weight: weight)
+            return (loss, UnsafeBufferPointer(start: headOutputs.base, count: B / 2))
+        }
         let h = clsRows(out)
-        let outputs = head.forward(h, rows: B)
-        let (loss, dOutputs): (Float, [Float])
+        let outputs = headOutputs.base, dOutputs = dHeadOutputs.base
+        head.forward(h, rows: B, into: outputs)
+        let loss: Float
         switch (head.kind, targets) {
-        case (.classification, .classes(let labels)): (loss, dOutputs) = Loss.crossEntropy(outputs, labels: labels, classes: head.outputs)
-        case (.binary, .values(let y)): (loss, dOutputs) = Loss.binaryCrossEntropy(outputs, targets: y)
-        case (.regression, .values(let y)): (loss, dOutputs) = Loss.meanSquaredError(outputs, targets: y)
+        case (.classification, .classes(let labels)): loss = Loss.crossEntropy(outputs, labels: labels, classes: K, gradient: dOutputs)
+        case (.binary, .values(let y)): loss = Loss.binaryCrossEntropy(outputs, targets: y, gradient: dOutputs)
+        case (.regression, .values(let y)): loss = Loss.meanSquaredError(outputs, targets: y, gradient: dOutputs)
         default: preconditionFailure("targets do not fit a \(head.kind) head")
         }
-        let dScaled = weight == 1 ? dOutputs : dOutputs.map { $0 * weight }
+        if weight != 1 { for i in 0..<(B * K) { dOutputs[i] *= weight } }
         let N = batch.tokenCount
         if dOut.count < N * C { dOut = FloatBuffer(count: N * C) }
         if dh.count < B * C { dh = FloatBuffer(count: B * C) }
-        head.backward(h, rows: B, dLogits: dScaled, dh: dh.base)
+        head.backward(h, rows: B, dLogits: dOutputs, dh: dh.base)
         if adaptation.mode != .head {
             dOut.base.update(repeating: 0, count: N * C)
             for b in 0..<B { (dOut.base + batch.offsets[b] * C).update(from: dh.base + b * C, count: C) }
             model.backward(batch, activations: trainingActivations, options: opts, dOut: dOut.base,
                            sinks: GradientSinks(base: baseGradients, adapters: adapters), workspace: workspace)
         }
-        return (loss, outputs)
+        return (loss, UnsafeBufferPointer(start: outputs, count: B * K))
     }
 
     /// score = 5 cos(u, v), loss = mean (score − y)²; ∂cos/∂u = v/(|u||v|) − cos · u/|u|², and each
     /// token of a sequence gets 1/L of its pooled vector's gradient.
-    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float) -> (loss: Float, outputs: [Float]) {
+    /// The scores go into `headOutputs`. (This head's step still allocates its pooled vectors.)
+    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float) -> Float {
         guard case .values(let y) = targets else { preconditionFailure("a cosine head needs values") }
         let batch = out.batch
         let (u, v, scores) = cosine(out)
         let (loss, dScores) = Loss.meanSquaredError(scores, targets: y)
-        guard adaptation.mode != .head else { return (loss, scores) }
+        headOutputs.base.update(from: scores, count: scores.count)
+        guard adaptation.mode != .head else { return loss }
         let P = batch.batchSize / 2, C = model.config.hiddenSize, N = batch.tokenCount
         if dOut.count < N * C { dOut = FloatBuffer(count: N * C) }
         for p in 0..<P {
@@ -210,7 +223,7 @@ public final class Network: @unchecked Sendable {
         }
         model.backward(batch, activations: trainingActivations, options: opts, dOut: dOut.base,
                        sinks: GradientSinks(base: baseGradients, adapters: adapters), workspace: workspace)
-        return (loss, scores)
+        return loss
     }
 
     // MARK: memory
@@ -229,6 +242,9 @@ public final class Network: @unchecked Sendable {
         if dOut.count < maxN * C { dOut = FloatBuffer(count: maxN * C) }
         if cls.count < maxB * C { cls = FloatBuffer(count: maxB * C) }
         if dh.count < maxB * C { dh = FloatBuffer(count: maxB * C) }
+        let maxK = heads.map(\.outputs).max() ?? 1
+        if headOutputs.count < maxB * maxK { headOutputs = FloatBuffer(count: maxB * maxK) }
+        if dHeadOutputs.count < maxB * maxK { dHeadOutputs = FloatBuffer(count: maxB * maxK) }
     }
 
     /// Bytes of parameters (the base, shared or private, plus adapters and heads), of gradients
