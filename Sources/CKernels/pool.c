@@ -49,10 +49,10 @@ static void *worker_main(void *arg) {
             break;
         }
         seen = g;
-        if (w < job_workers) {
-            job_fn(job_ctx, w);
-            atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
-        }
+        /* Every helper acknowledges every job, those with no share too: the caller waits for all
+           of them, so no helper can still be reading one job's fields when the next is posted. */
+        if (w < job_workers) job_fn(job_ctx, w);
+        atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
     }
     return NULL;
 }
@@ -81,7 +81,7 @@ int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx) {
     if (workers > started + 1) workers = started + 1;
     if (workers <= 1) { fn(ctx, 0); atomic_flag_clear(&busy); return 1; }
     job_fn = fn; job_ctx = ctx; job_workers = workers;
-    atomic_store(&pending, workers - 1);
+    atomic_store(&pending, started);
     atomic_fetch_add(&generation, 1);   /* seq_cst: publishes the job, then the sleepers check */
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&pool_lock);
