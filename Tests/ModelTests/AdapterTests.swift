@@ -52,6 +52,28 @@ final class AdapterTests: XCTestCase {
         }
     }
 
+    /// amp keeps bf16 copies of frozen base weights between steps; merging changes the base, so the
+    /// copies must be remade (stale copies would drop the adapters' contribution once merged).
+    func testMergedEqualsUnmergedUnderAmp() throws {
+        let model = tiny.cloned()
+        var config = AdaptationConfig(mode: .lora, rank: 3, targets: AdapterTarget.allCases)
+        config.amp = true
+        let net = try Network(model: model, adaptation: config, seed: 2)
+        randomize(net)
+        let head = net.addHead("t", kind: .classification, classes: 3)
+        let b = try batch(model)
+        let unmerged = net.predict(b, head: head).map(Double.init)
+        net.adapters!.setMerged(true)   // adapters off, base unchanged: what stale copies would give
+        let adaptersOff = net.predict(b, head: head).map(Double.init)
+        net.adapters!.setMerged(false)
+        XCTAssertGreaterThan(zip(unmerged, adaptersOff).map { abs($0 - $1) }.max()!, 1e-2, "the adapters matter")
+        net.merge()
+        let merged = net.predict(b, head: head).map(Double.init)
+        XCTAssertClose(merged, unmerged, tolerance: 2e-2, "amp: merged vs unmerged")
+        net.unmerge()
+        XCTAssertClose(net.predict(b, head: head).map(Double.init), unmerged, tolerance: 1e-6, "amp: after unmerge")
+    }
+
     func testSaveThenLoadGivesIdenticalOutputs() throws {
         let dir = Fixtures.temporaryDirectory()
         for (i, config) in [AdaptationConfig(mode: .lora, rank: 2, targets: [.query, .value, .output], layers: [1]),

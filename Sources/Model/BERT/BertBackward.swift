@@ -143,7 +143,7 @@ extension BertModel {
         let w = parameters.layers[l], a = acts.layer(l), g = sinks.base?.layers[l]
         let N = batch.tokenCount, C = config.hiddenSize, I = config.intermediateSize, H = config.numHeads, D = config.headDim
         let adapters = options.adapters?.active(layer: l) ?? [:]
-        let half = a.bf16.map { ($0, halfWeights(layer: l)) }
+        let half = a.bf16.map { ($0, halfWeights(layer: l, convert: false)) }   // the forward's copies
 
         /// A linear site y = x Wᵀ (+ adapter) + b, given dy: weight/bias grads, DoRA scaling, then
         /// dx = dy W (beta 0, or added with `accumulate`) plus the adapter's path. With amp, `xHalf`

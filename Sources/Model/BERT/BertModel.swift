@@ -38,8 +38,15 @@ public final class BertModel: @unchecked Sendable {
     public let parameters: BertParameters
     public let tokenizer: BertTokenizer
     private var inferenceActivations: BertActivations?
-    /// bf16 copies of the encoder's linear weights (amp), refreshed at every amp forward.
+    /// bf16 copies of the encoder's linear weights (amp), one slot per layer, made by the forward pass
+    /// and reused by the backward pass of the same step.
     private var halfWeights = BF16Buffer(count: 0)
+    /// The `parameterGeneration` each layer's bf16 copy was made from (-1: none yet).
+    private var halfGenerations: [Int] = []
+    /// Bumped by whatever changes the base weights outside an optimizer step (merging adapters into
+    /// them, reverting that): frozen-weight training then converts the weights again.
+    public private(set) var parameterGeneration = 0
+    public func parametersChanged() { parameterGeneration &+= 1 }
 
     public init(folder: URL, config: BertConfig, parameters: BertParameters, tokenizer: BertTokenizer) {
         self.folder = folder; self.config = config; self.parameters = parameters; self.tokenizer = tokenizer
@@ -129,18 +136,25 @@ public final class BertModel: @unchecked Sendable {
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
 
-    /// Converts layer `l`'s linear weights to bf16 into a buffer that holds one layer (the weights
-    /// may have changed since the last call: an optimizer step, a merge) and returns them:
-    /// [3C, C], [C, C], [I, C], [C, I]. Valid until the next call; forward and backward each convert
-    /// the layer they work on (1.8M elements for MiniLM-L6, well under a millisecond).
-    func halfWeights(layer l: Int) -> (qkv: UnsafePointer<UInt16>, attnOut: UnsafePointer<UInt16>, ffnUp: UnsafePointer<UInt16>, ffnDown: UnsafePointer<UInt16>) {
+    /// Layer `l`'s linear weights in bf16: [3C, C], [C, C], [I, C], [C, I]. The forward pass calls it
+    /// with `convert` true unless the base weights are frozen (`EncoderOptions.baseWeightsFrozen`);
+    /// a copy is also made when it is of an older `parameterGeneration`. LoRA, DoRA and head training
+    /// thus convert the weights once, full fine-tuning once a step (its weights change every step);
+    /// the backward pass uses the copy its forward made.
+    func halfWeights(layer l: Int, convert: Bool) -> (qkv: UnsafePointer<UInt16>, attnOut: UnsafePointer<UInt16>, ffnUp: UnsafePointer<UInt16>, ffnDown: UnsafePointer<UInt16>) {
         let C = config.hiddenSize, I = config.intermediateSize, per = 4 * C * C + 2 * I * C
-        if halfWeights.count < per { halfWeights = BF16Buffer(count: per) }
-        let w = parameters.layers[l], h = halfWeights.base
-        BF16.convert(w.qkvWeight.data, to: h, count: 3 * C * C)
-        BF16.convert(w.attnOutWeight.data, to: h + 3 * C * C, count: C * C)
-        BF16.convert(w.ffnUpWeight.data, to: h + 4 * C * C, count: I * C)
-        BF16.convert(w.ffnDownWeight.data, to: h + 4 * C * C + I * C, count: C * I)
+        if halfWeights.count < per * config.numLayers {
+            halfWeights = BF16Buffer(count: per * config.numLayers)
+            halfGenerations = Array(repeating: -1, count: config.numLayers)
+        }
+        let w = parameters.layers[l], h = halfWeights.base + l * per
+        if convert || halfGenerations[l] != parameterGeneration {
+            BF16.convert(w.qkvWeight.data, to: h, count: 3 * C * C)
+            BF16.convert(w.attnOutWeight.data, to: h + 3 * C * C, count: C * C)
+            BF16.convert(w.ffnUpWeight.data, to: h + 4 * C * C, count: I * C)
+            BF16.convert(w.ffnDownWeight.data, to: h + 4 * C * C + I * C, count: C * I)
+            halfGenerations[l] = parameterGeneration
+        }
         let base = UnsafePointer(h)
         return (base, base + 3 * C * C, base + 4 * C * C, base + 4 * C * C + I * C)
     }
@@ -175,7 +189,7 @@ public final class BertModel: @unchecked Sendable {
             adapters[t]?.forward(x: x, ldx: ldx, y: y, ldy: ldy, rows: N, base: base, training: options.training,
                                  seed: options.seed(layer: l, site: .adapter(t)))
         }
-        let half = a.bf16.map { ($0, halfWeights(layer: l)) }
+        let half = a.bf16.map { ($0, halfWeights(layer: l, convert: !options.baseWeightsFrozen)) }
         // qkv = x Wqkvᵀ (+ adapters) + b                                     (N, 3C)
         if case let (h, hw)? = half {
             BF16.convert(x, to: h.input, count: N * C)

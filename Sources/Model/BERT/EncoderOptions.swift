@@ -17,6 +17,10 @@ public struct EncoderOptions {
     /// Mixed precision: the linear layers' products in bf16 (fp32 accumulation), their inputs kept
     /// in bf16 for backward; softmax, LayerNorm, GELU, attention, adapters and losses stay fp32.
     public var amp = false
+    /// The base weights do not change between steps (LoRA, DoRA, head training; inference): amp keeps
+    /// their bf16 copies instead of converting them every step. Whatever changes them otherwise calls
+    /// `BertModel.parametersChanged()`.
+    public var baseWeightsFrozen = false
 
     public init(adapters: AdapterSet? = nil, training: Bool = false, hiddenDropout: Float = 0, attentionDropout: Float = 0,
                 stepSeed: UInt64 = 0, pooler: Bool = true, amp: Bool = false) {

@@ -119,8 +119,10 @@ public final class Network: @unchecked Sendable {
     }
 
     func options(training: Bool, stepSeed: UInt64) -> EncoderOptions {
-        EncoderOptions(adapters: adapters, training: training, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
-                       stepSeed: stepSeed, pooler: false, amp: adaptation.amp)
+        var o = EncoderOptions(adapters: adapters, training: training, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
+                               stepSeed: stepSeed, pooler: false, amp: adaptation.amp)
+        o.baseWeightsFrozen = adaptation.mode != .full
+        return o
     }
 
     /// The head's outputs for a batch, without dropout (evaluation). (B, K) row-major.
@@ -267,11 +269,13 @@ public final class Network: @unchecked Sendable {
         guard let adapters, !adapters.isMerged else { return }
         for a in adapters.all { a.merge(into: Self.baseWeight(model.parameters, layer: a.layer, target: a.target)) }
         adapters.setMerged(true)
+        model.parametersChanged()
     }
 
     public func unmerge() {
         guard let adapters, adapters.isMerged else { return }
         for a in adapters.all { a.unmerge(into: Self.baseWeight(model.parameters, layer: a.layer, target: a.target)) }
         adapters.setMerged(false)
+        model.parametersChanged()
     }
 }
