@@ -18,6 +18,7 @@
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 extern char *openblas_get_corename(void) __attribute__((weak));
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
@@ -53,26 +54,70 @@ static int cpu_has_avx2_fma(void) {
 const char *lb_blas_detected_core(void) { return openblas_get_corename ? detected : NULL; }
 const char *lb_blas_current_core(void) { return openblas_get_corename ? openblas_get_corename() : NULL; }
 int lb_blas_core_origin(void) { return origin; }
+static char user_core[32];
+const char *lb_blas_user_core(void) { return user_core[0] ? user_core : NULL; }
 
+/* The vector width a core's kernels use: 1 SSE, 2 AVX, 3 AVX2+FMA, 4 AVX-512; 0 unknown name. */
+static int core_level(const char *name) {
+  static const char *sse[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn", "Dunnington",
+                              "Nehalem", "Atom", "Nano", "Opteron", "Opteron_SSE3", "Barcelona", "Bobcat"};
+  static const char *avx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller"};
+  static const char *avx2[] = {"Haswell", "Zen", "Excavator"};
+  static const char *avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+#define IN(list) for (size_t i = 0; i < sizeof list / sizeof *list; i++) if (strcasecmp(name, list[i]) == 0)
+  IN(avx512) return 4;
+  IN(avx2) return 3;
+  IN(avx) return 2;
+  IN(sse) return 1;
+#undef IN
+  return 0;
+}
+static int cpu_level(void) { return cpu_has_skx_avx512() ? 4 : cpu_has_avx2_fma() ? 3 : 0; }
+
+static void reload(const char *core) {
+  if (core) setenv("OPENBLAS_CORETYPE", core, 1); else unsetenv("OPENBLAS_CORETYPE");
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+}
+
+/* origin: 0 detected by OpenBLAS, 1 repaired (a generic fallback replaced), 2 the user's
+   OPENBLAS_CORETYPE kept, 3 LORABOOK_BLAS_CORE, 4 the user's OPENBLAS_CORETYPE replaced because its
+   kernels are narrower than the CPU's vectors (e.g. Haswell's AVX2 on an AVX-512 CPU: a stale
+   setting in a shell profile or a container image costs 1.5x here). */
 const char *lb_blas_core_fix(void) {
   if (!openblas_get_corename) return NULL;
   if (done) return openblas_get_corename();
   done = 1;
   const char *cur = openblas_get_corename();
   strncpy(detected, cur ? cur : "unknown", sizeof detected - 1);
-  if (getenv("OPENBLAS_CORETYPE")) { origin = 2; return cur; }        /* the user decided */
-  if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return cur;   /* not DYNAMIC_ARCH */
+  int dynamic = gotoblas_dynamic_init && gotoblas_dynamic_quit;
+  const char *forced = getenv("LORABOOK_BLAS_CORE");
+  if (forced && *forced && dynamic) {   /* lorabook's own setting wins over everything */
+    reload(forced);
+    origin = 3;
+    return openblas_get_corename();
+  }
+  const char *user = getenv("OPENBLAS_CORETYPE");
+  if (user && *user) {
+    strncpy(user_core, user, sizeof user_core - 1);
+    int have = core_level(cur), can = cpu_level();
+    if (!dynamic || have == 0 || have >= can) { origin = 2; return cur; }   /* the user decided */
+    reload(NULL);                        /* what OpenBLAS detects on its own */
+    cur = openblas_get_corename();
+    strncpy(detected, cur ? cur : "unknown", sizeof detected - 1);
+    origin = 4;
+  } else if (!dynamic) {
+    return cur;
+  }
   /* Leave good detections alone; repair only generic fallbacks. */
-  static const char *good[] = {"Haswell", "SkylakeX", "Cooperlake", "SapphireRapids",
-                               "Zen", "Excavator", "Steamroller", "Piledriver"};
-  for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-    if (strcmp(cur, good[i]) == 0) return cur;
-  const char *want = cpu_has_skx_avx512() ? "SkylakeX" : cpu_has_avx2_fma() ? "Haswell" : NULL;
+  if (core_level(cur) >= 3 && core_level(cur) >= cpu_level()) {
+    if (origin == 4) setenv("OPENBLAS_CORETYPE", cur, 1);   /* child processes get the same kernels */
+    return cur;
+  }
+  const char *want = cpu_level() == 4 ? "SkylakeX" : cpu_level() == 3 ? "Haswell" : NULL;
   if (!want) return cur;
-  setenv("OPENBLAS_CORETYPE", want, 1); /* inherited by child processes too */
-  gotoblas_dynamic_quit();
-  gotoblas_dynamic_init();
-  origin = 1;
+  reload(want); /* inherited by child processes too */
+  if (origin != 4) origin = 1;
   return openblas_get_corename();
 }
 

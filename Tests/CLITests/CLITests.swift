@@ -35,6 +35,33 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("6 layers, hidden 384"), r.stdout)
     }
 
+    /// A stale OPENBLAS_CORETYPE naming narrower kernels than the CPU has is replaced (and said so);
+    /// LORABOOK_BLAS_CORE is taken as it is; a setting at the CPU's width is kept.
+    func testCoreTypeSettings() throws {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let avx512 = ["avx512f", "avx512dq", "avx512bw", "avx512vl"].allSatisfy { info.contains(" \($0)") }
+        let avx2 = info.contains(" avx2") && info.contains(" fma")
+        func blasLine(_ env: [String: String]) throws -> String {
+            let r = try run(["info"], env: env)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout.split(separator: "\n").first { $0.hasPrefix("blas:") }.map(String.init) ?? ""
+        }
+        let forced = try blasLine(["LORABOOK_BLAS_CORE": "Prescott", "OPENBLAS_CORETYPE": "Haswell"])
+        XCTAssertTrue(forced.contains("core Prescott (set by LORABOOK_BLAS_CORE)"), forced)
+        let stale = try blasLine(["OPENBLAS_CORETYPE": "Prescott"])
+        if avx2 {
+            XCTAssertTrue(stale.contains("chosen by lorabook over OPENBLAS_CORETYPE=Prescott"), stale)
+            XCTAssertTrue(stale.contains("LORABOOK_BLAS_CORE=Prescott keeps it"), stale)
+            XCTAssertFalse(stale.contains("core Prescott"), stale)
+        }
+        if avx512 {
+            let haswell = try blasLine(["OPENBLAS_CORETYPE": "Haswell"])
+            XCTAssertTrue(haswell.contains("over OPENBLAS_CORETYPE=Haswell"), haswell)
+            let kept = try blasLine(["OPENBLAS_CORETYPE": "SkylakeX"])
+            XCTAssertTrue(kept.contains("core SkylakeX (set by OPENBLAS_CORETYPE)"), kept)
+        }
+    }
+
     func testEmbedJSONMatchesGolden() throws {
         for c in try golden() where ["ascii", "pair", "accents"].contains(c["name"] as! String) {
             var args = ["embed", "--json", c["text_a"] as! String]

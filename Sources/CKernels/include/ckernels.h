@@ -23,6 +23,8 @@ const char *lb_blas_current_core(void);
 const char *lb_blas_core_fix(void);
 // Why the core is what it is: 0 detected and kept, 1 repaired by lorabook, 2 chosen by the user.
 int lb_blas_core_origin(void);
+// The OPENBLAS_CORETYPE the process started with (NULL if none).
+const char *lb_blas_user_core(void);
 // Bytes of heap in use (glibc mallinfo2: allocated chunks + mmap'd blocks); 0 elsewhere.
 size_t lb_heap_in_use(void);
 
@@ -117,3 +119,9 @@ const char *lb_bf16_impl(void);
 // call only from one thread, never from inside a job. Returns the number of workers that ran.
 int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx);
 #endif
+
+// ---- LoRA/DoRA rank-r products (lowrank.c) ----
+// C[n, j] = alpha · Σ_k X[n, k] W[j, k] for n < rows, j < r: X (rows, K) with row stride ldx, W (r, K)
+// contiguous, C (rows, r) with row stride ldc. For r small (LoRA ranks), where a GEMM call is slow.
+void lb_rank_product(float *C, size_t ldc, const float *X, size_t ldx, const float *W, size_t rows, size_t r,
+                     size_t K, float alpha);

@@ -29,6 +29,7 @@ public final class LowRankAdapter: @unchecked Sendable {
     private(set) var xd = FloatBuffer(count: 0)       // (N, in) dropped input (LoRA dropout only)
     private(set) var z = FloatBuffer(count: 0)        // (N, out) DoRA: pre-scaling output
     private(set) var du = FloatBuffer(count: 0)       // (N, r) backward scratch
+    let Bt: Tensor                                    // (r, out) Bᵀ, backward scratch for du = dy B
     let norm: Tensor, gain: Tensor                    // (out) DoRA: n and g = m / n
     let merged: Tensor                                // (out, in) DoRA: W0 + s BA, scratch
     private var backup: Tensor?                       // W0 rows while merged
@@ -47,6 +48,7 @@ public final class LowRankAdapter: @unchecked Sendable {
         norm = Tensor(zeros: [isDoRA ? outFeatures : 0])
         gain = Tensor(zeros: [isDoRA ? outFeatures : 0])
         merged = Tensor(zeros: [isDoRA ? outFeatures * inFeatures : 0])
+        Bt = Tensor(zeros: [rank, outFeatures])
     }
 
     public var parameterCount: Int { A.count + B.count + (magnitude?.count ?? 0) }
@@ -105,7 +107,7 @@ public final class LowRankAdapter: @unchecked Sendable {
             xin = UnsafePointer(xd.base); ldxin = inFeatures
         }
         // u = x̃ Aᵀ                                                        (N, r)
-        BLAS.gemm(transB: true, m: N, n: rank, k: inFeatures, a: xin, lda: ldxin, b: A.data, ldb: inFeatures, c: u.base, ldc: rank)
+        BLAS.rankProduct(u.base, ldc: rank, x: xin, ldx: ldxin, w: A.data, rows: N, rank: rank, k: inFeatures)
         // y += s u Bᵀ                                                      (N, out)
         BLAS.gemm(transB: true, m: N, n: outFeatures, k: rank, alpha: scaling, a: u.base, lda: rank, b: B.data, ldb: rank,
                   beta: 1, c: y, ldc: ldy)
@@ -143,8 +145,9 @@ public final class LowRankAdapter: @unchecked Sendable {
         ensure(&du, N * rank)
         // dB += s dyᵀ u                                                    (out, r)
         if let dB { BLAS.gemm(transA: true, m: outFeatures, n: rank, k: N, alpha: scaling, a: dy, lda: ldy, b: u.base, ldb: rank, beta: 1, c: dB.data, ldc: rank) }
-        // du = s dy B                                                       (N, r)
-        BLAS.gemm(m: N, n: rank, k: outFeatures, alpha: scaling, a: dy, lda: ldy, b: B.data, ldb: rank, c: du.base, ldc: rank)
+        // du = s dy B = s dy (Bᵀ)ᵀ                                          (N, r)
+        for o in 0..<outFeatures { for j in 0..<rank { Bt.data[j * outFeatures + o] = B.data[o * rank + j] } }
+        BLAS.rankProduct(du.base, ldc: rank, x: dy, ldx: ldy, w: Bt.data, rows: N, rank: rank, k: outFeatures, alpha: scaling)
         // dA += duᵀ x̃                                                       (r, in)
         if let dA { BLAS.gemm(transA: true, m: rank, n: inFeatures, k: N, a: du.base, lda: rank, b: xin, ldb: ldxin, beta: 1, c: dA.data, ldc: inFeatures) }
         // dx += dropout'(du A)                                              (N, in)

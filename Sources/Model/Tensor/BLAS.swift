@@ -11,6 +11,10 @@ public enum BLAS {
         case detected = "detected by OpenBLAS"
         case repaired = "repaired by lorabook"
         case user = "set by OPENBLAS_CORETYPE"
+        /// `LORABOOK_BLAS_CORE`: lorabook's own setting, taken as it is.
+        case forced = "set by LORABOOK_BLAS_CORE"
+        /// OPENBLAS_CORETYPE named kernels narrower than the CPU's vectors; lorabook chose instead.
+        case replacedUserSetting = "chosen by lorabook"
     }
 
     /// Makes sure the core-type repair ran (the C constructor normally did it before any Swift code).
@@ -37,6 +41,8 @@ public enum BLAS {
         switch lb_blas_core_origin() {
         case 1: return .repaired
         case 2: return .user
+        case 3: return .forced
+        case 4: return .replacedUserSetting
         default: return .detected
         }
     }
@@ -80,11 +86,20 @@ public enum BLAS {
         openblas_set_num_threads(Int32(t == .openblas ? state.threads : 1))
     }
 
+    /// The OPENBLAS_CORETYPE the process started with, if any.
+    public static var userCoreSetting: String? {
+        initialize()
+        return lb_blas_user_core().map { String(cString: $0) }
+    }
+
     /// One line for reports: "SkylakeX (repaired by lorabook; OpenBLAS detected Prescott), 2 threads".
     public static var summary: String {
         let core = coreName
         var s = core + " (" + coreOrigin.rawValue
         if coreOrigin == .repaired { s += "; OpenBLAS detected \(detectedCoreName)" }
+        if coreOrigin == .replacedUserSetting {
+            s += " over OPENBLAS_CORETYPE=\(userCoreSetting ?? "?"), whose kernels are narrower than this CPU's vectors; LORABOOK_BLAS_CORE=\(userCoreSetting ?? "NAME") keeps it"
+        }
         return s + "), \(threads) thread" + (threads == 1 ? "" : "s") + (threading == .lorabook ? " (GEMMs split by lorabook)" : "")
     }
 
@@ -108,6 +123,20 @@ public enum BLAS {
         } else {
             call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }
+    }
+
+    /// C (rows, r) = alpha · X Wᵀ for a small r (LoRA/DoRA's rank): X (rows, K) with row stride ldx,
+    /// W (r, K) contiguous. lorabook's own kernel (CKernels/lowrank.c), rows split across the workers;
+    /// the profiler counts it as the GEMM it replaces.
+    @inline(__always)
+    public static func rankProduct(_ C: UnsafeMutablePointer<Float>, ldc: Int, x X: UnsafePointer<Float>, ldx: Int,
+                                   w W: UnsafePointer<Float>, rows: Int, rank r: Int, k K: Int, alpha: Float = 1) {
+        if rows == 0 || r == 0 { return }
+        let t0 = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        Parallel.chunks(rows, minChunk: 64, (C, ldc, X, ldx, W, r, K, alpha)) { a, rr in
+            lb_rank_product(a.0 + rr.lowerBound * a.1, a.1, a.2 + rr.lowerBound * a.3, a.3, a.4, rr.count, a.5, a.6, a.7)
+        }
+        profiler?.record(GemmShape(transA: false, transB: true, m: rows, n: r, k: K), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
     }
 
     @inline(__always)
