@@ -4,7 +4,12 @@
    - oneDNN (Debian's libdnnl 2.6), loaded at run time with dlopen so that lorabook builds and runs
      without it. Its matmul primitive takes plain row-major bf16 with strides (transposes need no
      copy), accumulates in fp32 and dispatches to AMX (Sapphire/Emerald Rapids: ~3.4× fp32 sgemm)
-     or AVX512-BF16 (Zen 4: ~1.8×). Primitives are created once per shape and cached here.
+     or AVX512-BF16 (Zen 4: ~1.8×). Primitives are created once per shape and cached here. Without
+     AMX the token dimension (M, or K for weight gradients) is a runtime dimension: one primitive
+     serves every batch length (oneDNN's gemm:jit, as fast as its per-shape brgemm on Zen 4/5), so
+     a training run stops creating primitives (~0.3 ms each, ~2.3 ms a step) and growing the heap as
+     new batch lengths appear. With AMX only the per-shape brgemm kernels use the tiles, so shapes
+     stay fixed there. LORABOOK_AMP_SHAPES=fixed|runtime overrides.
    - reference: the bf16 operands widened to fp32 and multiplied by OpenBLAS. Same inputs, fp32
      accumulation, so the same numerics as the hardware path up to summation order; no speed gain.
      Used where the CPU has no bf16 instructions or oneDNN is missing, and by tests to compare.
@@ -83,11 +88,14 @@ static dnnl_stream_t stream;
 static char impl_name[96] = "";
 
 typedef struct {
-  int used, ta, tb, m, n, k, lda, ldb, ldc;
+  int used, ta, tb, m, n, k, lda, ldb, ldc;   /* m, k: 0 when runtime dimensions */
   float alpha, beta;
   dnnl_primitive_t prim;
-  dnnl_memory_t a, b, c;
+  dnnl_memory_t a, b, c;   /* for (mem_m, mem_k); remade when a call's M or K differs */
+  int mem_m, mem_k;
 } entry_t;
+
+static int runtime_shapes = 0; /* M and K as runtime dimensions (set when oneDNN loads) */
 
 #define CACHE_SIZE 8192 /* power of two */
 static entry_t *cache;
@@ -124,17 +132,20 @@ static int load_dnnl(void) {
     snprintf(note, sizeof note, "oneDNN could not create a CPU engine");
     return 0;
   }
+  const char *shapes = getenv("LORABOOK_AMP_SHAPES");
+  runtime_shapes = shapes && !strcmp(shapes, "fixed") ? 0 : shapes && !strcmp(shapes, "runtime") ? 1 : cpu_bf16_isa() != 2;
   cache = calloc(CACHE_SIZE, sizeof(entry_t));
   return cache != NULL;
 }
 
-static void set_md(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld, dnnl_data_type_t dt) {
+static void set_md(dnnl_memory_desc_t *md, dnnl_dim_t rows, dnnl_dim_t cols, int trans, int ld, dnnl_data_type_t dt) {
   dnnl_dims_t dims = {rows, cols};
   dnnl_dims_t strides = {trans ? 1 : ld, trans ? ld : 1};
   p_dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
 static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int lda, int ldb, float beta, int ldc) {
+  if (runtime_shapes) { m = 0; k = 0; }
   uint64_t h = 1469598103934665603ull;
   int key[9] = {ta, tb, m, n, k, lda, ldb, ldc, 0};
   float fk[2] = {alpha, beta};
@@ -156,7 +167,7 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
       entry_t *e = &cache[j];
       if (e->prim) {
         p_dnnl_primitive_destroy(e->prim);
-        p_dnnl_memory_destroy(e->a); p_dnnl_memory_destroy(e->b); p_dnnl_memory_destroy(e->c);
+        if (e->a) { p_dnnl_memory_destroy(e->a); p_dnnl_memory_destroy(e->b); p_dnnl_memory_destroy(e->c); }
       }
     }
     memset(cache, 0, CACHE_SIZE * sizeof(entry_t));
@@ -164,14 +175,15 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
     i = (size_t)h & (CACHE_SIZE - 1);
   }
   entry_t *e = &cache[i];
-  *e = (entry_t){1, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, NULL, NULL, NULL, NULL};
+  *e = (entry_t){1, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, NULL, NULL, NULL, NULL, -1, -1};
   cached++;
   created++;
   double t0 = now_s();
   dnnl_memory_desc_t amd, bmd, cmd;
-  set_md(&amd, m, k, ta, lda, dnnl_bf16);
-  set_md(&bmd, k, n, tb, ldb, dnnl_bf16);
-  set_md(&cmd, m, n, 0, ldc, dnnl_f32);
+  dnnl_dim_t dm = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : m, dk = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : k;
+  set_md(&amd, dm, dk, ta, lda, dnnl_bf16);
+  set_md(&bmd, dk, n, tb, ldb, dnnl_bf16);
+  set_md(&cmd, dm, n, 0, ldc, dnnl_f32);
   dnnl_matmul_desc_t desc;
   if (p_dnnl_matmul_desc_init(&desc, &amd, &bmd, NULL, &cmd) != dnnl_success) return NULL;
   dnnl_primitive_attr_t attr = NULL;
@@ -194,9 +206,6 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
   s = p_dnnl_primitive_create(&e->prim, pd);
   p_dnnl_primitive_desc_destroy(pd);
   if (s != dnnl_success) { e->prim = NULL; return NULL; }
-  p_dnnl_memory_create(&e->a, &amd, engine, DNNL_MEMORY_NONE);
-  p_dnnl_memory_create(&e->b, &bmd, engine, DNNL_MEMORY_NONE);
-  p_dnnl_memory_create(&e->c, &cmd, engine, DNNL_MEMORY_NONE);
   create_seconds += now_s() - t0;
   return e;
 }
@@ -206,6 +215,17 @@ static int onednn_gemm(int ta, int tb, int m, int n, int k, float alpha, const u
   entry_t *e = primitive(ta, tb, m, n, k, alpha, lda, ldb, beta, ldc);
   if (!e) return 0;
   executed++;
+  if (e->mem_m != m || e->mem_k != k) {   /* memory objects carry the call's actual M and K */
+    if (e->a) { p_dnnl_memory_destroy(e->a); p_dnnl_memory_destroy(e->b); p_dnnl_memory_destroy(e->c); }
+    dnnl_memory_desc_t amd, bmd, cmd;
+    set_md(&amd, m, k, ta, lda, dnnl_bf16);
+    set_md(&bmd, k, n, tb, ldb, dnnl_bf16);
+    set_md(&cmd, m, n, 0, ldc, dnnl_f32);
+    p_dnnl_memory_create(&e->a, &amd, engine, DNNL_MEMORY_NONE);
+    p_dnnl_memory_create(&e->b, &bmd, engine, DNNL_MEMORY_NONE);
+    p_dnnl_memory_create(&e->c, &cmd, engine, DNNL_MEMORY_NONE);
+    e->mem_m = m; e->mem_k = k;
+  }
   if (p_omp_set_num_threads) p_omp_set_num_threads(threads > 0 ? threads : openblas_get_num_threads());
   p_dnnl_memory_set_data_handle(e->a, (void *)a);
   p_dnnl_memory_set_data_handle(e->b, (void *)b);

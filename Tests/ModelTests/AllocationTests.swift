@@ -28,7 +28,8 @@ final class AllocationTests: XCTestCase {
     /// Zeroing gradients, forward, loss, backward and the AdamW update, for each mode and precision,
     /// after two warm-up steps on the same batch shapes. fp32 steps and amp on the reference backend
     /// allocate nothing. On oneDNN, each product's execution allocates a few small blocks inside the
-    /// library (its C API builds a map of the arguments per call); the test bounds those per product,
+    /// library (its C API builds a map of the arguments per call, and its gemm:jit kernels for runtime
+    /// shapes allocate their packing buffers); the test bounds those per product,
     /// so that any allocation of lorabook's own would still show.
     func testTrainingStepAllocatesNothingInSteadyState() throws {
         let model = try Fixtures.model.get()
@@ -60,7 +61,7 @@ final class AllocationTests: XCTestCase {
                 if inOneDNN == 0 {
                     XCTAssertEqual(n, 0, "\(what): heap allocations in two steady-state steps")
                 } else {
-                    XCTAssertLessThanOrEqual(n, 8 * inOneDNN, "\(what): \(n) heap allocations for \(inOneDNN) oneDNN products")
+                    XCTAssertLessThanOrEqual(n, 12 * inOneDNN, "\(what): \(n) heap allocations for \(inOneDNN) oneDNN products")
                     XCTAssertGreaterThan(inOneDNN, 0)
                 }
             }
