@@ -107,7 +107,7 @@ struct BenchTrain: ParsableCommand {
     var batch = 32
 
     @Option(name: .long, help: "Timed steps (after the warm-up).")
-    var steps = 10
+    var steps = 40
 
     @Option(name: .long, help: "Untimed warm-up steps.")
     var warmup = 2
