@@ -118,6 +118,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per configuration, one per line.")
     var json = false
 
+    @Flag(name: .long, help: "After the table, where each configuration's step goes: products by kind (ms, GFLOP/s) and everything else.")
+    var breakdown = false
+
     func validate() throws {
         for (name, v) in [("--batch", batch), ("--steps", steps)] where v < 1 { throw ValidationError("\(name) must be at least 1, got \(v).") }
         if warmup < 0 { throw ValidationError("--warmup must be at least 0, got \(warmup).") }
@@ -144,6 +147,7 @@ struct BenchTrain: ParsableCommand {
             print("")
             print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  step GFLOP/s  trainable   train MB  peak RSS MB")
         }
+        var results: [TrainBenchmark.Result] = []
         for c in configurations {
             let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
             if json {
@@ -154,12 +158,25 @@ struct BenchTrain: ParsableCommand {
                     "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
                     "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
                     "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
+                    "breakdown_ms": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.ms) } + [("other", r.otherMs)]),
+                    "breakdown_gflops": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.gflops) }),
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
                 print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
                              r.gemmShare * 100, r.gemmGflops, r.achievedGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
+            }
+            results.append(r)
+        }
+        if breakdown && !json {
+            print("")
+            print("where a step goes (mean ms per step; GFLOP/s of each kind of product)")
+            print("configuration              linear products      attention products   rank-r products      everything else")
+            for r in results {
+                let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
+                let cells = r.breakdown.map { String(format: "%6.1f ms %6.0f GF/s", $0.ms, $0.gflops).padding(toLength: 21, withPad: " ", startingAt: 0) }
+                print(name + " " + cells.joined() + String(format: "%6.1f ms", r.otherMs))
             }
         }
     }

@@ -62,6 +62,30 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `bench train --json`: one object per configuration and precision with the keys the issue asks
+    /// for, and a breakdown of the step whose parts are non-negative and add up to a step's time.
+    func testBenchTrainJSON() throws {
+        let r = try run(["bench", "train", "--mode", "lora", "--rank", "2", "--batch", "4", "--steps", "2", "--warmup", "1",
+                         "--precision", "both", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.stdout)
+        for (line, amp) in zip(lines, [false, true]) {
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for key in ["mode", "rank", "targets", "amp", "batch", "seq_per_s", "ms_per_step", "peak_rss_mb", "gflops", "gemm_share"] {
+                XCTAssertNotNil(o[key], "missing \(key) in \(line)")
+            }
+            XCTAssertEqual(o["mode"] as? String, "lora"); XCTAssertEqual(o["rank"] as? Int, 2); XCTAssertEqual(o["amp"] as? Bool, amp)
+            let parts = try XCTUnwrap(o["breakdown_ms"] as? [String: Double])
+            XCTAssertEqual(Set(parts.keys), ["linear", "attention", "rank-r", "other"])
+            XCTAssertTrue(parts.values.allSatisfy { $0 >= 0 }, "\(parts)")
+            XCTAssertGreaterThan(parts["linear"]!, 0); XCTAssertGreaterThan(parts["rank-r"]!, 0, "LoRA has rank-r products")
+            let total = parts.values.reduce(0, +), median = try XCTUnwrap(o["ms_per_step"] as? Double)
+            let lo = try XCTUnwrap(o["ms_min"] as? Double), hi = try XCTUnwrap(o["ms_max"] as? Double)
+            XCTAssertTrue(total >= lo * 0.99 && total <= hi * 1.01, "breakdown \(total) ms outside the steps' \(lo)–\(hi) ms (median \(median))")
+        }
+    }
+
     func testEmbedJSONMatchesGolden() throws {
         for c in try golden() where ["ascii", "pair", "accents"].contains(c["name"] as! String) {
             var args = ["embed", "--json", c["text_a"] as! String]

@@ -1,6 +1,7 @@
 // The training benchmark: timed optimizer steps (forward, backward, AdamW) on real SST batches, per
 // configuration: median and spread of ms per step, sequences/s, the GEMMs' rate and share of the
-// step, peak resident memory and trainable parameters.
+// step, where the step's time goes (products by kind, everything else), peak resident memory and
+// trainable parameters.
 import Foundation
 
 public struct TrainBenchmark {
@@ -37,7 +38,27 @@ public struct TrainBenchmark {
         public let primitivesCreated: Int, primitiveMsPerStep: Double
         /// Heap in use after the last timed step minus after the first one (steady state: about 0).
         public let heapGrowth: Int
+        /// Mean ms per timed step in each kind of matrix product, with its GFLOP/s, and in everything else.
+        public let breakdown: [(kind: ProductKind, ms: Double, gflops: Double)]
+        public let otherMs: Double
         public var sequencesPerSecond: Double { Double(batch) / (msPerStep / 1000) }
+    }
+
+    /// What a matrix product of a step is, told from its shape (the profiler sees shapes only).
+    public enum ProductKind: String, CaseIterable, Sendable {
+        /// The encoder's linear layers (forward, dX, dW) and the head: in bf16 under amp.
+        case linear
+        /// Scaled dot-product attention, per sequence and head: (L, L, D) and (L, D, L) products.
+        case attention
+        /// LoRA/DoRA's rank-r products: one dimension is the rank (lorabook's kernel or a GEMM).
+        case lowRank = "rank-r"
+
+        static func of(_ s: GemmShape, headDim D: Int, rank: Int?) -> ProductKind {
+            if s.bf16 { return .linear }
+            if let rank, s.m == rank || s.n == rank || s.k == rank { return .lowRank }
+            if (s.k == D && s.m == s.n) || (s.n == D && s.m == s.k) { return .attention }
+            return .linear
+        }
     }
 
     public let model: BertModel
@@ -57,6 +78,8 @@ public struct TrainBenchmark {
         var gemmSeconds = 0.0, gemmFlops = 0.0
         var created0 = BF16.creationStats
         var heap0 = 0, heap1 = 0
+        var byKind: [ProductKind: (flops: Double, seconds: Double)] = [:]
+        let rank = c.adaptation.usesAdapters ? c.adaptation.rank : nil
         for s in 0..<(warmup + steps) {
             let (b, targets) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
             let profiler = GemmProfiler()
@@ -70,7 +93,14 @@ public struct TrainBenchmark {
             if s == warmup { heap0 = ProcessMemory.heapInUse }
             if s == warmup + steps - 1 { heap1 = ProcessMemory.heapInUse }
             BLAS.profiler = nil
-            if s >= warmup { times.append(t); gemmSeconds += profiler.totalSeconds; gemmFlops += profiler.totalFlops }
+            if s >= warmup {
+                times.append(t); gemmSeconds += profiler.totalSeconds; gemmFlops += profiler.totalFlops
+                for (shape, e) in profiler.entries {
+                    let kind = ProductKind.of(shape, headDim: model.config.headDim, rank: rank)
+                    let sum = byKind[kind] ?? (0, 0)
+                    byKind[kind] = (sum.flops + shape.flops * Double(e.calls), sum.seconds + Double(e.nanoseconds) / 1e9)
+                }
+            }
             progress("\(c): step \(s + 1)/\(warmup + steps) \(String(format: "%.1f", t)) ms\(s < warmup ? " (warm-up)" : "")")
         }
         let created1 = BF16.creationStats
@@ -85,6 +115,11 @@ public struct TrainBenchmark {
                       trainingMemory: network.memory(optimizer: optimizer).training,
                       primitivesCreated: created1.primitives - created0.primitives,
                       primitiveMsPerStep: (created1.seconds - created0.seconds) * 1000 / Double(steps),
-                      heapGrowth: heap1 - heap0)
+                      heapGrowth: heap1 - heap0,
+                      breakdown: ProductKind.allCases.map { k in
+                          let e = byKind[k] ?? (0, 0)
+                          return (k, e.seconds * 1000 / Double(steps), e.seconds > 0 ? e.flops / e.seconds / 1e9 : 0)
+                      },
+                      otherMs: (total - gemmSeconds) * 1000 / Double(steps))
     }
 }
