@@ -63,3 +63,58 @@ LB_HOT void lb_rank_product(float *restrict C, size_t ldc, const float *restrict
     for (size_t j = 0; j < r; j++) c[j] = alpha * dot_1(x, W + j * K, K);
   }
 }
+
+/* The reductions over the tokens: C[j, k] += alpha · Σ_n P[n, j] X[n, k] for j < r, k in [k0, k1)
+   (dA += duᵀ x̃: P = du, X = x̃; dB += s dyᵀ u, stored transposed: P = u, X = dy). A block of 4 rows
+   of C by 64 columns stays in registers while every token streams past; the workers split the
+   columns, so no two write the same output. */
+#define COLS 64
+
+static inline __attribute__((always_inline)) void store(float *C, size_t ldc, int transposed, size_t j, size_t k, float v) {
+  if (transposed) C[k * ldc + j] += v; else C[j * ldc + k] += v;
+}
+
+LB_HOT void lb_rank_accumulate(float *restrict C, size_t ldc, int transposed, const float *restrict P, size_t ldp,
+                               const float *restrict X, size_t ldx, size_t rows, size_t r, size_t k0, size_t k1,
+                               float alpha) {
+  size_t kb = k0;
+  for (; kb + COLS <= k1; kb += COLS) {
+    size_t j = 0;
+    for (; j + 4 <= r; j += 4) {
+      float a0[COLS] = {0}, a1[COLS] = {0}, a2[COLS] = {0}, a3[COLS] = {0};
+      for (size_t n = 0; n < rows; n++) {
+        const float *x = X + n * ldx + kb, *p = P + n * ldp + j;
+        float p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3];
+        for (int l = 0; l < COLS; l++) {
+          float v = x[l];
+          a0[l] += p0 * v; a1[l] += p1 * v; a2[l] += p2 * v; a3[l] += p3 * v;
+        }
+      }
+      for (int l = 0; l < COLS; l++) {
+        store(C, ldc, transposed, j, kb + l, alpha * a0[l]); store(C, ldc, transposed, j + 1, kb + l, alpha * a1[l]);
+        store(C, ldc, transposed, j + 2, kb + l, alpha * a2[l]); store(C, ldc, transposed, j + 3, kb + l, alpha * a3[l]);
+      }
+    }
+    for (; j < r; j++) {
+      float a[COLS] = {0};
+      for (size_t n = 0; n < rows; n++) {
+        const float *x = X + n * ldx + kb;
+        float pj = P[n * ldp + j];
+        for (int l = 0; l < COLS; l++) a[l] += pj * x[l];
+      }
+      for (int l = 0; l < COLS; l++) store(C, ldc, transposed, j, kb + l, alpha * a[l]);
+    }
+  }
+  if (kb < k1) { /* the last columns, fewer than COLS */
+    size_t w = k1 - kb;
+    for (size_t j = 0; j < r; j++) {
+      float a[COLS] = {0};
+      for (size_t n = 0; n < rows; n++) {
+        const float *x = X + n * ldx + kb;
+        float pj = P[n * ldp + j];
+        for (size_t l = 0; l < w; l++) a[l] += pj * x[l];
+      }
+      for (size_t l = 0; l < w; l++) store(C, ldc, transposed, j, kb + l, alpha * a[l]);
+    }
+  }
+}

@@ -51,6 +51,30 @@ final class BLASAndKernelTests: XCTestCase {
         }
     }
 
+    /// The rank-r reduction (LoRA's dA += duᵀ x and dB += s dyᵀ u, the latter stored transposed)
+    /// against the Double reference: accumulates into C, odd shapes, K not a multiple of 64, strides.
+    func testRankAccumulateMatchesReference() {
+        var rng = SplitMix64(seed: 12)
+        for (rows, r, K, ldp, ldx, alpha, transposed) in [(1, 1, 1, 1, 1, Float(1), false), (37, 3, 70, 5, 80, 0.5, false),
+                                                          (300, 8, 384, 8, 1152, 2, false), (129, 5, 1536, 5, 1536, 1, true),
+                                                          (64, 16, 200, 16, 200, -1, true), (17, 1, 65, 2, 65, 1, true)] {
+            let p = random(rows * ldp, &rng), x = random(rows * ldx, &rng)
+            let ldc = transposed ? r + 2 : K + 3
+            let count = transposed ? K * ldc : r * ldc
+            let c = random(count, &rng), ref = Tensor(zeros: [count])
+            ref.copy(from: c)
+            BLAS.rankAccumulate(c.data, ldc: ldc, transposedC: transposed, p: p.data, ldp: ldp, x: x.data, ldx: ldx, rows: rows, rank: r, k: K, alpha: alpha)
+            if transposed {   // C (K, r) += alpha · Xᵀ P
+                BLAS.referenceGemm(transA: true, transB: false, m: K, n: r, k: rows, alpha: alpha, a: x.data, lda: ldx, b: p.data, ldb: ldp, beta: 1, c: ref.data, ldc: ldc)
+            } else {          // C (r, K) += alpha · Pᵀ X
+                BLAS.referenceGemm(transA: true, transB: false, m: r, n: K, k: rows, alpha: alpha, a: p.data, lda: ldp, b: x.data, ldb: ldx, beta: 1, c: ref.data, ldc: ldc)
+            }
+            var worst: Float = 0
+            for i in 0..<count { worst = max(worst, abs(c.data[i] - ref.data[i])) }
+            XCTAssertLessThan(worst, 1e-5 * Float(rows).squareRoot() * max(1, abs(alpha)), "rows \(rows) r \(r) K \(K) transposed \(transposed)")
+        }
+    }
+
     /// OpenBLAS runs with real kernels: never a generic fallback on a CPU with AVX2, whatever it
     /// detected, nor AVX2 kernels on an AVX-512 CPU (even when OPENBLAS_CORETYPE says so, as it does
     /// in some of this project's environments), unless LORABOOK_BLAS_CORE forces a core; the core is

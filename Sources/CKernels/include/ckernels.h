@@ -125,3 +125,8 @@ int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx);
 // contiguous, C (rows, r) with row stride ldc. For r small (LoRA ranks), where a GEMM call is slow.
 void lb_rank_product(float *C, size_t ldc, const float *X, size_t ldx, const float *W, size_t rows, size_t r,
                      size_t K, float alpha);
+// C[j, k] += alpha · Σ_n P[n, j] X[n, k] for j < r and k in [k0, k1): P (rows, r) with row stride ldp,
+// X (rows, K) with row stride ldx; C (r, K) with row stride ldc, or stored transposed (K, r) when
+// `transposed`. The adapters' weight gradients, a reduction over the tokens.
+void lb_rank_accumulate(float *C, size_t ldc, int transposed, const float *P, size_t ldp, const float *X, size_t ldx,
+                        size_t rows, size_t r, size_t k0, size_t k1, float alpha);

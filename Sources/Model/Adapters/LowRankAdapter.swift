@@ -143,13 +143,13 @@ public final class LowRankAdapter: @unchecked Sendable {
         let xin = dropout > 0 ? UnsafePointer(xd.base) : x
         let ldxin = dropout > 0 ? inFeatures : ldx
         ensure(&du, N * rank)
-        // dB += s dyᵀ u                                                    (out, r)
-        if let dB { BLAS.gemm(transA: true, m: outFeatures, n: rank, k: N, alpha: scaling, a: dy, lda: ldy, b: u.base, ldb: rank, beta: 1, c: dB.data, ldc: rank) }
+        // dB += s dyᵀ u = s (uᵀ dy)ᵀ                                     (out, r)
+        if let dB { BLAS.rankAccumulate(dB.data, ldc: rank, transposedC: true, p: u.base, ldp: rank, x: dy, ldx: ldy, rows: N, rank: rank, k: outFeatures, alpha: scaling) }
         // du = s dy B = s dy (Bᵀ)ᵀ                                          (N, r)
         for o in 0..<outFeatures { for j in 0..<rank { Bt.data[j * outFeatures + o] = B.data[o * rank + j] } }
         BLAS.rankProduct(du.base, ldc: rank, x: dy, ldx: ldy, w: Bt.data, rows: N, rank: rank, k: outFeatures, alpha: scaling)
         // dA += duᵀ x̃                                                       (r, in)
-        if let dA { BLAS.gemm(transA: true, m: rank, n: inFeatures, k: N, a: du.base, lda: rank, b: xin, ldb: ldxin, beta: 1, c: dA.data, ldc: inFeatures) }
+        if let dA { BLAS.rankAccumulate(dA.data, ldc: inFeatures, p: du.base, ldp: rank, x: xin, ldx: ldxin, rows: N, rank: rank, k: inFeatures) }
         // dx += dropout'(du A)                                              (N, in)
         guard let dx else { return }
         if dropout > 0 {

@@ -139,6 +139,23 @@ public enum BLAS {
         profiler?.record(GemmShape(transA: false, transB: true, m: rows, n: r, k: K), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
     }
 
+    /// C (r, K) += alpha · Pᵀ X, a reduction over `rows` tokens for a small r: P (rows, r) with row
+    /// stride ldp, X (rows, K) with row stride ldx; C with row stride ldc, or C (K, r) when
+    /// `transposedC`. lorabook's own kernel (CKernels/lowrank.c), the columns split across the
+    /// workers; the profiler counts it as the GEMM it replaces.
+    @inline(__always)
+    public static func rankAccumulate(_ C: UnsafeMutablePointer<Float>, ldc: Int, transposedC: Bool = false,
+                                      p P: UnsafePointer<Float>, ldp: Int, x X: UnsafePointer<Float>, ldx: Int,
+                                      rows: Int, rank r: Int, k K: Int, alpha: Float = 1) {
+        if rows == 0 || r == 0 || K == 0 { return }
+        let t0 = profiler == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        Parallel.chunks(K, minChunk: 128, (C, ldc, transposedC ? Int32(1) : 0, P, ldp, X, ldx, rows, r, alpha)) { a, kr in
+            lb_rank_accumulate(a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, a.8, kr.lowerBound, kr.upperBound, a.9)
+        }
+        profiler?.record(GemmShape(transA: true, transB: false, m: transposedC ? K : r, n: transposedC ? r : K, k: rows),
+                         nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
+    }
+
     @inline(__always)
     static func call(
         _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
