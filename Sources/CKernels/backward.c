@@ -97,6 +97,11 @@ LB_HOT void lb_dropout(float *y, const float *x, size_t n, size_t i0, float p, u
   for (size_t i = 0; i < n; i++) y[i] = uniform01(seed, i0 + i) >= p ? x[i] * keep : 0.0f;
 }
 
+LB_HOT void lb_dropout_backward_kept(float *dy, const float *kept, size_t n, float p) {
+  float keep = 1.0f / (1.0f - p);
+  for (size_t i = 0; i < n; i++) dy[i] = kept[i] != 0.0f ? dy[i] * keep : 0.0f;
+}
+
 LB_HOT void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size_t row0, float p,
                      unsigned long long seed) {
   float keep = 1.0f / (1.0f - p);

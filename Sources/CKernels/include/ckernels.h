@@ -73,6 +73,9 @@ void lb_column_sums(float *db, const float *dy, size_t rows, size_t ld, size_t c
 // Dropout with a counter-based mask: y[i] = x[i] * (keep(seed, i0 + i) ? 1/(1-p) : 0). The mask depends
 // only on (seed, index), so backward regenerates it. y may alias x.
 void lb_dropout(float *y, const float *x, size_t n, size_t i0, float p, unsigned long long seed);
+// Dropout's backward where the dropped forward output is kept: dy[i] *= 1/(1-p) where kept[i] != 0,
+// else 0 (attention probabilities: a kept probability of exactly 0 has no gradient through softmax).
+void lb_dropout_backward_kept(float *dy, const float *kept, size_t n, float p);
 // y[r, c] = (y[r, c] + bias[c]) then dropout as lb_dropout over the row-major index (i0 = first row * cols).
 void lb_bias_dropout(float *y, const float *bias, size_t rows, size_t cols, size_t row0, float p, unsigned long long seed);
 // AdamW (decoupled weight decay, bias-corrected), PyTorch's update; see Training/AdamW.swift.

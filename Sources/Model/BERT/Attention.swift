@@ -49,7 +49,9 @@ struct Attention {
                 let P = probs + off, Pd = probsDropped + off, dP = dPAll + off
                 BLAS.gemm(transB: true, m: L, n: L, k: D, a: dctx + h * D, lda: C, b: q + 2 * C + h * D, ldb: 3 * C, c: dP, ldc: L)
                 BLAS.gemm(transA: true, m: L, n: D, k: L, a: Pd, lda: L, b: dctx + h * D, ldb: C, c: dq + 2 * C + h * D, ldc: 3 * C)
-                if dropout > 0 { lb_dropout(dP, dP, L * L, off, dropout, seed) }
+                // dP = dropout′(dPd): the mask is where Pd is non-zero (no hash to recompute); where P
+                // itself is 0 the mask does not matter, dS = scale · P ⊙ (…) is 0 there
+                if dropout > 0 { lb_dropout_backward_kept(dP, Pd, L * L, dropout) }
                 lb_softmax_backward(dP, P, dP, L, L, scale)
                 BLAS.gemm(m: L, n: D, k: L, a: dP, lda: L, b: q + C + h * D, ldb: 3 * C, c: dq + h * D, ldc: 3 * C)
                 BLAS.gemm(transA: true, m: L, n: D, k: L, a: dP, lda: L, b: q + h * D, ldb: 3 * C, c: dq + C + h * D, ldc: 3 * C)
