@@ -74,6 +74,21 @@ static inline __attribute__((always_inline)) void store(float *C, size_t ldc, in
   if (transposed) C[k * ldc + j] += v; else C[j * ldc + k] += v;
 }
 
+/* One row j of C over w ≤ COLS columns from kb: the ranks left over from the 4-row blocks, and the
+   last columns. */
+static inline __attribute__((always_inline)) void accumulate_row(float *restrict C, size_t ldc, int transposed,
+                                                                 const float *restrict P, size_t ldp, const float *restrict X,
+                                                                 size_t ldx, size_t rows, size_t j, size_t kb, size_t w,
+                                                                 float alpha) {
+  float a[COLS] = {0};
+  for (size_t n = 0; n < rows; n++) {
+    const float *x = X + n * ldx + kb;
+    float pj = P[n * ldp + j];
+    for (size_t l = 0; l < w; l++) a[l] += pj * x[l];
+  }
+  for (size_t l = 0; l < w; l++) store(C, ldc, transposed, j, kb + l, alpha * a[l]);
+}
+
 LB_HOT void lb_rank_accumulate(float *restrict C, size_t ldc, int transposed, const float *restrict P, size_t ldp,
                                const float *restrict X, size_t ldx, size_t rows, size_t r, size_t k0, size_t k1,
                                float alpha) {
@@ -95,26 +110,8 @@ LB_HOT void lb_rank_accumulate(float *restrict C, size_t ldc, int transposed, co
         store(C, ldc, transposed, j + 2, kb + l, alpha * a2[l]); store(C, ldc, transposed, j + 3, kb + l, alpha * a3[l]);
       }
     }
-    for (; j < r; j++) {
-      float a[COLS] = {0};
-      for (size_t n = 0; n < rows; n++) {
-        const float *x = X + n * ldx + kb;
-        float pj = P[n * ldp + j];
-        for (int l = 0; l < COLS; l++) a[l] += pj * x[l];
-      }
-      for (int l = 0; l < COLS; l++) store(C, ldc, transposed, j, kb + l, alpha * a[l]);
-    }
+    for (; j < r; j++) accumulate_row(C, ldc, transposed, P, ldp, X, ldx, rows, j, kb, COLS, alpha);
   }
-  if (kb < k1) { /* the last columns, fewer than COLS */
-    size_t w = k1 - kb;
-    for (size_t j = 0; j < r; j++) {
-      float a[COLS] = {0};
-      for (size_t n = 0; n < rows; n++) {
-        const float *x = X + n * ldx + kb;
-        float pj = P[n * ldp + j];
-        for (size_t l = 0; l < w; l++) a[l] += pj * x[l];
-      }
-      for (size_t l = 0; l < w; l++) store(C, ldc, transposed, j, kb + l, alpha * a[l]);
-    }
-  }
+  if (kb < k1) /* the last columns, fewer than COLS */
+    for (size_t j = 0; j < r; j++) accumulate_row(C, ldc, transposed, P, ldp, X, ldx, rows, j, kb, k1 - kb, alpha);
 }

@@ -1,8 +1,7 @@
 // Splitting element-wise work and GEMMs across the cores (a module of its own, below Model, so that
 // its inlinable code is specialized into every caller even in unoptimized-by-file builds). The worker
-// count follows Parallel.threads (set by Model's BLAS.setThreads), so
-// the process never runs more busy threads than the user asked for. The workers are lorabook's own
-// pool (CKernels/pool.c).
+// count follows Parallel.threads (set by Model's BLAS.setThreads), so the process never runs more busy
+// threads than the user asked for. The workers are lorabook's own pool (CKernels/pool.c).
 //
 // Starting a parallel region allocates nothing, which keeps a training step free of heap
 // allocation (AllocationTests). That is why the body is a closure that captures nothing and gets

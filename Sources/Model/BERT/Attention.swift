@@ -26,7 +26,7 @@ struct Attention {
                 let off = probsOffsets[b] + h * L * L
                 let S = probs + off
                 BLAS.gemm(transB: true, m: L, n: L, k: D, alpha: scale, a: q + h * D, lda: 3 * C, b: q + C + h * D, ldb: 3 * C, c: S, ldc: L)
-                lb_softmax_rows(S, L, L, L, L)
+                Kernels.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
                 var Pd = S
                 if dropout > 0 {
                     Pd = probsDropped + off
