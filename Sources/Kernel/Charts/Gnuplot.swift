@@ -14,16 +14,40 @@ public enum Gnuplot {
         return nil
     }
 
-    static func quote(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    /// Notebook text (titles, labels, series and category names, which may come from a data file) as
+    /// a gnuplot string expression that gnuplot cannot expand or end early: runs of text in single
+    /// quotes (no backquote command substitution, no backslash escapes, no macros), each quote
+    /// character joined in as `"'"` (gnuplot's doubled quote is unreliable: three quotes and a letter
+    /// is a syntax error), and every control character (a newline would end the command and start
+    /// another) shown as a space (tab, line breaks) or U+FFFD. Terminals are `noenhanced`, so the
+    /// text is drawn as written.
+    public static func quote(_ s: String) -> String {
+        var pieces: [String] = []
+        var run = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "'":
+                if !run.isEmpty { pieces.append("'" + run + "'"); run = "" }
+                pieces.append("\"'\"")
+            case "\n", "\r", "\t", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}": run += " "
+            case _ where u.properties.generalCategory == .control: run += "\u{FFFD}"
+            default: run.unicodeScalars.append(u)
+            }
+        }
+        if !run.isEmpty || pieces.isEmpty { pieces.append("'" + run + "'") }
+        return pieces.joined(separator: ".")
     }
+
+    /// A number in a data block: data blocks hold numbers only (names go in quoted titles and tics),
+    /// so no notebook text can reach the line that ends a block.
+    static func number(_ x: Double) -> String { x.isFinite ? String(x) : "NaN" }
 
     /// The gnuplot script for a chart.
     public static func script(_ chart: Chart, format: Format) -> String {
         var s: [String] = []
         switch format {
-        case .text(let w, let h): s.append("set terminal dumb size \(w),\(h) aspect 2,1")
-        case .svg(let w, let h): s.append("set terminal svg size \(w),\(h) dynamic enhanced font 'sans,11' background rgb 'white'")
+        case .text(let w, let h): s.append("set terminal dumb size \(w),\(h) aspect 2,1 noenhanced")
+        case .svg(let w, let h): s.append("set terminal svg size \(w),\(h) dynamic noenhanced font 'sans,11' background rgb 'white'")
         }
         s.append("set encoding utf8")
         if let t = chart.title { s.append("set title \(quote(t))") }
@@ -34,14 +58,16 @@ public enum Gnuplot {
         if case .text = format { s.append("unset grid") }
         let hasErrors = chart.series.contains { $0.points.contains { $0.error != nil } }
         if let categories = chart.categories {
-            // bars (clustered) or lines over categories: one row per category, one column per series
+            // bars (clustered) or lines over categories: one row per category (its index, then one
+            // column per series); the category names are tic labels, quoted
+            s.append("set xtics (" + categories.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
             s.append("$data << EOD")
-            for (i, c) in categories.enumerated() {
-                var row = [quote(c)]
+            for i in categories.indices {
+                var row = [String(i)]
                 for series in chart.series {
                     let p = series.points.first { Int($0.x) == i }
-                    row.append(p.map { String($0.y) } ?? "NaN")
-                    if hasErrors { row.append(p?.error.map { String($0) } ?? "0") }
+                    row.append(p.map { number($0.y) } ?? "NaN")
+                    if hasErrors { row.append(p?.error.map { number($0) } ?? "0") }
                 }
                 s.append(row.joined(separator: " "))
             }
@@ -54,7 +80,7 @@ public enum Gnuplot {
                 s.append("set yrange [0:*]")
                 let plots = chart.series.enumerated().map { i, series -> String in
                     let col = hasErrors ? 2 + 2 * i : 2 + i
-                    let using = hasErrors ? "\(col):\(col + 1):xtic(1)" : "\(col):xtic(1)"
+                    let using = hasErrors ? "\(col):\(col + 1)" : "\(col)"
                     return "$data using \(using) title \(quote(series.name))"
                 }
                 s.append("plot " + plots.joined(separator: ", "))
@@ -62,7 +88,7 @@ public enum Gnuplot {
                 let plots = chart.series.enumerated().map { i, series -> String in
                     let col = hasErrors ? 2 + 2 * i : 2 + i
                     let style = chart.kind == .scatter ? "points" : hasErrors ? "yerrorlines" : "linespoints"
-                    let using = hasErrors ? "0:\(col):\(col + 1):xtic(1)" : "0:\(col):xtic(1)"
+                    let using = hasErrors ? "1:\(col):\(col + 1)" : "1:\(col)"
                     return "$data using \(using) with \(style) title \(quote(series.name))"
                 }
                 s.append("plot " + plots.joined(separator: ", "))
@@ -72,7 +98,7 @@ public enum Gnuplot {
             for (i, series) in chart.series.enumerated() {
                 s.append("$s\(i) << EOD")
                 for p in series.points.sorted(by: { $0.x < $1.x }) {
-                    s.append("\(p.x) \(p.y)" + (hasErrors ? " \(p.error ?? 0)" : ""))
+                    s.append("\(number(p.x)) \(number(p.y))" + (hasErrors ? " \(number(p.error ?? 0))" : ""))
                 }
                 s.append("EOD")
             }
