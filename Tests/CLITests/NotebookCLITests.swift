@@ -62,7 +62,7 @@ final class NotebookCLITests: XCTestCase {
         XCTAssertTrue(out2.contains("docs/examples/broken.md:10:7: error: unknown variable 'y'"), out2)
         XCTAssertEqual(try Data(contentsOf: good), before, "the good report is untouched")
         let failedReport = try String(contentsOf: dir.appendingPathComponent("report.failed.html"), encoding: .utf8)
-        XCTAssertTrue(failedReport.contains("This run stopped at <a href=\"#broken\">"), "the failed run's report has the banner")
+        XCTAssertTrue(failedReport.contains("This run stopped at <a href=\"#cell-broken\">"), "the failed run's report has the banner")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["report.failed.html", "report.html"], "no temporary files")
     }
 

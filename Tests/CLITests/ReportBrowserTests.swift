@@ -43,4 +43,36 @@ final class ReportBrowserTests: XCTestCase {
             XCTAssertTrue(out.contains(expect), "\(name): \(out)")
         }
     }
+
+    /// Whether any script ran in a page: Chromium loads it offline and prints the DOM after load;
+    /// every script in the page would mark the body.
+    func scriptRan(_ file: URL) -> (Bool, String) {
+        let (_, dom) = sh("timeout 120 \"$(command -v chromium || command -v chromium-browser)\" --headless --no-sandbox --disable-gpu --no-first-run "
+                          + "--host-resolver-rules='MAP * ~NOTFOUND' --virtual-time-budget=3000 --dump-dom 'file://\(file.path)' 2>/dev/null")
+        return (dom.contains("data-x=\"script-ran\""), dom)
+    }
+
+    func testNoScriptRunsInAReportEvenWithRawHTMLKept() throws {
+        try XCTSkipIf(sh("command -v chromium || command -v chromium-browser").0 != 0, "chromium is not installed")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-browser-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let mark = "document.body.setAttribute('data-x','script-'+'ran')"
+        let attacks = "<script>\(mark)</script>\n<img src=\"x\" onerror=\"\(mark)\">\n<svg><script>\(mark)</script></svg>\n[link](javascript:\(mark))\n"
+        for (name, front) in [("sanitised", ""), ("trusted", "---\nraw_html: true\n---\n")] {
+            let md = dir.appendingPathComponent("\(name).md")
+            try (front + "# Hostile\n\n" + attacks + "\n```lorabook\nprint 1\n```\n").write(to: md, atomically: true, encoding: .utf8)
+            let (ran, log) = sh("'\(TestBinary.url.path)' run '\(md.path)' -o '\(dir.path)/\(name).html' -q")
+            XCTAssertEqual(ran, 0, log)
+            let html = try String(contentsOf: dir.appendingPathComponent("\(name).html"), encoding: .utf8)
+            if name == "trusted" { XCTAssertTrue(html.contains("<script>\(mark)</script>"), "raw HTML kept as written") }
+            let (executed, dom) = scriptRan(dir.appendingPathComponent("\(name).html"))
+            XCTAssertTrue(dom.contains("Hostile"), "the page loaded: \(dom.prefix(300))")
+            XCTAssertFalse(executed, "\(name): a script ran in the report")
+        }
+        // the check can fail: the same trusted page without its Content-Security-Policy runs the script
+        let html = try String(contentsOf: dir.appendingPathComponent("trusted.html"), encoding: .utf8)
+            .replacingOccurrences(of: #"<meta http-equiv="Content-Security-Policy"[^>]*>"#, with: "", options: .regularExpression)
+        try html.write(to: dir.appendingPathComponent("no-csp.html"), atomically: true, encoding: .utf8)
+        XCTAssertTrue(scriptRan(dir.appendingPathComponent("no-csp.html")).0, "without the policy the script runs, so the check above can fail")
+    }
 }

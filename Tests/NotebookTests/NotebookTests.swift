@@ -140,7 +140,7 @@ final class NotebookTests: XCTestCase {
         XCTAssertTrue(executed.environment.contains { $0.0 == "data" && $0.1.hasPrefix("toy.csv sha256:") })
         let html = try HTMLRenderer.render(executed)
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
-        for needle in ["<h1 class=\"title\">Tiny</h1>", "Claims: 1 of 1 hold", "<section class=\"cell ok\" id=\"sweep\">", "<table class=\"data\">",
+        for needle in ["<h1 class=\"title\">Tiny</h1>", "Claims: 1 of 1 hold", "<section class=\"cell ok\" id=\"cell-sweep\">", "<table class=\"data\">",
                        "<svg", "id=\"chart1-", "<h1 id=\"tiny-sweep\">", "prefers-color-scheme: dark", "@media print"] {
             XCTAssertTrue(html.contains(needle), "the report has \(needle)")
         }
@@ -155,7 +155,7 @@ final class NotebookTests: XCTestCase {
         XCTAssertEqual(executed.cells[3].diagnostics.first?.message, "unknown variable 'nosuchvar'")
         XCTAssertEqual(executed.cells[3].diagnostics.first?.location, SourceLocation(line: executed.cells[3].cell.line, column: 7))
         let html = try HTMLRenderer.render(executed)
-        XCTAssertTrue(html.contains("This run stopped at <a href=\"#broken\">cell 4 (broken)</a>"), "banner")
+        XCTAssertTrue(html.contains("This run stopped at <a href=\"#cell-broken\">cell 4 (broken)</a>"), "banner")
     }
 
     func testContinueOnErrorAndTimeouts() throws {

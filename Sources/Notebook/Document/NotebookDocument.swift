@@ -42,6 +42,9 @@ public struct Cell: Sendable, Equatable {
     public var line: Int
     public var options: CellOptions
     public var anchor: String { options.id ?? "cell-\(index + 1)" }
+    /// The cell's element id in the report: `cell-` and its id (or its number), so that no cell id
+    /// can take an id the report uses itself.
+    public var elementID: String { "cell-" + (options.id ?? "\(index + 1)") }
 }
 
 public enum Block: Sendable, Equatable {
@@ -57,8 +60,11 @@ public struct FrontMatter: Sendable, Equatable {
     public var seed: Int?
     public var model: String?
     public var data: String?
+    /// `raw_html: true`: the author trusts this notebook, and its Markdown's raw HTML is kept as
+    /// written (by default it is sanitised). The report's Content-Security-Policy still applies.
+    public var rawHTML = false
     public static func == (a: FrontMatter, b: FrontMatter) -> Bool {
-        a.title == b.title && a.author == b.author && a.seed == b.seed && a.model == b.model && a.data == b.data
+        a.title == b.title && a.author == b.author && a.seed == b.seed && a.model == b.model && a.data == b.data && a.rawHTML == b.rawHTML
             && a.parameters.map(\.0) == b.parameters.map(\.0) && a.parameters.map(\.1) == b.parameters.map(\.1)
     }
 }

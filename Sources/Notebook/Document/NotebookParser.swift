@@ -106,7 +106,12 @@ public enum NotebookParser {
             let key = parts[0], value = parts.count > 1 ? parts[1] : "true"
             func bool() -> Bool? { value == "true" ? true : value == "false" ? false : nil }
             switch key {
-            case "id": o.id = value
+            case "id":
+                if !value.isEmpty && value.count <= 64 && value.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }) {
+                    o.id = value
+                } else {
+                    warnings.append(bad(key, value, line, "1 to 64 letters, digits, '-' and '_'"))
+                }
             case "echo": if let b = bool() { o.echo = b } else { warnings.append(bad(key, value, line, "true or false")) }
             case "cache": if let b = bool() { o.cache = b } else { warnings.append(bad(key, value, line, "true or false")) }
             case "output": if let b = bool() { o.hideOutput = !b } else { warnings.append(bad(key, value, line, "true or false")) }
@@ -126,9 +131,13 @@ public enum NotebookParser {
         Diagnostic("cell option \(key)=\(value) is not valid (expected \(expected)); ignored", at: SourceLocation(line: line, column: 1), severity: .warning)
     }
 
-    static let frontMatterKeys = ["title", "author", "params", "seed", "model", "data", "date", "description"]
+    static let frontMatterKeys = ["title", "author", "params", "seed", "model", "data", "date", "description", "raw_html"]
 
     static func frontMatter(_ yaml: String, firstLine: Int, path: String, warnings: inout [Diagnostic]) throws -> FrontMatter {
+        if let problem = yamlBounds(yaml) {
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column),
+                                                             hint: "front matter holds a few settings: title, params, seed, …"))
+        }
         let object: Any?
         do {
             object = try Yams.load(yaml: yaml)
@@ -156,6 +165,12 @@ public enum NotebookParser {
         f.author = map["author"].map { "\($0)" }
         f.model = map["model"].map { "\($0)" }
         f.data = map["data"].map { "\($0)" }
+        if let r = map["raw_html"] {
+            guard let b = r as? Bool else {
+                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: raw_html must be true or false, got \(r)", at: SourceLocation(line: lineOf("raw_html"), column: 1)))
+            }
+            f.rawHTML = b
+        }
         if let s = map["seed"] {
             guard let n = s as? Int, n >= 0 else {
                 throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: seed must be a non-negative integer, got \(s)", at: SourceLocation(line: lineOf("seed"), column: 1)))
@@ -177,6 +192,54 @@ public enum NotebookParser {
                                        hint: Suggestions.didYouMean(key, among: frontMatterKeys), severity: .warning))
         }
         return f
+    }
+
+    /// Limits checked before the YAML reader sees the text, which is recursive in nesting and expands
+    /// aliases (a 700-byte "billion laughs" grew to gigabytes): at most 64 KiB, flow collections
+    /// (`[`, `{`) nested at most 32 deep, at most 32 aliases (`*name`).
+    static let maxFrontMatterBytes = 65_536, maxYAMLNesting = 32, maxYAMLAliases = 32
+
+    static func yamlBounds(_ yaml: String) -> (message: String, line: Int, column: Int)? {
+        if yaml.utf8.count > maxFrontMatterBytes { return ("longer than \(maxFrontMatterBytes / 1024) KiB", 1, 1) }
+        // block nesting: indentation, and `- ` entries that open a sequence inside a sequence on one line
+        for (n, l) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var level = 0, col = 0
+            let chars = Array(l.utf8)
+            while col < chars.count {
+                if chars[col] == UInt8(ascii: " ") { col += 1; continue }
+                if chars[col] == UInt8(ascii: "-") || chars[col] == UInt8(ascii: "?"), col + 1 < chars.count, chars[col + 1] == UInt8(ascii: " ") { level += 1; col += 2; continue }
+                break
+            }
+            if col / 2 + level > maxYAMLNesting * 4 { return ("nesting deeper than \(maxYAMLNesting * 4) levels", n + 1, col + 1) }
+        }
+        var depth = 0, aliases = 0, line = 1, column = 0
+        var quote: Character? = nil
+        var previous: Character = "\n"
+        var comment = false
+        for ch in yaml {
+            column += 1
+            defer { previous = ch }
+            if ch == "\n" { line += 1; column = 0; comment = false; if quote == "'" || quote == "\"" { continue }; continue }
+            if comment { continue }
+            if let q = quote {
+                if ch == q && !(q == "\"" && previous == "\\") { quote = nil }
+                continue
+            }
+            let atTokenStart = previous == "\n" || previous == " " || previous == "\t" || previous == "[" || previous == "{" || previous == "," || previous == ":"
+            switch ch {
+            case "#" where previous == " " || previous == "\n" || previous == "\t": comment = true
+            case "'", "\"": if atTokenStart { quote = ch }
+            case "[", "{":
+                depth += 1
+                if depth > maxYAMLNesting { return ("nesting deeper than \(maxYAMLNesting) levels", line, column) }
+            case "]", "}": depth = max(0, depth - 1)
+            case "*" where atTokenStart:
+                aliases += 1
+                if aliases > maxYAMLAliases { return ("more than \(maxYAMLAliases) aliases (*name)", line, column) }
+            default: break
+            }
+        }
+        return nil
     }
 
     /// The keys of a block mapping in written order (YAML maps are unordered once loaded).

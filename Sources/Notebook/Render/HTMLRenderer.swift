@@ -39,12 +39,16 @@ public enum HTMLRenderer {
         let title = doc.frontMatter.title ?? URL(fileURLWithPath: doc.path).deletingPathExtension().lastPathComponent
         var body = ""
         var toc: [(Int, String, String)] = []
-        var usedSlugs = Set<String>()
+        // ids are unique by construction: cells are `cell-…`, charts `chartN-…`, the report's own
+        // `claims` and `contents`; a heading whose slug would take one of these gets `h-` before it
+        var usedSlugs: Set<String> = ["claims", "contents"]
+        usedSlugs.formUnion(doc.cells.map(\.elementID))
         var chartCount = 0
         let parser = MarkdownParser()
 
         func prose(_ markdown: String) -> String {
-            var html = parser.html(from: markdown)
+            var html = parser.html(from: MarkdownGuard.prepare(markdown))
+            if !doc.frontMatter.rawHTML { html = HTMLSanitizer.sanitize(html) }
             // headings get ids (anchors) and enter the table of contents
             var out = ""
             var rest = Substring(html)
@@ -55,7 +59,10 @@ public enum HTMLRenderer {
                 let inner = String(rest[contentStart..<close.lowerBound])
                 let text = inner.replacingOccurrences(of: "<[^>]+>", with: "", options: .regularExpression)
                 var id = slug(text).isEmpty ? "section" : slug(text)
-                while usedSlugs.contains(id) { id += "-1" }
+                if id.hasPrefix("cell-") || id.hasPrefix("h-") || (id.hasPrefix("chart") && id.dropFirst(5).first?.isNumber == true) { id = "h-" + id }
+                var n = 1
+                let base = id
+                while usedSlugs.contains(id) { id = "\(base)-\(n)"; n += 1 }
                 usedSlugs.insert(id)
                 if level <= 3 { toc.append((level, text, id)) }
                 out += rest[..<open.lowerBound] + "<h\(level) id=\"\(id)\"><a class=\"anchor\" href=\"#\(id)\">#</a> \(inner)</h\(level)>"
@@ -91,6 +98,9 @@ public enum HTMLRenderer {
                                          ("date", escape(formatter.string(from: nb.started))),
                                          ("duration", escape(String(format: "%.1f s", nb.seconds)))]
         facts += nb.environment.map { ($0.0, escape($0.1)) }
+        if doc.frontMatter.rawHTML {
+            facts.append(("raw HTML", "kept as written: the notebook's front matter says <code>raw_html: true</code> (its author trusts it); scripts still cannot run"))
+        }
         if !nb.parameters.isEmpty {
             facts.append(("parameters", nb.parameters.map { "<code>\(escape($0.0)) = \(escape($0.1.literal))</code>" }.joined(separator: " ")))
         }
@@ -98,7 +108,7 @@ public enum HTMLRenderer {
         if case .failed(let i) = nb.status {
             let c = nb.cells[i]
             let message = c.diagnostics.first.map { "\(doc.path):\($0.location.map { "\($0.line):\($0.column)" } ?? "\(c.cell.line)"): \($0.message)" } ?? ""
-            head += "<div class=\"banner fail\">This run stopped at <a href=\"#\(c.cell.anchor)\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>: \(escape(message)). The report shows everything up to it.</div>\n"
+            head += "<div class=\"banner fail\">This run stopped at <a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>: \(escape(message)). The report shows everything up to it.</div>\n"
         }
         let claims = nb.claims
         if !claims.isEmpty {
@@ -106,18 +116,19 @@ public enum HTMLRenderer {
             head += "<section class=\"scorecard\"><h2 id=\"claims\">Claims: \(passed) of \(claims.count) hold</h2>\n<table>\n<tr><th></th><th>claim</th><th>values</th><th>note</th></tr>\n"
             for (c, cell) in claims {
                 let values = c.values.map { "<code>\(escape($0.0)) = \(escape(OutputText.cell($0.1)))</code>" }.joined(separator: "<br>")
-                head += "<tr class=\"\(c.passed ? "pass" : "fail")\"><td>\(c.passed ? "✓" : "✗")</td><td><a href=\"#\(cell.anchor)\">\(escape(c.label))</a></td><td>\(values)</td><td>\(escape(c.detail ?? ""))</td></tr>\n"
+                head += "<tr class=\"\(c.passed ? "pass" : "fail")\"><td>\(c.passed ? "✓" : "✗")</td><td><a href=\"#\(escape(cell.elementID))\">\(escape(c.label))</a></td><td>\(values)</td><td>\(escape(c.detail ?? ""))</td></tr>\n"
             }
             head += "</table></section>\n"
         }
         if toc.count > 1 {
-            head += "<nav class=\"toc\"><h2>Contents</h2><ul>\n" + toc.map { "<li class=\"l\($0.0)\"><a href=\"#\($0.2)\">\(escape($0.1))</a></li>" }.joined(separator: "\n") + "\n</ul></nav>\n"
+            head += "<nav class=\"toc\"><h2 id=\"contents\">Contents</h2><ul>\n" + toc.map { "<li class=\"l\($0.0)\"><a href=\"#\($0.2)\">\(escape($0.1))</a></li>" }.joined(separator: "\n") + "\n</ul></nav>\n"
         }
         return """
         <!DOCTYPE html>
         <html lang="en">
         <head>
         <meta charset="utf-8">
+        <meta http-equiv="Content-Security-Policy" content="\(contentSecurityPolicy)">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="lorabook \(Lorabook.version)">
         <title>\(escape(title))</title>
@@ -140,7 +151,7 @@ public enum HTMLRenderer {
     static func renderCell(_ ex: ExecutedCell, path: String, chart: (Chart) throws -> String) throws -> String {
         let c = ex.cell
         let statusClass = ex.status == .ok ? "ok" : ex.status == .expectedError ? "warn" : ex.status == .failed ? "fail" : "skip"
-        var html = "<section class=\"cell \(statusClass)\" id=\"\(escape(c.anchor))\">\n"
+        var html = "<section class=\"cell \(statusClass)\" id=\"\(escape(c.elementID))\">\n"
         let meta = "<span class=\"cell-name\">\(escape(c.anchor))</span> <span class=\"meta\">line \(c.line) · \(ex.status.rawValue)"
             + (ex.status == .notRun ? "" : String(format: ex.cached ? " · cached (ran in %.2f s)" : " · %.2f s", ex.seconds)) + (ex.memoryDelta > 1 << 20 ? " · peak +\(ex.memoryDelta >> 20) MB" : "") + "</span>"
         if c.options.echo {
@@ -208,6 +219,10 @@ public enum HTMLRenderer {
         let ns = s as NSString
         return re.matches(in: s, range: NSRange(location: 0, length: ns.length)).map { ns.substring(with: $0.range(at: 1)) }
     }
+
+    /// Every report forbids script, frames, plugins, forms and any network load: only its own inline
+    /// styles and data: images and fonts, so that anything that slipped through still cannot run.
+    public static let contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'"
 
     static let css = """
     :root { color-scheme: light dark; --bg: #ffffff; --fg: #1d1f23; --muted: #5f6670; --line: #d9dde3; --card: #f6f8fa;
