@@ -14,7 +14,7 @@ public struct Evaluator {
 
     /// Built-in functions usable in expressions.
     public static let functions: [String: String] = [
-        "mean": "mean(list): the arithmetic mean", "std": "std(list): the sample standard deviation (n − 1)",
+        "mean": "mean(list): the arithmetic mean", "std": "std(list): the sample standard deviation (n − 1), of two or more values",
         "min": "min(list) or min(a, b, …)", "max": "max(list) or max(a, b, …)", "sum": "sum(list)",
         "len": "len(list, string, table or record)", "abs": "abs(x)", "round": "round(x, digits = 0)", "sqrt": "sqrt(x)",
         "table": "table(): an empty table", "column": "column(table, name): a column as a list",
@@ -43,7 +43,7 @@ public struct Evaluator {
             }
             let v = try evaluate(e)
             switch (current, v) {
-            case (.list(let items), _): session.variables[name] = .list(items + [v])
+            case (.list(let items), _): session.variables[name] = try boundedAppend(items, v, at: e.location)
             case (.table(var t), .record(let r)): t.append(r); session.variables[name] = .table(t)
             case (.table(var t), .table(let other)): for r in other.rows { t.append(r) }; session.variables[name] = .table(t)
             case (.table, _): throw Diagnostic("a table takes records, got \(v.typeName) \(v.literal)", at: e.location, hint: "append a record: `\(name) += {rank: r, accuracy: a}`")
@@ -196,9 +196,9 @@ public struct Evaluator {
                              hint: Suggestions.didYouMean(name, among: Array(session.variables.keys)) ?? (type == nil ? nil : "a name here must be a variable; quote text: \"\(name)\""))
         case .list(let items):
             let element: ParameterType? = { if case .list(let t)? = type { return t }; return type }()
-            return .list(try items.map { try evaluate($0, expecting: element) })
+            return try boundedNesting(.list(try items.map { try evaluate($0, expecting: element) }), at: e.location)
         case .record(let fields):
-            return .record(Record(try fields.map { ($0.0, try evaluate($0.1)) }))
+            return try boundedNesting(.record(Record(try fields.map { ($0.0, try evaluate($0.1)) })), at: e.location)
         case .range(let a, let b):
             let lo = try integerValue(a), hi = try integerValue(b)
             guard hi >= lo else { return .list([]) }
@@ -220,12 +220,10 @@ public struct Evaluator {
             let v = try evaluate(x), iv = try evaluate(i)
             switch (v, iv) {
             case (.list(let items), .number(let n)):
-                let k = Int(n) < 0 ? items.count + Int(n) : Int(n)
-                guard n == n.rounded(), k >= 0, k < items.count else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: e.location) }
+                guard let k = Self.position(n, count: items.count) else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: e.location) }
                 return items[k]
             case (.table(let t), .number(let n)):
-                let k = Int(n) < 0 ? t.rows.count + Int(n) : Int(n)
-                guard n == n.rounded(), k >= 0, k < t.rows.count else { throw Diagnostic("row \(Value.format(n)) is out of range for a table of \(t.rows.count) rows", at: e.location) }
+                guard let k = Self.position(n, count: t.rows.count) else { throw Diagnostic("row \(Value.format(n)) is out of range for a table of \(t.rows.count) rows", at: e.location) }
                 return .record(t.rows[k])
             case (.record, .string(let s)): return try field(v, s, at: e.location)
             default: throw Diagnostic("cannot index a \(v.typeName) with a \(iv.typeName)", at: e.location)
@@ -235,6 +233,37 @@ public struct Evaluator {
         case .command(let c):
             return try invoke(c, displayed: displayed)
         }
+    }
+
+    /// A list position from an index (negative counts from the end); nil unless it is a whole number
+    /// inside the list (checked before any conversion, so 1e300 or NaN is an error, not a trap).
+    static func position(_ n: Double, count: Int) -> Int? {
+        guard n == n.rounded(), abs(n) <= Double(count) else { return nil }
+        let k = n < 0 ? count + Int(n) : Int(n)
+        return k >= 0 && k < count ? k : nil
+    }
+
+    /// Lists and records nest at most this deep (as the parser bounds source nesting), so that
+    /// printing, storing or freeing a value never overflows the stack: `x = [x]` in a loop stops
+    /// here. A value that a walk would meet more than `maxValueElements` times (`x += x` in a loop
+    /// doubles it each time) is refused too, before printing it could hang.
+    public static let maxValueDepth = 256, maxValueElements = 4_000_000
+
+    func boundedNesting(_ v: Value, at location: SourceLocation) throws -> Value {
+        var budget = Self.maxValueElements
+        if v.nestingExceeds(Self.maxValueDepth, budget: &budget) {
+            if budget < 0 {
+                throw Diagnostic("a value with more than \(Self.maxValueElements) elements (counting shared parts each time they appear)", at: location)
+            }
+            throw Diagnostic("a value nested deeper than \(Self.maxValueDepth) levels", at: location, hint: "lists and records nest at most \(Self.maxValueDepth) deep")
+        }
+        return v
+    }
+
+    /// `list += v`: the list is bounded already, so only `v` one level down is walked.
+    func boundedAppend(_ items: [Value], _ v: Value, at location: SourceLocation) throws -> Value {
+        _ = try boundedNesting(.list([v]), at: location)
+        return .list(items + [v])
     }
 
     func integerValue(_ e: Expr) throws -> Int {
@@ -324,7 +353,7 @@ public struct Evaluator {
             return .number(xs.reduce(0, +) / Double(xs.count))
         case "std":
             let xs = try numbers()
-            guard xs.count >= 2 else { return .number(0) }
+            guard xs.count >= 2 else { throw Diagnostic("std() needs at least two values, got \(xs.count)", at: location) }
             let m = xs.reduce(0, +) / Double(xs.count)
             return .number((xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot())
         case "min", "max":

@@ -15,6 +15,20 @@ public indirect enum Value: Sendable {
     case claim(Claim)
     case run(RunHandle)
 
+    /// Whether lists and records nest more than `limit` deep, or hold more than `budget` values in
+    /// all (counted as a printer would meet them: `x += x` in a loop shares storage but doubles what
+    /// a walk sees). Looks at no more than `budget` values. Tables are leaves: their cells come from
+    /// records that were bounded when they were made.
+    public func nestingExceeds(_ limit: Int, budget: inout Int) -> Bool {
+        budget -= 1
+        guard limit >= 0, budget >= 0 else { return true }
+        switch self {
+        case .list(let items): return items.contains { $0.nestingExceeds(limit - 1, budget: &budget) }
+        case .record(let r): return r.fields.contains { $0.1.nestingExceeds(limit - 1, budget: &budget) }
+        default: return false
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .none: return "none"

@@ -18,7 +18,21 @@ public struct Expr: Sendable {
     }
     public let kind: Kind
     public let location: SourceLocation
-    public init(_ kind: Kind, _ location: SourceLocation) { self.kind = kind; self.location = location }
+    /// The height of this tree (1 for a leaf): the parser refuses trees deeper than
+    /// `Parser.maxDepth`, so evaluating, printing or freeing one never overflows the stack.
+    public let depth: Int
+    public init(_ kind: Kind, _ location: SourceLocation) {
+        self.kind = kind; self.location = location
+        switch kind {
+        case .number, .string, .bool, .identifier: depth = 1
+        case .list(let items): depth = 1 + (items.map(\.depth).max() ?? 0)
+        case .record(let fields): depth = 1 + (fields.map(\.1.depth).max() ?? 0)
+        case .range(let a, let b), .binary(_, let a, let b), .index(let a, let b): depth = 1 + max(a.depth, b.depth)
+        case .unary(_, let e), .field(let e, _): depth = 1 + e.depth
+        case .call(_, let args): depth = 1 + (args.map(\.depth).max() ?? 0)
+        case .command(let c): depth = 1 + (c.arguments.map(\.value.depth).max() ?? 0)
+        }
+    }
 }
 
 public struct CommandArgument: Sendable {

@@ -17,6 +17,9 @@
 //              | "{" NAME ":" expr, … "}" | "(" (COMMAND { argument } | expr) ")"
 // A statement that starts with a name followed by something that can start an argument is a
 // command; a known command name alone is a command; any other lone name is a variable.
+// Nesting is bounded: brackets, records, parentheses, calls, blocks and unary operators at most
+// `maxDepth` levels, and no expression tree (a long `a + a + …` or `x.a.a…` chain) deeper than that,
+// so that no input, however deep, can overflow the stack here or in the evaluator.
 import Foundation
 
 public struct Parser {
@@ -24,6 +27,9 @@ public struct Parser {
     var position = 0
     let commands: Set<String>
     public private(set) var diagnostics: [Diagnostic] = []
+    /// How deep the parser is in nested constructs now.
+    var depth = 0
+    public static let maxDepth = 256
 
     public init(tokens: [Token], commands: Set<String>) {
         self.tokens = tokens; self.commands = commands
@@ -59,6 +65,22 @@ public struct Parser {
     mutating func expectName(_ message: String) throws -> (String, SourceLocation) {
         if case .identifier(let n) = current.kind { let t = advance(); return (n, t.location) }
         throw Failure(diagnostic: Diagnostic("\(message), found \(current.kind)", at: current.location))
+    }
+
+    /// Enters a nested construct at `location`; call `depth -= 1` (a `defer`) when it ends.
+    mutating func enter(_ location: SourceLocation) throws {
+        depth += 1
+        if depth > Self.maxDepth {
+            throw Failure(diagnostic: Diagnostic("nesting deeper than \(Self.maxDepth) levels", at: location, hint: "split the expression with `let`"))
+        }
+    }
+
+    /// An expression tree that a chain (`a + a + …`, `x.a.a…`) has made too deep.
+    func bounded(_ e: Expr) throws -> Expr {
+        if e.depth > Self.maxDepth {
+            throw Failure(diagnostic: Diagnostic("expression nested deeper than \(Self.maxDepth) levels", at: e.location, hint: "split the expression with `let`"))
+        }
+        return e
     }
 
     mutating func skipNewlines() { while current.kind == .newline || isSymbol(.semicolon) { _ = advance() } }
@@ -179,6 +201,8 @@ public struct Parser {
 
     mutating func ifStatement() throws -> Stmt {
         let start = advance().location
+        try enter(start)
+        defer { depth -= 1 }
         let condition = try expression()
         let then = try block("if")
         var otherwise: [Stmt]? = nil
@@ -196,6 +220,8 @@ public struct Parser {
 
     mutating func block(_ owner: String) throws -> [Stmt] {
         let open = try expect(.leftBrace, "expected '{' to start the body of '\(owner)'")
+        try enter(open.location)
+        defer { depth -= 1 }
         var body: [Stmt] = []
         skipNewlines()
         while !isSymbol(.rightBrace) {
@@ -215,18 +241,23 @@ public struct Parser {
 
     mutating func or() throws -> Expr {
         var left = try and()
-        while isKeyword(.or) { let at = advance().location; left = Expr(.binary("or", left, try and()), at) }
+        while isKeyword(.or) { let at = advance().location; left = try bounded(Expr(.binary("or", left, try and()), at)) }
         return left
     }
 
     mutating func and() throws -> Expr {
         var left = try not()
-        while isKeyword(.and) { let at = advance().location; left = Expr(.binary("and", left, try not()), at) }
+        while isKeyword(.and) { let at = advance().location; left = try bounded(Expr(.binary("and", left, try not()), at)) }
         return left
     }
 
     mutating func not() throws -> Expr {
-        if isKeyword(.not) { let at = advance().location; return Expr(.unary("not", try not()), at) }
+        if isKeyword(.not) {
+            let at = advance().location
+            try enter(at)
+            defer { depth -= 1 }
+            return Expr(.unary("not", try not()), at)
+        }
         return try compare()
     }
 
@@ -234,14 +265,14 @@ public struct Parser {
         let left = try range()
         for s in [TokenKind.Symbol.equalEqual, .bangEqual, .lessEqual, .greaterEqual, .less, .greater] where isSymbol(s) {
             let at = advance().location
-            return Expr(.binary(s.rawValue, left, try range()), at)
+            return try bounded(Expr(.binary(s.rawValue, left, try range()), at))
         }
         return left
     }
 
     mutating func range() throws -> Expr {
         let left = try sum()
-        if isSymbol(.dotDot) { let at = advance().location; return Expr(.range(left, try sum()), at) }
+        if isSymbol(.dotDot) { let at = advance().location; return try bounded(Expr(.range(left, try sum()), at)) }
         return left
     }
 
@@ -249,7 +280,7 @@ public struct Parser {
         var left = try product()
         while isSymbol(.plus) || isSymbol(.minus) {
             let op = advance()
-            left = Expr(.binary(op.text, left, try product()), op.location)
+            left = try bounded(Expr(.binary(op.text, left, try product()), op.location))
         }
         return left
     }
@@ -258,13 +289,18 @@ public struct Parser {
         var left = try unary()
         while isSymbol(.star) || isSymbol(.slash) || isSymbol(.percent) {
             let op = advance()
-            left = Expr(.binary(op.text, left, try unary()), op.location)
+            left = try bounded(Expr(.binary(op.text, left, try unary()), op.location))
         }
         return left
     }
 
     mutating func unary() throws -> Expr {
-        if isSymbol(.minus) { let at = advance().location; return Expr(.unary("-", try unary()), at) }
+        if isSymbol(.minus) {
+            let at = advance().location
+            try enter(at)
+            defer { depth -= 1 }
+            return Expr(.unary("-", try unary()), at)
+        }
         return try postfix()
     }
 
@@ -274,14 +310,16 @@ public struct Parser {
             if isSymbol(.dot) {
                 let at = advance().location
                 let (name, _) = try expectName("expected a field name after '.'")
-                e = Expr(.field(e, name), at)
+                e = try bounded(Expr(.field(e, name), at))
             } else if isSymbol(.leftBracket) && current.location.column == previousEnd() {
                 let at = advance().location
+                try enter(at)
+                defer { depth -= 1 }
                 skipNewlines()
                 let i = try expression()
                 skipNewlines()
                 _ = try expect(.rightBracket, "expected ']' after the index")
-                e = Expr(.index(e, i), at)
+                e = try bounded(Expr(.index(e, i), at))
             } else {
                 return e
             }
@@ -298,6 +336,10 @@ public struct Parser {
 
     mutating func primary() throws -> Expr {
         let t = current
+        if t.kind == .symbol(.leftBracket) || t.kind == .symbol(.leftBrace) || t.kind == .symbol(.leftParen) {
+            try enter(t.location)
+        }
+        defer { if t.kind == .symbol(.leftBracket) || t.kind == .symbol(.leftBrace) || t.kind == .symbol(.leftParen) { depth -= 1 } }
         switch t.kind {
         case .number(let n): _ = advance(); return Expr(.number(n), t.location)
         case .string(let s): _ = advance(); return Expr(.string(s), t.location)
@@ -306,6 +348,8 @@ public struct Parser {
         case .identifier(let name):
             _ = advance()
             if isSymbol(.leftParen) && current.location.column == t.location.column + name.unicodeScalars.count && current.location.line == t.location.line {
+                try enter(current.location)
+                defer { depth -= 1 }
                 _ = advance()
                 skipNewlines()
                 var args: [Expr] = []
@@ -316,7 +360,7 @@ public struct Parser {
                     skipNewlines()
                 }
                 _ = try expect(.rightParen, "expected ')' after the arguments of \(name)(…)")
-                return Expr(.call(name, args), t.location)
+                return try bounded(Expr(.call(name, args), t.location))
             }
             return Expr(.identifier(name), t.location)
         case .symbol(.leftBracket):
@@ -330,7 +374,7 @@ public struct Parser {
                 skipNewlines()
             }
             _ = try expect(.rightBracket, "expected ']' to close the list opened at \(t.location)")
-            return Expr(.list(items), t.location)
+            return try bounded(Expr(.list(items), t.location))
         case .symbol(.leftBrace):
             _ = advance()
             skipNewlines()
@@ -345,7 +389,7 @@ public struct Parser {
                 skipNewlines()
             }
             _ = try expect(.rightBrace, "expected '}' to close the record opened at \(t.location)")
-            return Expr(.record(fields), t.location)
+            return try bounded(Expr(.record(fields), t.location))
         case .symbol(.leftParen):
             _ = advance()
             skipNewlines()

@@ -1,0 +1,71 @@
+// No source, however deep, crashes the parser or the evaluator: every nesting construct at ten times
+// the limit is a located error; just under the limit it still works. Numbers from users never trap.
+import XCTest
+import Foundation
+@testable import Kernel
+
+final class DepthLimitTests: XCTestCase {
+    let n = Parser.maxDepth * 10
+
+    func constructs() -> [(String, String)] {
+        [
+            ("lists", "let x = " + String(repeating: "[", count: n) + "1" + String(repeating: "]", count: n)),
+            ("parentheses", "let x = " + String(repeating: "(", count: n) + "1" + String(repeating: ")", count: n)),
+            ("records", "let x = " + String(repeating: "{a: ", count: n) + "1" + String(repeating: "}", count: n)),
+            ("calls", "let x = " + String(repeating: "abs(", count: n) + "1" + String(repeating: ")", count: n)),
+            ("if blocks", String(repeating: "if true {\n", count: n) + "print 1\n" + String(repeating: "}\n", count: n)),
+            ("for blocks", String(repeating: "for i in [1] {\n", count: n) + "print i\n" + String(repeating: "}\n", count: n)),
+            ("else-if chains", "if false { print 0 }" + String(repeating: " else if false { print 0 }", count: n) + " else { print 1 }"),
+            ("unary minus", "let x = " + String(repeating: "- ", count: n) + "1"),
+            ("not", "let x = " + String(repeating: "not ", count: n) + "true"),
+            ("sums", "let a = 1\nlet x = a" + String(repeating: " + a", count: n)),
+            ("products", "let a = 1\nlet x = a" + String(repeating: " * a", count: n)),
+            ("and chains", "let a = true\nlet x = a" + String(repeating: " and a", count: n)),
+            ("or chains", "let a = true\nlet x = a" + String(repeating: " or a", count: n)),
+            ("field chains", "let r = {a: 1}\nlet x = r" + String(repeating: ".a", count: n)),
+            ("index chains", "let xs = [1]\nlet x = xs" + String(repeating: "[0]", count: n)),
+            ("index nesting", "let xs = [0]\nlet x = " + String(repeating: "xs[", count: n) + "0" + String(repeating: "]", count: n)),
+            ("command arguments", "print " + String(repeating: "[", count: n) + "1" + String(repeating: "]", count: n)),
+        ]
+    }
+
+    func testEveryConstructAtTenTimesTheLimitIsALocatedError() {
+        for (name, source) in constructs() {
+            let (_, diagnostics) = Parser.parse(source, commands: CommandRegistry.standard.names)
+            XCTAssertTrue(diagnostics.contains { $0.message.contains("nested deeper than \(Parser.maxDepth) levels") || $0.message.contains("nesting deeper than \(Parser.maxDepth) levels") },
+                          "\(name): \(diagnostics.prefix(3).map(\.message))")
+            XCTAssertNotNil(diagnostics.first?.location, name)
+            // the static check and a run say so too, and neither crashes
+            XCTAssertFalse(Interpreter().check(source).isEmpty, name)
+            let (_, runDiagnostics, _) = K.run(source)
+            XCTAssertFalse(runDiagnostics.isEmpty, name)
+        }
+    }
+
+    func testJustUnderTheLimitStillWorks() {
+        let d = Parser.maxDepth - 10
+        K.check("let x = " + String(repeating: "[", count: d) + "1" + String(repeating: "]", count: d) + "\nprint len(x)\n# expect: 1", name: "deep list")
+        K.check("let a = 1\nlet x = a" + String(repeating: " + a", count: d) + "\nprint x\n# expect: \(d + 1)", name: "long sum")
+        K.check("let x = " + String(repeating: "- ", count: d) + "1\nprint x\n# expect: \(d % 2 == 0 ? "1" : "-1")", name: "unary chain")
+    }
+
+    func testValuesCannotNestPastTheLimitAtRunTime() {
+        K.check("let x = []\nfor i in 1..\(Evaluator.maxValueDepth * 10) { x = [x] }\n# expect error: a value nested deeper than \(Evaluator.maxValueDepth) levels", name: "x = [x]")
+        K.check("let x = [1]\nfor i in 1..64 { x += x }\n# expect error: a value with more than", name: "x += x")
+        K.check("let x = {a: 1}\nfor i in 1..\(Evaluator.maxValueDepth * 10) { x = {a: x} }\n# expect error: a value nested deeper than", name: "records")
+        K.check("let x = []\nfor i in 1..100 { x = [x] }\nprint len(x)\n# expect: 1", name: "under the limit")
+    }
+
+    func testNumbersNeverTrap() {
+        for (source, error) in [
+            ("let xs = [1, 2]\nprint xs[1e300]", "index 1e+300 is out of range"), ("let xs = [1, 2]\nprint xs[-1e300]", "out of range"),
+            ("let xs = [1, 2]\nprint xs[sqrt(-1)]", "out of range"), ("let t = table()\nprint t[1e19]", "out of range"),
+            ("print 1..1e300", "a range needs integers"), ("print std([1])", "std() needs at least two values, got 1"),
+            ("print std([])", "std() needs at least two values, got 0"), ("print mean([])", "mean() of an empty list"),
+        ] {
+            let (_, diagnostics, _) = K.run(source)
+            XCTAssertTrue(diagnostics.contains { $0.message.contains(error) }, "\(source.debugDescription): \(diagnostics.map(\.message))")
+        }
+        K.check("print round(2.5, 1e300)\nprint std([1, 3])\n# expect: 1.4142", name: "huge digits do not trap")
+    }
+}
