@@ -69,3 +69,26 @@ final class DepthLimitTests: XCTestCase {
         K.check("print round(2.5, 1e300)\nprint std([1, 3])\n# expect: 1.4142", name: "huge digits do not trap")
     }
 }
+
+final class CountParameterTests: XCTestCase {
+    /// Counts and sizes from a notebook are checked where they are written, before any data or model work.
+    func testCountsOutsideTheirRangeAreLocatedErrors() {
+        for (source, error) in [
+            ("model\nhead\ntrain sst limit=-1", "parameter 'limit' of 'train' must be at least 1, got -1"),
+            ("model\nhead\ntrain sst limit=0", "parameter 'limit' of 'train' must be at least 1, got 0"),
+            ("model\nhead\ntrain sst limit=8 batch=0", "parameter 'batch' of 'train' must be 1…65536, got 0"),
+            ("model\nhead\ntrain sst limit=8 epochs=-2", "parameter 'epochs' of 'train' must be 1…100000, got -2"),
+            ("model\nhead\ntrain sst limit=8 max_length=1", "parameter 'max_length' of 'train' must be 3…65536, got 1"),
+            ("model\nhead\nlet r = train sst limit=8\neval sst limit=-1", "parameter 'limit' of 'eval' must be at least 1, got -1"),
+            ("model\nhead\nlet r = train sst limit=8\neval sst limit=0", "parameter 'limit' of 'eval' must be at least 1, got 0"),
+            ("data sst limit=-5", "parameter 'limit' of 'data' must be at least 1, got -5"),
+            ("lora rank=-1", "parameter 'rank' of 'lora' must be 1…65536, got -1"),
+            ("model\nlora rank=4 layers=[1e300]", "the model has layers 0…5"),
+            ("data \"x.csv\" text=t label=l classes=1000000000", "parameter 'classes' of 'data' must be 2…10000, got 1000000000"),
+        ] {
+            let (_, diagnostics, _) = K.run(source)
+            XCTAssertTrue(diagnostics.contains { $0.message.contains(error) }, "\(source.debugDescription): \(diagnostics.map(\.message))")
+            XCTAssertNotNil(diagnostics.first?.location, source)
+        }
+    }
+}

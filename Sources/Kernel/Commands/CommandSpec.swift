@@ -117,6 +117,16 @@ public struct Invocation {
         guard n == n.rounded(), abs(n) < 1e15 else { throw Diagnostic("parameter '\(name)' of '\(spec.name)' expects an integer, got \(Value.format(n))", at: location(name)) }
         return Int(n)
     }
+    /// A whole number in `range` (a count, a size, a limit): anything else is a located error, so
+    /// that `limit=-1` or `batch=0` never reaches code that would trap on it.
+    public func count(_ name: String, in range: ClosedRange<Int> = 1...Int(Int32.max)) throws -> Int? {
+        guard let n = try integer(name) else { return nil }
+        guard range.contains(n) else {
+            let expected = range.upperBound >= Int(Int32.max) ? "at least \(range.lowerBound)" : "\(range.lowerBound)…\(range.upperBound)"
+            throw Diagnostic("parameter '\(name)' of '\(spec.name)' must be \(expected), got \(n)", at: location(name))
+        }
+        return n
+    }
     public func string(_ name: String) throws -> String? {
         guard let v = value(name) else { return nil }
         guard case .string(let s) = v else { throw typeError(name, "a string", v) }

@@ -52,13 +52,13 @@ enum SessionCommands {
             }
             let name = try inv.string("name") ?? URL(fileURLWithPath: task).deletingPathExtension().lastPathComponent
             let registration = TaskRegistration(name: name, path: URL(fileURLWithPath: task).standardizedFileURL.path, text: text, pair: try inv.string("pair"),
-                                                label: label, classes: try inv.integer("classes"),
+                                                label: label, classes: try inv.count("classes", in: 2...TaskSpec.maxClasses),
                                                 devPath: try inv.string("dev").map { URL(fileURLWithPath: $0).standardizedFileURL.path })
             do { try s.register(registration) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("task")) }
             task = name
         }
         let split = try inv.string("split") ?? "dev"
-        let d = try s.dataset(task, split: split, limit: try inv.integer("limit"), at: inv.location("task"))
+        let d = try s.dataset(task, split: split, limit: try inv.count("limit"), at: inv.location("task"))
         return .record(Record([("task", .string(task)), ("split", .string(split)), ("examples", .number(Double(d.count))),
                                ("kind", .string(d.spec.kind.rawValue)), ("classes", .number(Double(d.spec.classes))), ("path", .string(d.path))]))
     }
@@ -108,10 +108,10 @@ enum SessionCommands {
                 for n in names { for t in try AdapterTarget.parse(n) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
-            let rank = try inv.integer("rank") ?? 8
+            let rank = try inv.count("rank", in: 1...65_536) ?? 8
             let config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
                                           dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
-                                          layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v { return Int(n) }; return -1 },
+                                          layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
                                           rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.bool("amp") ?? false)
             if let m = inv.session.model {
                 do { try config.validate(for: m.config) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }

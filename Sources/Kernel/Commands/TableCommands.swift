@@ -107,7 +107,7 @@ enum TableCommands {
             t = Table(columns: cols, rows: t.rows.map { r in Record(cols.compactMap { c in r[c].map { (c, $0) } }) })
             t.columns = cols
         }
-        if let n = try inv.integer("limit") { t.rows = Array(t.rows.prefix(max(0, n))) }
+        if let n = try inv.count("limit", in: 0...Int(Int32.max)) { t.rows = Array(t.rows.prefix(n)) }
         if let title = try inv.string("title") { t.title = title }
         return .table(t)
     }

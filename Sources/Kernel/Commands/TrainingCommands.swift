@@ -40,8 +40,8 @@ enum TrainingCommands {
         let model = try s.requireModel(at: inv.call.location)
         let tasks = try inv.strings("tasks")!
         guard Set(tasks).count == tasks.count else { throw Diagnostic("a task is listed twice", at: inv.location("tasks")) }
-        let maxLength = try inv.integer("max_length") ?? 128
-        let limit = try inv.integer("limit")
+        let maxLength = try inv.count("max_length", in: 3...65_536) ?? 128
+        let limit = try inv.count("limit")
         let weights = try inv.list("weights")?.map { v -> Float in if case .number(let n) = v { return Float(n) }; return 1 } ?? []
         if !weights.isEmpty && weights.count != tasks.count {
             throw Diagnostic("weights has \(weights.count) values for \(tasks.count) tasks", at: inv.location("weights"))
@@ -60,7 +60,7 @@ enum TrainingCommands {
         }
         let defaultLR: Float = [.head: 1e-3, .full: 5e-5][config.mode] ?? 5e-4
         let training = TrainingConfig(
-            epochs: try inv.integer("epochs") ?? 1, batchSize: try inv.integer("batch") ?? 32,
+            epochs: try inv.count("epochs", in: 1...100_000) ?? 1, batchSize: try inv.count("batch", in: 1...65_536) ?? 32,
             learningRate: try inv.number("lr").map(Float.init) ?? defaultLR, warmup: Float(try inv.number("warmup") ?? 0.06),
             schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
             clipNorm: try inv.number("clip").map(Float.init), seed: s.seed, bucketing: try inv.bool("bucketing") ?? false,
@@ -133,8 +133,8 @@ enum TrainingCommands {
             guard let head = run.network.head(task) else {
                 throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
             }
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
-                                     maxLength: try inv.integer("max_length") ?? 128, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.count("limit"),
+                                     maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
             results.append((task, TaskEvaluator.evaluate(run.network, head: head, data: data)))
         }
         return .record(evaluationRecord(results))
@@ -158,8 +158,8 @@ enum TrainingCommands {
         var results: [(String, Evaluation)] = []
         for task in tasks {
             let separate = runs[0].network.head(task)?.kind == .cosine
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.integer("limit"),
-                                     maxLength: try inv.integer("max_length") ?? 128, separatePairs: separate, at: inv.location("tasks"))
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.count("limit"),
+                                     maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: separate, at: inv.location("tasks"))
             let members = try runs.map { run -> Evaluation in
                 guard let head = run.network.head(task) else { throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("runs")) }
                 return TaskEvaluator.evaluate(run.network, head: head, data: data)

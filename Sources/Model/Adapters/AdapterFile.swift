@@ -46,6 +46,9 @@ public enum AdapterFile {
             guard let name = h["name"], let kind = h["kind"].flatMap(HeadKind.init), let classes = h["classes"].flatMap(Int.init) else {
                 throw ModelError.invalidSafetensors(path: url.path, reason: "its heads metadata cannot be read")
             }
+            guard (1...TaskSpec.maxClasses).contains(classes) else {
+                throw ModelError.invalidSafetensors(path: url.path, reason: "its head '\(name)' has \(classes) classes (expected 1…\(TaskSpec.maxClasses))")
+            }
             network.addHead(name, kind: kind, classes: classes)
         }
         let expected = network.trainables

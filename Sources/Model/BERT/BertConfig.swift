@@ -18,6 +18,20 @@ public struct BertConfig: Sendable, Equatable, Codable {
 
     public var headDim: Int { hiddenSize / numHeads }
 
+    /// The largest value each config.json size may take (far above any BERT): a config from a file
+    /// is bounded before anything is computed or allocated from it.
+    static let limits: [String: Int] = ["hidden_size": 16_384, "num_hidden_layers": 256, "num_attention_heads": 1_024,
+                                        "intermediate_size": 65_536, "max_position_embeddings": 65_536,
+                                        "type_vocab_size": 1_024, "vocab_size": 1_000_000]
+    /// The most parameters a model may have: 2^31 floats (8 GiB), about 70 times bert-large.
+    public static let maxParameters = 1 << 31
+
+    /// The number of floats the parameters take (computed from the bounded sizes: no overflow).
+    public var parameterCount: Int {
+        let C = hiddenSize, I = intermediateSize
+        return (vocabSize + maxPositions + typeVocabSize + 2) * C + numLayers * (4 * C * C + 2 * C * I + I + 9 * C) + C * C + C
+    }
+
     public init(hiddenSize: Int, numLayers: Int, numHeads: Int, intermediateSize: Int, maxPositions: Int = 512,
                 typeVocabSize: Int = 2, vocabSize: Int, layerNormEps: Float = 1e-12, hiddenAct: String = "gelu",
                 name: String = "bert") {
@@ -38,7 +52,14 @@ public struct BertConfig: Sendable, Equatable, Codable {
             throw ModelError.invalidConfig(path: path, reason: "not a JSON object")
         }
         func int(_ key: String, default d: Int? = nil) throws -> Int {
-            if let v = json[key] as? NSNumber, Double(v.intValue) == v.doubleValue, v.intValue > 0 { return v.intValue }
+            let most = Self.limits[key] ?? 1 << 20
+            if let v = json[key] as? NSNumber {
+                let x = v.doubleValue
+                guard x == x.rounded(), x >= 1, x <= Double(most) else {
+                    throw ModelError.invalidConfig(path: path, reason: "'\(key)' is \(v); expected an integer 1…\(most)")
+                }
+                return Int(x)
+            }
             if json[key] == nil, let d { return d }
             throw ModelError.invalidConfig(path: path, reason: json[key] == nil ? "missing '\(key)' (expected a positive integer)" : "'\(key)' must be a positive integer")
         }
@@ -60,6 +81,10 @@ public struct BertConfig: Sendable, Equatable, Codable {
         attentionDropout = (json["attention_probs_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1
         guard hiddenSize % numHeads == 0 else {
             throw ModelError.invalidConfig(path: path, reason: "'hidden_size' \(hiddenSize) is not a multiple of 'num_attention_heads' \(numHeads)")
+        }
+        let floats = parameterCount
+        guard floats <= Self.maxParameters else {
+            throw ModelError.invalidConfig(path: path, reason: "it describes \(floats) parameters (\(floats * 4 >> 20) MB), more than lorabook loads (\(Self.maxParameters >> 20) M parameters)")
         }
     }
 }

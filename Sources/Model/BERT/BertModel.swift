@@ -73,8 +73,10 @@ public final class BertModel: @unchecked Sendable {
         guard tokenizer.vocabulary.count <= config.vocabSize else {
             throw ModelError.invalidVocabulary(path: vocabURL.path, reason: "\(tokenizer.vocabulary.count) tokens but config.json's vocab_size is \(config.vocabSize)")
         }
+        let weights = try SafeTensorsFile(contentsOf: weightsURL)   // mapped, not read
+        try BertParameters.check(weights, against: config)
         let parameters = BertParameters(config: config)
-        try parameters.load(from: try SafeTensorsFile(contentsOf: weightsURL))
+        try parameters.load(from: weights)
         return BertModel(folder: folder, config: config, parameters: parameters, tokenizer: tokenizer)
     }
 

@@ -32,29 +32,8 @@ public final class BertParameters: @unchecked Sendable {
     /// Zero-filled parameters of the shape `config` gives.
     public init(config: BertConfig) {
         self.config = config
-        let C = config.hiddenSize, I = config.intermediateSize
-        var layout: [(String, [Int])] = [
-            ("embeddings.word_embeddings.weight", [config.vocabSize, C]),
-            ("embeddings.position_embeddings.weight", [config.maxPositions, C]),
-            ("embeddings.token_type_embeddings.weight", [config.typeVocabSize, C]),
-            ("embeddings.LayerNorm.weight", [C]),
-            ("embeddings.LayerNorm.bias", [C]),
-        ]
-        for l in 0..<config.numLayers {
-            let p = "encoder.layer.\(l)."
-            layout += [
-                (p + "attention.self.query.weight", [C, C]), (p + "attention.self.key.weight", [C, C]),
-                (p + "attention.self.value.weight", [C, C]),
-                (p + "attention.self.query.bias", [C]), (p + "attention.self.key.bias", [C]),
-                (p + "attention.self.value.bias", [C]),
-                (p + "attention.output.dense.weight", [C, C]), (p + "attention.output.dense.bias", [C]),
-                (p + "attention.output.LayerNorm.weight", [C]), (p + "attention.output.LayerNorm.bias", [C]),
-                (p + "intermediate.dense.weight", [I, C]), (p + "intermediate.dense.bias", [I]),
-                (p + "output.dense.weight", [C, I]), (p + "output.dense.bias", [C]),
-                (p + "output.LayerNorm.weight", [C]), (p + "output.LayerNorm.bias", [C]),
-            ]
-        }
-        layout += [("pooler.dense.weight", [C, C]), ("pooler.dense.bias", [C])]
+        let C = config.hiddenSize
+        let layout = Self.layout(config)
         let total = layout.reduce(0) { $0 + $1.1.reduce(1, *) }
         storage = FloatBuffer(count: total)
         var named: [(String, Tensor)] = []
@@ -90,6 +69,35 @@ public final class BertParameters: @unchecked Sendable {
         poolerBias = t("pooler.dense.bias")
     }
 
+    /// Every parameter's name and shape, in storage order: what a config means, computed without
+    /// allocating anything (the loader checks a checkpoint's header against it first).
+    public static func layout(_ config: BertConfig) -> [(String, [Int])] {
+        let C = config.hiddenSize, I = config.intermediateSize
+        var layout: [(String, [Int])] = [
+            ("embeddings.word_embeddings.weight", [config.vocabSize, C]),
+            ("embeddings.position_embeddings.weight", [config.maxPositions, C]),
+            ("embeddings.token_type_embeddings.weight", [config.typeVocabSize, C]),
+            ("embeddings.LayerNorm.weight", [C]),
+            ("embeddings.LayerNorm.bias", [C]),
+        ]
+        for l in 0..<config.numLayers {
+            let p = "encoder.layer.\(l)."
+            layout += [
+                (p + "attention.self.query.weight", [C, C]), (p + "attention.self.key.weight", [C, C]),
+                (p + "attention.self.value.weight", [C, C]),
+                (p + "attention.self.query.bias", [C]), (p + "attention.self.key.bias", [C]),
+                (p + "attention.self.value.bias", [C]),
+                (p + "attention.output.dense.weight", [C, C]), (p + "attention.output.dense.bias", [C]),
+                (p + "attention.output.LayerNorm.weight", [C]), (p + "attention.output.LayerNorm.bias", [C]),
+                (p + "intermediate.dense.weight", [I, C]), (p + "intermediate.dense.bias", [I]),
+                (p + "output.dense.weight", [C, I]), (p + "output.dense.bias", [C]),
+                (p + "output.LayerNorm.weight", [C]), (p + "output.LayerNorm.bias", [C]),
+            ]
+        }
+        layout += [("pooler.dense.weight", [C, C]), ("pooler.dense.bias", [C])]
+        return layout
+    }
+
     public subscript(name: String) -> Tensor? { index[name].map { named[$0].tensor } }
     public var count: Int { storage.count }
 
@@ -107,13 +115,42 @@ public final class BertParameters: @unchecked Sendable {
     /// without the `bert.` prefix (bert-base-uncased vs sentence-transformers), TF-era
     /// `LayerNorm.gamma/beta`, and ignores the pretraining heads (`cls.*`) and `position_ids`.
     public func map(checkpointKey key: String) -> KeyMapping {
+        Self.map(checkpointKey: key) { index[$0] != nil }
+    }
+
+    static func map(checkpointKey key: String, isParameter: (String) -> Bool) -> KeyMapping {
         var k = key
         if k.hasPrefix("bert.") { k.removeFirst(5) }
         if k.hasPrefix("cls.") { return .ignored(reason: "pretraining head") }
         if k == "embeddings.position_ids" { return .ignored(reason: "position id buffer") }
         if k.hasSuffix(".gamma") { k = String(k.dropLast(6)) + ".weight" }
         if k.hasSuffix(".beta") { k = String(k.dropLast(5)) + ".bias" }
-        return index[k] != nil ? .parameter(k) : .unknown
+        return isParameter(k) ? .parameter(k) : .unknown
+    }
+
+    /// Checks a checkpoint's header against the config before anything is allocated: every
+    /// parameter present once with the config's shape, no unknown tensor. A config that says
+    /// hidden_size 3840 against 384-wide weights fails here, not after allocating gigabytes.
+    public static func check(_ file: SafeTensorsFile, against config: BertConfig) throws {
+        let expected = Dictionary(layout(config), uniquingKeysWith: { a, _ in a })
+        var seen = Set<String>()
+        for key in file.names {
+            let entry = file.entries[key]!
+            switch map(checkpointKey: key, isParameter: { expected[$0] != nil }) {
+            case .ignored: continue
+            case .unknown: throw ModelError.unusedTensor(path: file.path, key: key)
+            case .parameter(let name):
+                guard entry.shape == expected[name]! else {
+                    throw ModelError.shapeMismatch(path: file.path, key: key, expected: expected[name]!, actual: entry.shape)
+                }
+                guard seen.insert(name).inserted else {
+                    throw ModelError.invalidSafetensors(path: file.path, reason: "tensor '\(name)' appears twice (as '\(key)' and with another prefix)")
+                }
+            }
+        }
+        if let missing = layout(config).first(where: { !seen.contains($0.0) }) {
+            throw ModelError.missingTensor(path: file.path, key: missing.0, expectedShape: missing.1)
+        }
     }
 
     /// Loads every parameter from a safetensors checkpoint; fails on a missing, unused or

@@ -20,6 +20,11 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     /// Regression targets' range (STS-B: 0…5), for messages and clipping predictions.
     public var range: ClosedRange<Float>?
 
+    /// The most classes a task may have: a head holds classes × hidden weights, and a count read
+    /// from a file (labels, `classes=`, an adapter's metadata) is checked against this before any
+    /// allocation.
+    public static let maxClasses = 10_000
+
     public init(kind: HeadKind, classes: Int, range: ClosedRange<Float>? = nil) {
         self.kind = kind; self.classes = classes; self.range = range
     }
@@ -41,7 +46,7 @@ public struct Dataset: Sendable {
     public func limited(_ n: Int?) -> Dataset {
         guard let n, n < examples.count else { return self }
         var d = self
-        d.examples = Array(examples.prefix(n))
+        d.examples = Array(examples.prefix(max(0, n)))
         return d
     }
 }
@@ -98,7 +103,7 @@ public enum Datasets {
             if let spec {
                 switch spec.kind {
                 case .classification:
-                    guard value == value.rounded(), Int(value) >= 0, Int(value) < spec.classes else {
+                    guard value == value.rounded(), value >= 0, value < Float(spec.classes) else {
                         throw ModelError.csv(path: url.path, line: row.line, column: li + 1, reason: "label \(labelText) is out of range (expected a class 0…\(spec.classes - 1))")
                     }
                 case .binary:
@@ -113,6 +118,9 @@ public enum Datasets {
             } else {
                 guard value == value.rounded(), value >= 0 else {
                     throw ModelError.csv(path: url.path, line: row.line, column: li + 1, reason: "label \(labelText) is not a class index (expected an integer ≥ 0)")
+                }
+                guard value < Float(TaskSpec.maxClasses) else {
+                    throw ModelError.csv(path: url.path, line: row.line, column: li + 1, reason: "label \(labelText) is past the largest class lorabook allows (\(TaskSpec.maxClasses - 1))")
                 }
                 labels.insert(Int(value))
             }

@@ -72,14 +72,20 @@ public struct SafeTensorsFile {
                 for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = v as? String ?? "\(v)" }
                 continue
             }
+            // whole numbers only, converted without trapping (a JSON number may be 1e300)
+            func integer(_ v: Any) -> Int? {
+                guard let n = v as? NSNumber else { return nil }
+                let d = n.doubleValue
+                return d == d.rounded() && abs(d) < 9.0e15 ? Int(d) : nil
+            }
             let rawShape = ((value as? [String: Any])?["shape"] as? [Any]) ?? []
-            let shape: [Int] = rawShape.compactMap { ($0 as? NSNumber)?.intValue }
+            let shape: [Int] = rawShape.compactMap(integer)
             let rawOffsets = ((value as? [String: Any])?["data_offsets"] as? [Any]) ?? []
-            let offsets: [Int] = rawOffsets.compactMap { ($0 as? NSNumber)?.intValue }
+            let offsets: [Int] = rawOffsets.compactMap(integer)
             guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
                   info["shape"] is [Any], offsets.count == 2, shape.count == rawShape.count
             else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' lacks a dtype, an integer shape or two data_offsets")
+                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' lacks a dtype, an integer shape or two data_offsets (whole numbers below 2^53)")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw ModelError.unknownDType(path: path, key: name, dtype: dtypeName)
@@ -87,11 +93,19 @@ public struct SafeTensorsFile {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' has a negative dimension or reversed data_offsets \(offsets)")
             }
-            let begin = headerEnd + offsets[0], end = headerEnd + offsets[1]
-            guard end <= size else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' ends at byte \(end) but the file has \(size) bytes (truncated?)")
+            guard offsets[1] <= size - headerEnd else {
+                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' ends at byte \(offsets[1]) of the data but the file has \(size - headerEnd) data bytes (truncated?)")
             }
-            let expected = shape.reduce(1, *) * dtype.byteSize
+            let begin = headerEnd + offsets[0], end = headerEnd + offsets[1]
+            // the byte count of the shape, computed without overflow: a shape like [2^62, 4] is an error
+            var expected = dtype.byteSize
+            for d in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= size else {
+                    throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) needs more bytes than the file's \(size)")
+                }
+                expected = product
+            }
             guard end - begin == expected else {
                 throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) and dtype \(dtypeName) needs \(expected) bytes, its data_offsets span \(end - begin)")
             }
