@@ -37,12 +37,25 @@ func formatDuration(_ s: Double) -> String {
 }
 
 /// Ctrl-C sets a flag that training polls between steps; a second Ctrl-C exits at once.
+/// `lorabook run` also takes SIGTERM (a scheduler's stop) the same way and remembers which came.
 enum Interrupt {
     nonisolated(unsafe) static var requested = false
+    nonisolated(unsafe) static var signalNumber: Int32 = 0
     static func install() {
         signal(SIGINT) { _ in
             if Interrupt.requested { _exit(130) }
             Interrupt.requested = true
         }
     }
+    static func installHeadless() {
+        for s in [SIGINT, SIGTERM] {
+            signal(s) { sig in
+                if Interrupt.requested { _exit(128 + sig) }
+                Interrupt.signalNumber = sig
+                Interrupt.requested = true
+            }
+        }
+    }
+    /// "SIGINT" or "SIGTERM" once one came.
+    static var name: String? { requested ? (signalNumber == SIGTERM ? "SIGTERM" : "SIGINT") : nil }
 }

@@ -78,6 +78,10 @@ struct Run: ParsableCommand {
         var options = RunOptions()
         options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
         options.cache = !noCache; options.refresh = refresh
+        // SIGINT or SIGTERM stops the run (not only the training, as at the REPL): exit 130/143,
+        // the good report and saved files untouched, completed cells cached; a second one exits at once
+        Interrupt.installHeadless()
+        options.interrupted = { Interrupt.name }
         if data == nil, document.frontMatter.data == nil { interpreter.session.dataFolder = Locations.dataFolder().url }
         let runner = NotebookRunner(interpreter: interpreter)
         let progress = ProgressPrinter(label: "run:")
@@ -93,15 +97,17 @@ struct Run: ParsableCommand {
         // where it goes: a failed run never replaces a report
         let base = output ?? (URL(fileURLWithPath: notebook).deletingPathExtension().path + ".html")
         var target = URL(fileURLWithPath: base)
-        if case .failed = executed.status {
-            target = target.deletingPathExtension().appendingPathExtension("failed.html")
-        }
+        let failedTarget = target.deletingPathExtension().appendingPathExtension("failed.html")
+        if case .failed = executed.status { target = failedTarget }
         let html: String
         do { html = try HTMLRenderer.render(executed) } catch let e as HTMLRenderer.ChartFailure {
             throw fail(e.description, NotebookExit.cellFailed)
         }
         do { try AtomicFile.write(Data(html.utf8), to: target) } catch {
             throw fail("error: cannot write the report \(target.path): \(error)", NotebookExit.unwritable)
+        }
+        if case .failed = executed.status {} else {
+            try? FileManager.default.removeItem(at: failedTarget)   // a good run leaves no stale failed report beside it
         }
         let claims = executed.claims
         let summary = "\(executed.cells.filter { $0.status != .notRun }.count) of \(executed.cells.count) cells ran in \(String(format: "%.1f", executed.seconds)) s"
@@ -117,6 +123,10 @@ struct Run: ParsableCommand {
             throw ExitCode(NotebookExit.claimsFailed)
         case .failed(let i):
             let c = executed.cells[i]
+            if let signal = executed.interruption {
+                progress.line("\(summary); interrupted by \(signal) at cell \(i + 1) (\(c.cell.anchor)); partial report: \(target.path)")
+                throw ExitCode(signal == "SIGTERM" ? 143 : 130)
+            }
             for d in c.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: notebook, source: document.source) + "\n").utf8)) }
             progress.line("\(summary); stopped at cell \(i + 1) (\(c.cell.anchor)); report of the failed run: \(target.path)")
             throw ExitCode(NotebookExit.cellFailed)
@@ -126,12 +136,23 @@ struct Run: ParsableCommand {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Parse and validate a notebook without running it (exit 0 valid, 2 invalid).")
+        abstract: "Parse and validate a notebook (or a .lb script) without running it (exit 0 valid, 2 invalid).")
 
     @Argument(help: "The notebook (.md).")
     var notebook: String
 
     func run() throws {
+        if notebook.hasSuffix(".lb") {
+            // a script of the language: checked as a script (not as a notebook with no cells)
+            guard let data = FileManager.default.contents(atPath: notebook) else { throw fail("\(notebook): error: no such file", NotebookExit.invalid) }
+            let source: String
+            do { source = try NotebookParser.text(data, path: notebook) } catch let e as NotebookParser.Failure { throw fail(e.description, NotebookExit.invalid) }
+            let problems = Interpreter().check(source)
+            for p in problems { FileHandle.standardError.write(Data((p.rendered(file: notebook, source: source) + "\n").utf8)) }
+            if problems.contains(where: { $0.severity == .error }) { throw ExitCode(NotebookExit.invalid) }
+            print("\(notebook): script, \(source.split(separator: "\n", omittingEmptySubsequences: false).count) lines, valid")
+            return
+        }
         let document: NotebookDocument
         do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
             throw fail(e.description, NotebookExit.invalid)
@@ -142,5 +163,32 @@ struct Check: ParsableCommand {
         for p in problems { FileHandle.standardError.write(Data((p.rendered(file: notebook, source: document.source) + "\n").utf8)) }
         if problems.contains(where: { $0.severity == .error }) { throw ExitCode(NotebookExit.invalid) }
         print("\(notebook): \(document.cells.count) cells, valid")
+    }
+}
+
+struct Cache: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage a notebook's cell cache.",
+        subcommands: [GC.self])
+
+    struct GC: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Remove unused runs and temporary files from a notebook's cache; with --max-mb, also its least recently used entries.",
+            discussion: "Every `lorabook run` does the first part by itself, and the second past 4096 MB.")
+
+        @Argument(help: "The notebook (.md) whose .lorabook-cache folder to collect.")
+        var notebook: String
+
+        @Option(name: .long, help: "Drop least recently used entries until the cache is at most this many megabytes.")
+        var maxMb: Int?
+
+        func run() throws {
+            if let m = maxMb, m < 0 { throw fail("error: --max-mb \(m): expected at least 0", 64) }
+            let cache = CellCache(notebook: URL(fileURLWithPath: notebook).standardizedFileURL)
+            let before = cache.bytes
+            let c = cache.gc(maxBytes: maxMb.map { $0 << 20 })
+            print("\(cache.directory.path): removed \(c.entries) entries and \(c.runs) unused runs, \(c.bytes >> 20) MB; \(cache.bytes >> 20) MB left (was \(before >> 20) MB)")
+        }
     }
 }

@@ -7,6 +7,7 @@ import ArgumentParser
 import Foundation
 import Kernel
 import Model
+import Notebook
 
 enum ScriptExit {
     static let runtimeError: Int32 = 1, syntaxError: Int32 = 2, failedClaims: Int32 = 3
@@ -57,8 +58,12 @@ struct Exec: ParsableCommand {
     var data: String?
 
     func run() throws {
-        guard let source = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw ModelError.fileUnreadable(path: file, reason: "no such file, or not UTF-8 text")
+        guard let bytes = FileManager.default.contents(atPath: file) else {
+            throw ModelError.fileUnreadable(path: file, reason: "no such file")
+        }
+        let source: String
+        do { source = try NotebookParser.text(bytes, path: file) } catch let e as NotebookParser.Failure {
+            throw fail(e.description, ScriptExit.syntaxError)
         }
         let status = runScript(source, file: file, interpreter: makeInterpreter(data: data))
         if status != 0 { throw ExitCode(status) }

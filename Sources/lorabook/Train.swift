@@ -85,7 +85,7 @@ struct Train: ParsableCommand {
     func run() throws {
         // sizes and counts from the command line never reach code that would trap on them
         for (flag, value, range) in [("--limit", limit, 1...Int(Int32.max)), ("--dev-limit", devLimit, 1...Int(Int32.max)), ("--epochs", epochs, 1...100_000),
-                                     ("--batch", batch, 1...65_536), ("--rank", rank, 1...65_536), ("--max-length", maxLength, 3...65_536)] as [(String, Int?, ClosedRange<Int>)] {
+                                     ("--batch", batch, 1...65_536), ("--max-length", maxLength, 3...65_536)] as [(String, Int?, ClosedRange<Int>)] {
             if let v = value, !range.contains(v) {
                 throw ModelError.invalidArgument(name: "\(flag) \(v)", reason: range.upperBound == Int(Int32.max) ? "expected at least \(range.lowerBound)" : "expected \(range.lowerBound)…\(range.upperBound)")
             }

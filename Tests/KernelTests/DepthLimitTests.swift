@@ -82,7 +82,7 @@ final class CountParameterTests: XCTestCase {
             ("model\nhead\nlet r = train sst limit=8\neval sst limit=-1", "parameter 'limit' of 'eval' must be at least 1, got -1"),
             ("model\nhead\nlet r = train sst limit=8\neval sst limit=0", "parameter 'limit' of 'eval' must be at least 1, got 0"),
             ("data sst limit=-5", "parameter 'limit' of 'data' must be at least 1, got -5"),
-            ("lora rank=-1", "parameter 'rank' of 'lora' must be 1…65536, got -1"),
+            ("lora rank=-1", "invalid rank -1: expected a rank of at least 1"),
             ("model\nlora rank=4 layers=[1e300]", "the model has layers 0…5"),
             ("data \"x.csv\" text=t label=l classes=1000000000", "parameter 'classes' of 'data' must be 2…10000, got 1000000000"),
         ] {
@@ -90,5 +90,24 @@ final class CountParameterTests: XCTestCase {
             XCTAssertTrue(diagnostics.contains { $0.message.contains(error) }, "\(source.debugDescription): \(diagnostics.map(\.message))")
             XCTAssertNotNil(diagnostics.first?.location, source)
         }
+    }
+}
+
+final class DegenerateInputTests: XCTestCase {
+    func testChartsThatWouldDrawNothingAreErrors() {
+        K.check("let t = table()\nt += {x: \"a\", y: 1}\nplot t x=y y=x\n# expect error: nothing to plot: column 'x' has no numbers", name: "text y")
+        K.check("let u = table()\nu += {x: 0, y: 1}\nu += {x: 4, y: 2}\nplot u x=x y=y logx=true\n# expect error: logx=true needs every x above 0, and column 'x' has 0", name: "logx")
+        K.check("let u = table()\nu += {x: 1, y: 1}\nu += {x: 4, y: 2}\nlet c = plot u x=x y=y logx=true\nprint len(u)\n# expect: 2", name: "a good chart still draws")
+    }
+
+    func testADataFileThatIsNotATableIsNotQuoted() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-notcsv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let secret = dir.appendingPathComponent("secret.csv")
+        try "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1\n".write(to: secret, atomically: true, encoding: .utf8)
+        let (_, diagnostics, _) = K.run("data \"\(secret.path)\" text=a label=b")
+        let message = diagnostics.map(\.message).joined()
+        XCTAssertTrue(message.contains("does not look like a header"), message)
+        XCTAssertFalse(message.contains("root:x"), "the file's first line is not quoted: \(message)")
     }
 }

@@ -99,6 +99,15 @@ enum OutputCommands {
                 try add(name, row, y)
             }
         }
+        // a chart that would draw nothing is an error, not an empty picture
+        guard series.contains(where: { !$0.points.isEmpty }) else {
+            throw Diagnostic("nothing to plot: \(ys.count == 1 ? "column '\(ys[0])' has" : "columns \(ys.joined(separator: ", ")) have") no numbers", at: inv.location("y"))
+        }
+        let logX = try inv.bool("logx") ?? false
+        if logX, numericX, let bad = series.flatMap(\.points).first(where: { $0.x <= 0 }) {
+            throw Diagnostic("logx=true needs every x above 0, and column '\(x)' has \(Value.format(bad.x))", at: inv.location("logx"),
+                             hint: "drop those rows first (table … where=\(x) > 0) or plot without logx")
+        }
         let kind = Chart.Kind(rawValue: try inv.string("kind") ?? "line")!
         let chart = Chart(kind: kind, title: try inv.string("title"), xLabel: try inv.string("xlabel") ?? x,
                           yLabel: try inv.string("ylabel") ?? ys.joined(separator: ", "), logX: try inv.bool("logx") ?? false,
@@ -150,12 +159,14 @@ enum OutputCommands {
             catch { throw Diagnostic("\(error)", at: inv.call.location) }
         case (.run(let r), "safetensors"):
             do { try AdapterFile.save(r.network, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+            inv.session.writtenFiles.append(url.standardizedFileURL.path)
             return .none
         default:
             throw Diagnostic("cannot save a \(v.typeName) as .\(ext)", at: inv.location("path"),
                              hint: "tables: .csv, .tsv, .json; charts: .svg, .txt; runs: .safetensors")
         }
         do { try AtomicFile.write(data, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        inv.session.writtenFiles.append(url.standardizedFileURL.path)
         return .none
     }
 }

@@ -108,7 +108,7 @@ enum SessionCommands {
                 for n in names { for t in try AdapterTarget.parse(n) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
-            let rank = try inv.count("rank", in: 1...65_536) ?? 8
+            let rank = try inv.integer("rank") ?? 8
             let config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
                                           dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
                                           layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },

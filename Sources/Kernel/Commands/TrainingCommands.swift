@@ -69,6 +69,9 @@ enum TrainingCommands {
         do { trainer = try Trainer(network: network, tasks: bindings, config: training) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
         ProcessMemory.resetPeak()
         let summary = trainer.run(onEvent: { if case .step(let p) = $0 { s.progress?(p) } }, shouldStop: s.shouldStop)
+        if summary.stopped && s.abortRequested() {
+            throw Diagnostic("interrupted: training stopped at step \(summary.steps) of \(trainer.totalSteps); no run was kept", at: inv.call.location)
+        }
         if summary.stopped {
             s.emit(.warning("training stopped after step \(summary.steps) of \(trainer.totalSteps); the run keeps what it learned"))
         }
@@ -78,7 +81,7 @@ enum TrainingCommands {
         r.fields += [
             ("name", .string(name)), ("tasks", .list(tasks.map { .string($0) })), ("seed", .number(Double(s.seed))),
             ("lr", .number(Double(training.learningRate))), ("epochs", .number(Double(training.epochs))), ("steps", .number(Double(summary.steps))),
-            ("loss", .number(Double(summary.meanLossPerEpoch.last ?? .nan))), ("stopped", .bool(summary.stopped)),
+            ("loss", summary.meanLossPerEpoch.last.map { .number(Double($0)) } ?? .none), ("stopped", .bool(summary.stopped)),
             ("seconds", .number((summary.seconds * 100).rounded() / 100)),
             ("seconds_per_epoch", .number(((summary.secondsPerEpoch.reduce(0, +) / Double(max(1, summary.secondsPerEpoch.count))) * 100).rounded() / 100)),
             ("examples_per_s", .number((summary.examplesPerSecond * 10).rounded() / 10)),

@@ -25,7 +25,10 @@ public struct Evaluator {
 
     /// Runs statements; commands standing alone display their results.
     public func run(_ statements: [Stmt]) throws {
-        for s in statements { try execute(s) }
+        for s in statements {
+            if session.abortRequested() { throw Diagnostic("interrupted before this statement ran", at: s.location) }
+            try execute(s)
+        }
     }
 
     func execute(_ s: Stmt) throws {

@@ -33,6 +33,13 @@ public final class Session: @unchecked Sendable {
     public var progress: ((TrainingProgress) -> Void)?
     /// Asked between training steps; true stops the training (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
+    /// A headless run was interrupted (SIGINT, SIGTERM): unlike `shouldStop` at the REPL, which
+    /// stops a training and keeps what it learned, the statement that is running fails and no
+    /// further statement runs (so no partial run is saved over a good file).
+    public var abortRequested: () -> Bool = { false }
+    /// Files written by `save` since the runner last cleared this (absolute paths): a cached cell
+    /// whose file is gone runs again, and a cell's own output is not part of its cache key.
+    public var writtenFiles: [String] = []
     /// How charts are drawn as text at the REPL (nil: not drawn).
     public var chartText: ((Chart) -> String?)?
 

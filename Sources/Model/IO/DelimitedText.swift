@@ -15,7 +15,7 @@ public struct DelimitedTable: Sendable {
     /// The index of the column named `name`, or an error naming the file and the columns it has.
     public func column(_ name: String) throws -> Int {
         if let i = header.firstIndex(of: name) { return i }
-        throw ModelError.csv(path: path, line: 1, column: 1, reason: "no column named '\(name)' (the header has \(header.filter { !$0.isEmpty }.map { "'\($0)'" }.joined(separator: ", ")))")
+        throw ModelError.csv(path: path, line: 1, column: 1, reason: "no column named '\(name)' (\(describeHeader(header)))")
     }
 
     public static func read(contentsOf url: URL, delimiter: Character = "\t") throws -> DelimitedTable {
@@ -82,4 +82,15 @@ public struct DelimitedTable: Sendable {
         }
         return DelimitedTable(path: path, header: first.fields, rows: Array(rows.dropFirst()))
     }
+}
+
+/// The columns a header names, for an error message: their names when it looks like a header (two
+/// or more short names), otherwise only how many fields it has, so that an error never quotes a
+/// line of a file that is not a table (the first line of /etc/passwd, say).
+func describeHeader(_ header: [String]) -> String {
+    let names = header.filter { !$0.isEmpty }
+    guard names.count >= 2, names.count <= 50, names.allSatisfy({ $0.count <= 40 }) else {
+        return "its first line has \(header.count) field\(header.count == 1 ? "" : "s") and does not look like a header of column names; is it a tab- or comma-separated file?"
+    }
+    return "the header has " + names.map { "'\($0)'" }.joined(separator: ", ")
 }

@@ -142,7 +142,13 @@ public final class Trainer {
             let epochStart = elapsed()
             var lossSum: Float = 0, lossCount = 0
             for (taskIndex, indices) in plan(epoch: epoch) {
-                if shouldStop() { stopped = true; onEvent(.stopped(step: step)); break epochs }
+                if shouldStop() {
+                    stopped = true
+                    onEvent(.stopped(step: step))
+                    // the partial epoch's mean loss, so that a stopped run records a finite loss
+                    if lossCount > 0 { epochSeconds.append(elapsed() - epochStart); epochLosses.append(lossSum / Float(lossCount)) }
+                    break epochs
+                }
                 let task = tasks[taskIndex]
                 let (batch, targets) = task.data.batch(indices, padID: network.model.tokenizer.padID)
                 network.zeroGradients()

@@ -16,10 +16,32 @@ public enum NotebookParser {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw Failure(path: url.path, diagnostic: Diagnostic("no such notebook file", hint: "check the path; notebooks are Markdown files such as notebooks/quickstart.md"))
         }
-        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
-            throw Failure(path: url.path, diagnostic: Diagnostic("the notebook cannot be read as UTF-8 text"))
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Failure(path: url.path, diagnostic: Diagnostic("the notebook cannot be read", hint: "is it a readable file?"))
         }
-        return try parse(text, path: url.path)
+        return try parse(try text(data, path: url.path), path: url.path)
+    }
+
+    /// A file's bytes as UTF-8 text; invalid UTF-8 is an error at the line, column and byte offset
+    /// of the first bad byte.
+    public static func text(_ data: Data, path: String) throws -> String {
+        if let s = String(data: data, encoding: .utf8) { return s }
+        let bytes = [UInt8](data)
+        var i = 0, line = 1, lineStart = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+            var ok = n > 0 && i + n <= bytes.count && (1..<max(n, 1)).allSatisfy { bytes[i + $0] >> 6 == 0b10 }
+            if ok && n > 1 { ok = String(bytes: bytes[i..<i + n], encoding: .utf8) != nil }   // overlong forms, surrogates
+            if !ok {
+                let column = (String(bytes: bytes[lineStart..<i], encoding: .utf8)?.unicodeScalars.count ?? (i - lineStart)) + 1
+                throw Failure(path: path, diagnostic: Diagnostic(String(format: "invalid UTF-8: byte 0x%02X at byte offset %d", b, i), at: SourceLocation(line: line, column: column),
+                                                                 hint: "save the file as UTF-8"))
+            }
+            if b == UInt8(ascii: "\n") { line += 1; lineStart = i + 1 }
+            i += n
+        }
+        throw Failure(path: path, diagnostic: Diagnostic("the file cannot be read as UTF-8 text"))
     }
 
     public static func parse(_ text: String, path: String) throws -> NotebookDocument {

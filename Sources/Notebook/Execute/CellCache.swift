@@ -3,9 +3,12 @@
 // files beside the entries. Entries are written atomically.
 //
 // A cell's key hashes: the previous cell's key (so a change re-runs everything after it), the
-// cell's source and options, and the content hashes of files the cell names in string literals.
-// The first key also hashes the lorabook version, the parameters, the model's files and the data
-// folder's files.
+// cell's source and options, and the content hashes of regular files the cell names in string
+// literals, except the files it writes with `save`. The first key also hashes the lorabook version
+// and the build (the running binary's SHA-256), the parameters, the seed, the model's path and
+// files, and the data folder's path and files. An entry also records the files its cell wrote,
+// with their hashes: a hit whose file is gone or changed runs again. NaN and infinities are stored
+// as such. Runs no entry references are collected (`gc`).
 import Foundation
 import Kernel
 import Model
@@ -24,6 +27,8 @@ public final class CellCache {
         public var memoryDelta: Int
         public var session: StoredSession
         public var dataFiles: [String]
+        /// Files the cell wrote (absolute path → SHA-256 when written).
+        public var writtenFiles: [String: String]?
     }
 
     struct RunInfo: Codable { var id: String; var name: String; var record: [StoredField]; var tasks: [String] }
@@ -47,29 +52,56 @@ public final class CellCache {
         return String(format: "%016llx%016llx", a, b)
     }
 
-    /// The SHA-256 of a file's content (sha256sum), remembered for the run.
+    /// The SHA-256 of a regular file's content (in process; "missing" for anything else), remembered for the run.
     public func fileHash(_ path: String) -> String {
         if let h = fileHashes[path] { return h }
-        let h = NotebookRunner.shell(["sha256sum", path]).map { String($0.prefix(64)) } ?? "missing"
+        let h = SHA256.file(path) ?? "missing"
         fileHashes[path] = h
         return h
     }
 
-    /// Files named by string literals in a cell's source that exist (data files, adapter files).
+    /// Regular files named by string literals in a cell's source (data files, adapter files), less
+    /// the paths the cell's `save` commands write: a cell's output is not part of its key.
     func namedFiles(_ source: String) -> [String] {
         let (tokens, _) = Lexer.tokenize(source)
+        let written = Set(Self.savedPaths(source))
         return tokens.compactMap { t -> String? in
-            guard case .string(let s) = t.kind, !s.isEmpty else { return nil }
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: s, isDirectory: &isDir), !isDir.boolValue else { return nil }
-            return s
+            guard case .string(let s) = t.kind, !s.isEmpty, !written.contains(s) else { return nil }
+            return SHA256.file(s) == nil ? nil : s   // regular files only (never /dev/zero or a FIFO)
         }
     }
 
-    public func firstKey(parameters: [(String, Value)], model: URL?, data: URL) -> String {
-        var parts = ["lorabook " + Lorabook.version]
+    /// The path literals of every `save` in a source.
+    static func savedPaths(_ source: String) -> [String] {
+        var paths: [String] = []
+        func visit(_ statements: [Stmt]) { for s in statements { visit(s) } }
+        func visit(_ s: Stmt) {
+            switch s.kind {
+            case .command(let c): visit(c)
+            case .letBinding(_, let e), .assign(_, let e), .append(_, let e), .expression(let e): visit(e)
+            case .forLoop(_, let e, let body): visit(e); visit(body)
+            case .ifElse(let e, let a, let b): visit(e); visit(a); visit(b ?? [])
+            }
+        }
+        func visit(_ c: CommandCall) {
+            for (i, a) in c.arguments.enumerated() {
+                if c.name == "save", a.name == "path" || (a.name == nil && i == 1), case .string(let p) = a.value.kind { paths.append(p) }
+                visit(a.value)
+            }
+        }
+        func visit(_ e: Expr) { if case .command(let c) = e.kind { visit(c) } }
+        visit(Parser.parse(source, commands: CommandRegistry.standard.names).statements)
+        return paths
+    }
+
+    /// The running binary's SHA-256: a rebuilt lorabook (other numerics) never reuses old results.
+    public static let build: String = SHA256.file("/proc/self/exe") ?? (CommandLine.arguments.first.flatMap(SHA256.file) ?? "unknown build")
+
+    public func firstKey(parameters: [(String, Value)], seed: UInt64, model: URL?, data: URL) -> String {
+        var parts = ["lorabook " + Lorabook.version, "build " + Self.build, "seed \(seed)", "data " + data.standardizedFileURL.path]
         parts += parameters.map { "\($0.0)=\($0.1.literal)" }
         if let model {
+            parts.append("model " + model.standardizedFileURL.path)
             for f in ["config.json", "vocab.txt", "model.safetensors"] { parts.append(f + ":" + fileHash(model.appendingPathComponent(f).path)) }
         }
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: data.path)) ?? []).filter { $0.hasSuffix(".csv") }.sorted()
@@ -88,16 +120,36 @@ public final class CellCache {
 
     func entryURL(_ key: String) -> URL { directory.appendingPathComponent("\(key).json") }
 
-    public func load(_ key: String) -> Entry? {
-        guard let data = FileManager.default.contents(atPath: entryURL(key).path) else { return nil }
-        return try? JSONDecoder().decode(Entry.self, from: data)
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
     }
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    public enum Lookup { case hit(Entry), miss, unusable(String) }
+
+    /// An entry, if there is one that can be used: one that does not decode, or whose cell wrote a
+    /// file that is now gone or changed, is a miss that says why.
+    public func lookup(_ key: String) -> Lookup {
+        guard let data = FileManager.default.contents(atPath: entryURL(key).path) else { return .miss }
+        guard let entry = try? Self.decoder.decode(Entry.self, from: data) else { return .unusable("its cache entry cannot be read") }
+        for (path, hash) in (entry.writtenFiles ?? [:]).sorted(by: { $0.key < $1.key }) where SHA256.file(path) != hash {
+            return .unusable("the file it wrote, \(path), is \(FileManager.default.fileExists(atPath: path) ? "changed" : "missing")")
+        }
+        return .hit(entry)
+    }
+
+    public func load(_ key: String) -> Entry? { if case .hit(let e) = lookup(key) { return e }; return nil }
 
     public func save(_ entry: Entry) throws {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("runs"), withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(try encoder.encode(entry), to: entryURL(entry.key))
+        try AtomicFile.write(try Self.encoder.encode(entry), to: entryURL(entry.key))
     }
 
     /// Saves a run's weights and record once.
@@ -109,7 +161,7 @@ public final class CellCache {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("runs"), withIntermediateDirectories: true)
         try AdapterFile.save(run.network, to: weights)
         let info = RunInfo(id: run.id, name: run.name, record: Storage.store(.record(run.record), runs: { _ in }).fields, tasks: run.tasks)
-        try AtomicFile.write(try JSONEncoder().encode(info), to: base.appendingPathExtension("json"))
+        try AtomicFile.write(try Self.encoder.encode(info), to: base.appendingPathExtension("json"))
     }
 
     /// A run by id: the one in memory, or rebuilt from its files on `model`.
@@ -118,7 +170,7 @@ public final class CellCache {
         guard let model else { throw Diagnostic("restoring run \(id) from the cache needs the model it was trained on") }
         let base = directory.appendingPathComponent("runs/\(id)")
         guard let data = FileManager.default.contents(atPath: base.appendingPathExtension("json").path),
-              let info = try? JSONDecoder().decode(RunInfo.self, from: data) else {
+              let info = try? Self.decoder.decode(RunInfo.self, from: data) else {
             throw Diagnostic("the cache lost run \(id); run with --refresh")
         }
         let network: Network
@@ -133,4 +185,79 @@ public final class CellCache {
 
 extension StoredValue {
     var fields: [StoredField] { if case .record(let f) = self { return f }; return [] }
+}
+
+// MARK: collecting
+
+extension CellCache {
+    /// What `gc` removed.
+    public struct Collected: Sendable { public var entries = 0, runs = 0, bytes = 0 }
+
+    /// Removes run files no entry references (left by --refresh and interrupted runs), stray
+    /// temporary files, and, while the folder is larger than `maxBytes`, the least recently used
+    /// entries outside `keep` (the current chain of keys) with the runs only they referenced.
+    @discardableResult
+    public func gc(keep: Set<String> = [], maxBytes: Int? = nil) -> Collected {
+        let fm = FileManager.default
+        var collected = Collected()
+        func size(_ url: URL) -> Int { ((try? fm.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0 }
+        func remove(_ url: URL) { let n = size(url); if (try? fm.removeItem(at: url)) != nil { collected.bytes += n } }
+        var entries: [(url: URL, key: String, used: Date, runs: Set<String>)] = []
+        for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            let url = directory.appendingPathComponent(name)
+            if name.hasPrefix(".") || name.contains(".tmp") { remove(url); continue }
+            guard name.hasSuffix(".json") else { continue }
+            let used = ((try? fm.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date) ?? .distantPast
+            let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            entries.append((url, String(name.dropLast(5)), used, Self.runIDs(in: text)))
+        }
+        let runsFolder = directory.appendingPathComponent("runs")
+        let runFiles = ((try? fm.contentsOfDirectory(atPath: runsFolder.path)) ?? []).map { runsFolder.appendingPathComponent($0) }
+        func total() -> Int { entries.reduce(0) { $0 + size($1.url) } + runFiles.filter { fm.fileExists(atPath: $0.path) }.reduce(0) { $0 + size($1) } }
+        if let maxBytes {
+            var current = total()
+            for e in entries.sorted(by: { $0.used < $1.used }) where current > maxBytes && !keep.contains(e.key) {
+                let n = size(e.url)
+                remove(e.url)
+                collected.entries += 1
+                current -= n
+                entries.removeAll { $0.key == e.key }
+                let referenced = entries.reduce(into: Set<String>()) { $0.formUnion($1.runs) }
+                for f in runFiles where fm.fileExists(atPath: f.path) && !referenced.contains(Self.runID(of: f)) { current -= size(f) }
+                for f in runFiles where fm.fileExists(atPath: f.path) && !referenced.contains(Self.runID(of: f)) { remove(f) }
+            }
+        }
+        let referenced = entries.reduce(into: Set<String>()) { $0.formUnion($1.runs) }
+        var removedRuns = Set<String>()
+        for f in runFiles where fm.fileExists(atPath: f.path) {
+            let id = Self.runID(of: f)
+            if !referenced.contains(id) || f.lastPathComponent.contains(".tmp") { remove(f); removedRuns.insert(id) }
+        }
+        collected.runs = removedRuns.count
+        return collected
+    }
+
+    static func runID(of file: URL) -> String { String(file.lastPathComponent.prefix { $0 != "." }) }
+
+    /// Run ids an entry's JSON references (`"run":"ID"` in its stored session and outputs).
+    static func runIDs(in json: String) -> Set<String> {
+        var ids = Set<String>()
+        var rest = Substring(json)
+        while let r = rest.range(of: "\"run\":{\"_0\":\"") ?? rest.range(of: "\"run\":\"") {
+            let after = rest[r.upperBound...]
+            let id = after.prefix { $0 != "\"" }
+            ids.insert(String(id))
+            rest = after.dropFirst(id.count)
+        }
+        return ids
+    }
+
+    /// The folder's size in bytes.
+    public var bytes: Int {
+        let fm = FileManager.default
+        guard let e = fm.enumerator(at: directory, includingPropertiesForKeys: [.fileSizeKey]) else { return 0 }
+        var n = 0
+        for case let url as URL in e { n += (try? url.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) ?? 0 }
+        return n
+    }
 }

@@ -29,6 +29,8 @@ public struct ExecutedNotebook: Sendable {
     public var seconds: Double
     /// Facts for the title block, in order: version, commit, BLAS, threads, seed, model, data files.
     public var environment: [(String, String)]
+    /// The signal that interrupted the run ("SIGINT", "SIGTERM"), if one did.
+    public var interruption: String? = nil
     public var claims: [(claim: Claim, cell: Cell)] {
         cells.flatMap { c in c.outputs.compactMap { if case .claim(let cl) = $0 { return (cl, c.cell) }; return nil } }
     }
@@ -44,6 +46,12 @@ public struct RunOptions: Sendable {
     public var cache = true
     /// Write the cache but do not read it (`--refresh`).
     public var refresh = false
+    /// Whether (and by which signal) the run was interrupted: asked between cells, between
+    /// statements and between training steps; an interrupted cell fails and is not cached.
+    public var interrupted: () -> String? = { nil }
+    /// Past this many bytes the cache drops its least recently used entries (other chains) after a
+    /// run; orphaned run files are collected after every run.
+    public var cacheMaxBytes = 4 << 30
     public init() {}
 }
 
@@ -87,12 +95,33 @@ public final class NotebookRunner {
         return result
     }
 
+    /// Runs the notebook's cells in order, in the notebook's folder (relative paths in cells resolve
+    /// there), reusing the cache where it can.
     public func run(_ document: NotebookDocument, options: RunOptions = RunOptions()) throws -> ExecutedNotebook {
+        let fm = FileManager.default
+        let previous = fm.currentDirectoryPath
+        let notebook = URL(fileURLWithPath: document.path).standardizedFileURL   // absolute, before the folder changes
+        _ = fm.changeCurrentDirectoryPath(notebook.deletingLastPathComponent().path)
+        defer { _ = fm.changeCurrentDirectoryPath(previous) }
+        do {
+            return try runCells(document, notebook: notebook, options: options)
+        } catch let e as CacheRestoreFailure {
+            // a cache that cannot be restored is a miss, never a dead end: run every cell again
+            log("warning: \(e.message); running every cell again")
+            var again = options
+            again.refresh = true
+            return try runCells(document, notebook: notebook, options: again)
+        }
+    }
+
+    struct CacheRestoreFailure: Error { let message: String }
+
+    func runCells(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> ExecutedNotebook {
         let session = interpreter.session
         let started = Date()
         let front = document.frontMatter
         let parameters = try Self.parameters(front, overrides: options.parameters)
-        let base = URL(fileURLWithPath: document.path).deletingLastPathComponent()
+        let base = notebook.deletingLastPathComponent()
         if let data = front.data { session.dataFolder = URL(fileURLWithPath: data, relativeTo: base).standardizedFileURL }
         if let seed = front.seed { session.seed = UInt64(seed) }
         for (k, v) in parameters { session.variables[k] = v }
@@ -110,16 +139,37 @@ public final class NotebookRunner {
                 throw NotebookError.parameter("front matter 'model: \(model)': \(d.message)")
             }
         }
-        let stopWas = session.shouldStop
-        let cache = options.cache ? CellCache(notebook: URL(fileURLWithPath: document.path)) : nil
-        var key = cache?.firstKey(parameters: parameters, model: session.model?.folder, data: session.dataFolder) ?? ""
+        let stopWas = session.shouldStop, abortWas = session.abortRequested
+        session.abortRequested = { abortWas() || options.interrupted() != nil }
+        defer { session.shouldStop = stopWas; session.abortRequested = abortWas }
+        let cache = options.cache ? CellCache(notebook: notebook) : nil
+        var key = cache?.firstKey(parameters: parameters, seed: session.seed, model: session.model?.folder, data: session.dataFolder) ?? ""
+        var keys: [String] = []
+        var cacheWritable = true   // once an entry cannot be written, later entries (which build on it) are not written either
+        var interruption: String?
         var pending: StoredSession?     // the session after the last cached cell, restored before a cell runs
         var cachedDataFiles = Set<String>()
         for i in executed.indices {
             let cell = executed[i].cell
+            if let signal = options.interrupted() {
+                interruption = signal
+                executed[i].status = .failed
+                executed[i].diagnostics = [Diagnostic("interrupted (\(signal)) before this cell ran", at: SourceLocation(line: cell.line - 1, column: 1))]
+                firstFailure = i
+                break
+            }
             if let cache {
                 key = cache.key(previous: key, cell: cell)
-                if !options.refresh, cell.options.cache, let entry = cache.load(key) {
+                keys.append(key)
+                var hit: CellCache.Entry?
+                if !options.refresh, cell.options.cache {
+                    switch cache.lookup(key) {
+                    case .hit(let e): hit = e
+                    case .miss: break
+                    case .unusable(let why): log("cell \(i + 1)/\(executed.count) (\(cell.anchor)): not from the cache: \(why)")
+                    }
+                }
+                if let entry = hit {
                     executed[i].outputs = entry.outputs.map(Storage.output)
                     executed[i].diagnostics = entry.diagnostics.map(Storage.diagnostic)
                     executed[i].status = ExecutedCell.Status(rawValue: entry.status) ?? .ok
@@ -132,8 +182,8 @@ public final class NotebookRunner {
                     continue
                 }
                 if let stored = pending {
-                    do { try Storage.restore(stored, into: session, runs: { try cache.loadRun($0, model: session.model) }) } catch let d as Diagnostic {
-                        throw NotebookError.parameter("cannot restore the session from the cache before cell \(i + 1) (\(d.message)); run with --refresh")
+                    do { try Storage.restore(stored, into: session, runs: { try cache.loadRun($0, model: session.model) }) } catch {
+                        throw CacheRestoreFailure(message: "the cache could not restore the session before cell \(i + 1) (\((error as? Diagnostic)?.message ?? "\(error)"))")
                     }
                     pending = nil
                 }
@@ -142,7 +192,8 @@ public final class NotebookRunner {
             ProcessMemory.resetPeak()
             let t0 = Date(), m0 = ProcessMemory.resident
             let timeout = cell.options.timeout ?? options.timeout
-            session.shouldStop = { stopWas() || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) }
+            session.shouldStop = { stopWas() || options.interrupted() != nil || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) }
+            session.writtenFiles = []
             let result = interpreter.run(cell.source, firstLine: cell.line)
             var c = executed[i]
             c.seconds = Date().timeIntervalSince(t0)
@@ -163,36 +214,53 @@ public final class NotebookRunner {
             } else {
                 c.status = c.diagnostics.isEmpty ? .ok : .failed
             }
+            if let signal = options.interrupted() {
+                // an interrupted cell fails whatever it printed, and is never cached
+                interruption = signal
+                c.status = .failed
+                if !c.diagnostics.contains(where: { $0.message.hasPrefix("interrupted") }) {
+                    c.diagnostics.append(Diagnostic("interrupted (\(signal))", at: SourceLocation(line: cell.line - 1, column: 1)))
+                }
+            }
             executed[i] = c
             log("cell \(i + 1)/\(executed.count) \(c.status.rawValue) in \(String(format: "%.1f", c.seconds)) s")
-            if let cache, c.status != .failed, cell.options.cache {
+            if let cache, c.status != .failed, cell.options.cache, cacheWritable {
                 do {
                     let stored = try Storage.store(session, runs: { try cache.saveRun($0) })
                     try cache.save(CellCache.Entry(key: key, outputs: c.outputs.map(Storage.store), diagnostics: c.diagnostics.map(Storage.store),
                                                    status: c.status.rawValue, seconds: c.seconds, memoryDelta: c.memoryDelta, session: stored,
-                                                   dataFiles: Array(session.loadedDataFiles.union(cachedDataFiles)).sorted()))
+                                                   dataFiles: Array(session.loadedDataFiles.union(cachedDataFiles)).sorted(),
+                                                   writtenFiles: Dictionary(session.writtenFiles.map { ($0, SHA256.file($0) ?? "missing") }, uniquingKeysWith: { _, b in b })))
                 } catch {
-                    log("warning: could not write the cache entry of cell \(i + 1): \(error)")
+                    cacheWritable = false
+                    log("warning: could not write the cache entry of cell \(i + 1) (\(error)); later cells will not be cached either")
                 }
             }
             if c.status == .failed {
                 if firstFailure == nil { firstFailure = i }
-                if !options.continueOnError { break }
+                if !options.continueOnError || interruption != nil { break }
             }
             if session.quitRequested { break }
         }
-        session.shouldStop = stopWas
+        if let cache {
+            let collected = cache.gc(keep: Set(keys), maxBytes: cache.bytes > options.cacheMaxBytes ? options.cacheMaxBytes : nil)
+            if collected.runs + collected.entries > 0 {
+                log("cache: collected \(collected.entries) old entries and \(collected.runs) unused runs (\(collected.bytes >> 20) MB)")
+            }
+        }
         if let f = firstFailure { status = .failed(cell: f) }
         else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return !c.passed }; return false } }) { status = .claimsFailed }
-        return ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
-                                seconds: Date().timeIntervalSince(started),
-                                environment: environment(session: session, notebook: document, seed: startSeed, extraDataFiles: cachedDataFiles))
+        var result = ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
+                                      seconds: Date().timeIntervalSince(started),
+                                      environment: environment(session: session, notebook: document, seed: startSeed, extraDataFiles: cachedDataFiles))
+        result.interruption = interruption
+        return result
     }
 
     /// The title block's facts; `seed` is the seed the notebook started with (cells may change it).
     func environment(session: Session, notebook: NotebookDocument, seed: UInt64, extraDataFiles: Set<String> = []) -> [(String, String)] {
         var env: [(String, String)] = [("lorabook", Lorabook.version)]
-        if let commit = Self.shell(["git", "-C", URL(fileURLWithPath: notebook.path).deletingLastPathComponent().path, "rev-parse", "--short", "HEAD"]) {
+        if let commit = Self.shell(["git", "-C", FileManager.default.currentDirectoryPath, "rev-parse", "--short", "HEAD"]) {   // run() works in the notebook's folder
             env.append(("git commit", commit))
         }
         env.append(("BLAS", "OpenBLAS " + BLAS.summary))
@@ -200,7 +268,7 @@ public final class NotebookRunner {
         env.append(("seed", String(seed)))
         if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
         for path in session.loadedDataFiles.union(extraDataFiles).sorted() {
-            let sum = Self.shell(["sha256sum", path]).map { String($0.prefix(16)) } ?? "?"
+            let sum = SHA256.file(path).map { String($0.prefix(16)) } ?? "?"
             env.append(("data", "\(URL(fileURLWithPath: path).lastPathComponent) sha256:\(sum)…"))
         }
         return env

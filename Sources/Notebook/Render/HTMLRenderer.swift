@@ -91,7 +91,7 @@ public enum HTMLRenderer {
         switch nb.status {
         case .success: (statusText, statusClass) = ("success", "ok")
         case .claimsFailed: (statusText, statusClass) = ("ran; some claims failed", "warn")
-        case .failed: (statusText, statusClass) = ("failed", "fail")
+        case .failed: (statusText, statusClass) = nb.interruption.map { ("interrupted (\($0))", "fail") } ?? ("failed", "fail")
         }
         let formatter = ISO8601DateFormatter()
         var facts: [(String, String)] = [("status", "<span class=\"badge \(statusClass)\">\(statusText)</span>"),
@@ -108,7 +108,11 @@ public enum HTMLRenderer {
         if case .failed(let i) = nb.status {
             let c = nb.cells[i]
             let message = c.diagnostics.first.map { "\(doc.path):\($0.location.map { "\($0.line):\($0.column)" } ?? "\(c.cell.line)"): \($0.message)" } ?? ""
+            if let signal = nb.interruption {
+                head += "<div class=\"banner fail\">This run was interrupted (\(escape(signal))) at <a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>. The report shows everything up to it; the cells before it are cached, so the next run resumes there.</div>\n"
+            } else {
             head += "<div class=\"banner fail\">This run stopped at <a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>: \(escape(message)). The report shows everything up to it.</div>\n"
+            }
         }
         let claims = nb.claims
         if !claims.isEmpty {
