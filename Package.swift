@@ -49,6 +49,9 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Kernel", dependencies: ["Model"]),
         .target(name: "Notebook", dependencies: ["Kernel", "Model", "Yams", "Ink"]),
+        // libFuzzer targets for the readers of untrusted input (scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer); a plain build makes a replayer of the corpus.
+        .executableTarget(name: "lorabook-fuzz", dependencies: ["Notebook", "Kernel", "Model"], path: "Sources/LorabookFuzz"),
         .executableTarget(
             name: "lorabook",
             dependencies: [

@@ -128,3 +128,17 @@ final class ReportSafetyTests: XCTestCase {
         XCTAssertEqual(doc.frontMatter.parameters.count, 3)
     }
 }
+
+final class NotebookParserRegressionTests: XCTestCase {
+    /// Found by the notebook fuzzer: a cell option word that is only `=` (or starts with it) crashed
+    /// the parser (index out of range); now it is an unknown option, a warning.
+    func testAnOptionWithoutAKeyIsAWarning() throws {
+        for word in ["=", "=x", "==", "id="] {
+            let doc = try NotebookParser.parse("```lorabook \(word)\nprint 1\n```\n", path: "x.md")
+            XCTAssertEqual(doc.cells.count, 1)
+            XCTAssertFalse(doc.warnings.isEmpty, word)
+        }
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus/notebook/regress-lone-equals-option.md").standardizedFileURL
+        XCTAssertNoThrow(try NotebookParser.parse(NotebookParser.text(try Data(contentsOf: url), path: url.path), path: url.path))
+    }
+}

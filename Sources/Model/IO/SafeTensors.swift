@@ -37,12 +37,19 @@ public struct SafeTensorsFile {
     let data: Data
 
     public init(contentsOf url: URL) throws {
-        path = url.path
+        let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             throw ModelError.fileUnreadable(path: url.path, reason: (error as NSError).localizedDescription)
         }
+        try self.init(data: data, path: url.path)
+    }
+
+    /// Reads the header of a file's bytes (`path` names it in errors); the data stays where it is.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        self.data = data
         let size = data.count
         guard size >= 8 else {
             throw ModelError.invalidSafetensors(path: path, reason: "truncated header: the file has \(size) bytes, fewer than the 8-byte header length")

@@ -124,8 +124,8 @@ public enum NotebookParser {
     static func cellOptions(_ words: [String], line: Int, path: String, warnings: inout [Diagnostic]) -> CellOptions {
         var o = CellOptions()
         for w in words {
-            let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
-            let key = parts[0], value = parts.count > 1 ? parts[1] : "true"
+            let parts = w.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = parts.first ?? "", value = parts.count > 1 ? parts[1] : "true"
             func bool() -> Bool? { value == "true" ? true : value == "false" ? false : nil }
             switch key {
             case "id":

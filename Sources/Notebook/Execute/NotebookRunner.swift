@@ -48,7 +48,7 @@ public struct RunOptions: Sendable {
     public var refresh = false
     /// Whether (and by which signal) the run was interrupted: asked between cells, between
     /// statements and between training steps; an interrupted cell fails and is not cached.
-    public var interrupted: () -> String? = { nil }
+    public var interrupted: @Sendable () -> String? = { nil }
     /// Past this many bytes the cache drops its least recently used entries (other chains) after a
     /// run; orphaned run files are collected after every run.
     public var cacheMaxBytes = 4 << 30
