@@ -59,4 +59,29 @@ final class CacheTests: XCTestCase {
         let after = try run(url)
         XCTAssertEqual(after.cells.map(\.cached), [false, false, false], "the data cell names the changed file, and everything after it re-runs")
     }
+
+    /// Every input that decides a cell's result is in the first key: the seed, the model's path and
+    /// files, the data folder, the parameters and the build.
+    func testEveryInputThatDecidesAResultIsInTheFirstKey() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-keys-\(UUID().uuidString)")
+        let modelA = dir.appendingPathComponent("a"), modelB = dir.appendingPathComponent("b"), data = dir.appendingPathComponent("data")
+        try TinyModel.write(to: modelA); try TinyModel.write(to: modelB)
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let cache = CellCache(notebook: dir.appendingPathComponent("n.md"))
+        let base = cache.firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: data, build: "b1")
+        XCTAssertEqual(base, cache.firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: data, build: "b1"), "stable")
+        for (what, key) in [
+            ("seed", cache.firstKey(parameters: [("n", .number(1))], seed: 7, model: modelA, data: data, build: "b1")),
+            ("model path", cache.firstKey(parameters: [("n", .number(1))], seed: 0, model: modelB, data: data, build: "b1")),
+            ("data folder", cache.firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: dir, build: "b1")),
+            ("parameter", cache.firstKey(parameters: [("n", .number(2))], seed: 0, model: modelA, data: data, build: "b1")),
+            ("build", cache.firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: data, build: "b2")),
+        ] {
+            XCTAssertNotEqual(key, base, "changing the \(what) changes the key")
+        }
+        // a data file's content, too
+        try "id\tsentence\tsentiment\n".write(to: data.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
+        XCTAssertNotEqual(CellCache(notebook: dir.appendingPathComponent("n.md")).firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: data, build: "b1"), base)
+        XCTAssertEqual(CellCache.build.count, 64, "the build is the running binary's SHA-256")
+    }
 }
