@@ -141,4 +141,19 @@ final class NotebookParserRegressionTests: XCTestCase {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus/notebook/regress-lone-equals-option.md").standardizedFileURL
         XCTAssertNoThrow(try NotebookParser.parse(NotebookParser.text(try Data(contentsOf: url), path: url.path), path: url.path))
     }
+
+    /// Found by the notebook fuzzer: Yams.load traps on a tagged or non-text mapping key; the front
+    /// matter is now read from Yams' nodes, and such a key is an error or plain text.
+    func testTaggedAndNonTextYAMLKeysDoNotCrash() throws {
+        XCTAssertThrowsError(try NotebookParser.parse("---\nparams: {!ranks: [1, 2], n: 3}\n---\n", path: "x.md")) { XCTAssertTrue("\($0)".contains("x.md:2:10: error: invalid front matter: a key must be text"), "\($0)") }
+        let doc = try NotebookParser.parse("---\nparams: {!!str ranks: [1, 2], n: 3}\ntitle: !custom T\n---\n", path: "x.md")
+        XCTAssertEqual(doc.frontMatter.title, "T")
+        XCTAssertEqual(doc.frontMatter.parameters.map(\.0).sorted(), ["n", "ranks"])
+        XCTAssertThrowsError(try NotebookParser.parse("---\n? [a, b]\n: 1\n---\n", path: "x.md")) { XCTAssertTrue("\($0)".contains("a key must be text"), "\($0)") }
+        let doc2 = try NotebookParser.parse("---\ntitle: \"3\"\nseed: 4\nparams: {f: 0.5, b: true, s: x, n: ~}\n---\n", path: "x.md")
+        XCTAssertEqual(doc2.frontMatter.title, "3")
+        XCTAssertEqual(doc2.frontMatter.seed, 4)
+        XCTAssertEqual(doc2.frontMatter.parameters.first { $0.0 == "f" }?.1, .number(0.5))
+        XCTAssertEqual(doc2.frontMatter.parameters.first { $0.0 == "b" }?.1, .bool(true))
+    }
 }

@@ -162,7 +162,11 @@ public enum NotebookParser {
         }
         let object: Any?
         do {
-            object = try Yams.load(yaml: yaml)
+            // composed to nodes and converted here: Yams.load's constructor traps on a tagged or
+            // non-text key (found by the notebook fuzzer)
+            object = try Yams.compose(yaml: yaml).map(plainValue)
+        } catch let problem as FrontMatterProblem {
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column)))
         } catch let e as YamlError {
             var location = SourceLocation(line: firstLine, column: 1)
             var message = "\(e)"
@@ -214,6 +218,35 @@ public enum NotebookParser {
                                        hint: Suggestions.didYouMean(key, among: frontMatterKeys), severity: .warning))
         }
         return f
+    }
+
+    struct FrontMatterProblem: Error { let message: String; let line: Int; let column: Int }
+
+    /// A YAML node as plain values (Bool, Int, Double, String, nil, arrays, string-keyed
+    /// dictionaries), by the tag the resolver gave it; any other tag's scalar is its text.
+    static func plainValue(_ node: Node) throws -> Any? {
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.description) {
+            case .null: return nil
+            case .bool: return node.bool ?? scalar.string
+            case .int: return node.int ?? node.float ?? scalar.string
+            case .float: return node.float ?? scalar.string
+            default: return scalar.string
+            }
+        case .sequence(let items):
+            return try items.map { try plainValue($0) as Any }
+        case .mapping(let pairs):
+            var dict: [String: Any] = [:]
+            for (key, value) in pairs {
+                guard case .scalar(let k) = key else {
+                    let mark = key.mark
+                    throw FrontMatterProblem(message: "a key must be text", line: mark.map { $0.line } ?? 1, column: mark.map { $0.column } ?? 1)
+                }
+                dict[k.string] = try plainValue(value) ?? NSNull()
+            }
+            return dict
+        }
     }
 
     /// Limits checked before the YAML reader sees the text, which is recursive in nesting and expands
