@@ -96,52 +96,45 @@ struct Train: ParsableCommand {
         guard let schedule = ScheduleKind(rawValue: schedule) else {
             throw ModelError.invalidArgument(name: "--schedule '\(self.schedule)'", reason: "expected linear, constant or cosine")
         }
+        guard let similarity = TrainRequest.Similarity(rawValue: similarity) else {
+            throw ModelError.invalidArgument(name: "--similarity '\(self.similarity)'", reason: "expected cls or cosine")
+        }
         let model = try options.load()
-        let folder = Locations.dataFolder(data).url
-        func load(_ split: String) throws -> Dataset {
-            if task == "sst2" { return Datasets.binarySentiment(from: try Datasets.load("sst", split: split, folder: folder)) }
-            return try Datasets.load(task, split: split, folder: folder)
-        }
-        guard similarity == "cls" || similarity == "cosine" else {
-            throw ModelError.invalidArgument(name: "--similarity '\(similarity)'", reason: "expected cls or cosine")
-        }
-        let trainSet = try load("train")
-        let separate = similarity == "cosine" && trainSet.spec.kind == .regression
-        let train = try EncodedDataset(trainSet.limited(limit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
-        let dev = try EncodedDataset(load("dev").limited(devLimit), tokenizer: model.tokenizer, maxLength: maxLength, separatePairs: separate)
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
-        let network = try Network(model: model, adaptation: adaptation, seed: seed)
-        let spec = train.dataset.spec
-        let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
-        let defaultLR: Float = [.head: 1e-3, .full: 5e-5][mode] ?? 5e-4
-        let config = TrainingConfig(epochs: epochs, batchSize: batch, learningRate: lr ?? defaultLR, warmup: warmup, schedule: schedule,
-                                    weightDecay: weightDecay, clipNorm: clip, seed: seed, bucketing: bucketing)
-        let trainer = try Trainer(network: network, tasks: [TaskBinding(name: task, data: train, head: head)], config: config)
+        let request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, maxLength: maxLength, similarity: similarity,
+                                   epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
+                                   weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing)
+        let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
+        let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
+        _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
+        let trainCount = try folder.dataset(task).limited(limit).count
         let progress = ProgressPrinter(label: "train:")
-        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(train.count) \(task) examples, \(network.trainableParameterCount) trainable parameters, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
-        ProcessMemory.resetPeak()
+        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         Interrupt.install()
-        let summary = trainer.run(onEvent: { event in
+        let (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: { event in
             switch event {
             case .step(let p): progress.show(p)
             case .stopped(let step): progress.line("stopped by Ctrl-C after step \(step)")
             default: break
             }
         }, shouldStop: { Interrupt.requested })
+        // the dev split, scored with the head the pipeline made for the task
+        let head = network.heads[0]
+        let dev = try devFolder.encoded(task, limit: devLimit, maxLength: maxLength, separatePairs: head.kind == .cosine)
         let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
         if let save {
             try AdapterFile.save(network, to: URL(fileURLWithPath: save))
             progress.line("saved \(save)")
         }
-        let m = summary.memory
+        let m = result.memory
         if json {
             let object: [String: Any] = [
                 "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "amp": amp, "epochs": epochs, "batch": batch,
-                "lr": Double(config.learningRate), "seed": seed, "train_examples": train.count, "dev_examples": dev.count,
+                "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": dev.count,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
-                "seconds": summary.seconds, "examples_per_s": summary.examplesPerSecond, "steps": summary.steps,
-                "stopped": summary.stopped, "trainable_parameters": summary.trainableParameters,
+                "seconds": result.seconds, "examples_per_s": result.examplesPerSecond, "steps": result.steps,
+                "stopped": result.stopped, "trainable_parameters": result.trainableParameters,
                 "memory_bytes": ["parameters": m.parameters, "gradients": m.gradients, "optimizer": m.optimizer,
                                  "activations": m.activations, "workspace": m.workspace, "training": m.training,
                                  "peak_rss": m.peakResident],
@@ -152,8 +145,8 @@ struct Train: ParsableCommand {
         }
         func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1_048_576) }
         print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(dev.count) examples (loss \(String(format: "%.4f", evaluation.loss)))")
-        print("training: \(summary.steps) steps in \(formatDuration(summary.seconds)) (\(String(format: "%.1f", summary.examplesPerSecond)) examples/s)\(summary.stopped ? ", stopped early" : "")")
-        print("trainable parameters: \(summary.trainableParameters)")
+        print("training: \(result.steps) steps in \(formatDuration(result.seconds)) (\(String(format: "%.1f", result.examplesPerSecond)) examples/s)\(result.stopped ? ", stopped early" : "")")
+        print("trainable parameters: \(result.trainableParameters)")
         print("memory: parameters \(mb(m.parameters)), gradients \(mb(m.gradients)), optimizer \(mb(m.optimizer)), activations \(mb(m.activations)), workspace \(mb(m.workspace)); training total \(mb(m.training)); peak RSS \(mb(m.peakResident))")
     }
 }

@@ -40,58 +40,61 @@ enum TrainingCommands {
         let model = try s.requireModel(at: inv.call.location)
         let tasks = try inv.strings("tasks")!
         guard Set(tasks).count == tasks.count else { throw Diagnostic("a task is listed twice", at: inv.location("tasks")) }
-        let maxLength = try inv.count("max_length", in: 3...65_536) ?? 128
-        let limit = try inv.count("limit")
-        let weights = try inv.list("weights")?.map { v -> Float in if case .number(let n) = v { return Float(n) }; return 1 } ?? []
-        if !weights.isEmpty && weights.count != tasks.count {
+        let weights = try inv.list("weights")?.map { v -> Float in if case .number(let n) = v { return Float(n) }; return 1 }
+        if let weights, weights.count != tasks.count {
             throw Diagnostic("weights has \(weights.count) values for \(tasks.count) tasks", at: inv.location("weights"))
         }
-        let config = s.adaptation
-        let network: Network
-        do { network = try Network(model: model, adaptation: config, seed: s.seed) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
-        var bindings: [TaskBinding] = []
-        let cosine = try inv.string("similarity") == "cosine"
-        for (i, task) in tasks.enumerated() {
-            let spec = try s.dataset(task, split: "train", limit: 1, at: inv.location("tasks")).spec
-            let separate = cosine && spec.kind == .regression
-            let data = try s.encoded(task, split: "train", limit: limit, maxLength: maxLength, separatePairs: separate, at: inv.location("tasks"))
-            let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
-            bindings.append(TaskBinding(name: task, data: data, head: head, weight: weights.isEmpty ? 1 : weights[i]))
-        }
-        let defaultLR: Float = [.head: 1e-3, .full: 5e-5][config.mode] ?? 5e-4
-        let training = TrainingConfig(
+        let request = TrainRequest(
+            tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"),
+            maxLength: try inv.count("max_length", in: 3...65_536) ?? TrainRequest.defaultMaxLength,
+            similarity: TrainRequest.Similarity(rawValue: try inv.string("similarity") ?? "cls")!,
             epochs: try inv.count("epochs", in: 1...100_000) ?? 1, batchSize: try inv.count("batch", in: 1...65_536) ?? 32,
-            learningRate: try inv.number("lr").map(Float.init) ?? defaultLR, warmup: Float(try inv.number("warmup") ?? 0.06),
+            learningRate: try inv.number("lr").map(Float.init), warmup: Float(try inv.number("warmup") ?? 0.06),
             schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
-            clipNorm: try inv.number("clip").map(Float.init), seed: s.seed, bucketing: try inv.bool("bucketing") ?? false,
-            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!)
-        let trainer: Trainer
-        do { trainer = try Trainer(network: network, tasks: bindings, config: training) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
-        ProcessMemory.resetPeak()
-        let summary = trainer.run(onEvent: { if case .step(let p) = $0 { s.progress?(p) } }, shouldStop: s.shouldStop)
-        if summary.stopped && s.abortRequested() {
-            throw Diagnostic("interrupted: training stopped at step \(summary.steps) of \(trainer.totalSteps); no run was kept", at: inv.call.location)
+            clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.bool("bucketing") ?? false,
+            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"))
+        let trained: (network: Network, result: TrainResult)
+        do {
+            trained = try TrainingPipeline.run(request, model: model, data: SessionData(session: s, at: inv.location("tasks")),
+                                               onEvent: { if case .step(let p) = $0 { s.progress?(p) } }, shouldStop: s.shouldStop)
+        } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        let result = trained.result
+        if result.stopped && s.abortRequested() {
+            throw Diagnostic("interrupted: training stopped at step \(result.steps) of \(result.totalSteps); no run was kept", at: inv.call.location)
         }
-        if summary.stopped {
-            s.emit(.warning("training stopped after step \(summary.steps) of \(trainer.totalSteps); the run keeps what it learned"))
+        if result.stopped {
+            s.emit(.warning("training stopped after step \(result.steps) of \(result.totalSteps); the run keeps what it learned"))
         }
-        let name = try inv.string("name") ?? (config.mode.rawValue + (config.usesAdapters ? "-r\(config.rank)" : "") + "-s\(s.seed)")
-        var r = SessionCommands.describe(config)
-        let m = summary.memory
+        let run = RunHandle(name: result.name, network: trained.network, record: record(result), tasks: tasks)
+        s.lastRun = run
+        return .run(run)
+    }
+
+    /// The language's view of a training result: the record `train` returns (`r.loss`, `r.trainable`, …).
+    static func record(_ result: TrainResult) -> Record {
+        let request = result.request, m = result.memory
+        var r = SessionCommands.describe(request.adaptation)
         r.fields += [
-            ("name", .string(name)), ("tasks", .list(tasks.map { .string($0) })), ("seed", .number(Double(s.seed))),
-            ("lr", .number(Double(training.learningRate))), ("epochs", .number(Double(training.epochs))), ("steps", .number(Double(summary.steps))),
-            ("loss", summary.meanLossPerEpoch.last.map { .number(Double($0)) } ?? .none), ("stopped", .bool(summary.stopped)),
-            ("seconds", .number((summary.seconds * 100).rounded() / 100)),
-            ("seconds_per_epoch", .number(((summary.secondsPerEpoch.reduce(0, +) / Double(max(1, summary.secondsPerEpoch.count))) * 100).rounded() / 100)),
-            ("examples_per_s", .number((summary.examplesPerSecond * 10).rounded() / 10)),
-            ("trainable", .number(Double(summary.trainableParameters))),
+            ("name", .string(result.name)), ("tasks", .list(request.tasks.map { .string($0) })), ("seed", .number(Double(request.seed))),
+            ("lr", .number(Double(request.training.learningRate))), ("epochs", .number(Double(request.training.epochs))), ("steps", .number(Double(result.steps))),
+            ("loss", result.loss.map { .number($0) } ?? .none), ("stopped", .bool(result.stopped)),
+            ("seconds", .number((result.seconds * 100).rounded() / 100)),
+            ("seconds_per_epoch", .number((result.secondsPerEpoch * 100).rounded() / 100)),
+            ("examples_per_s", .number((result.examplesPerSecond * 10).rounded() / 10)),
+            ("trainable", .number(Double(result.trainableParameters))),
             ("parameters_mb", mb(m.parameters)), ("gradients_mb", mb(m.gradients)), ("optimizer_mb", mb(m.optimizer)),
             ("activations_mb", mb(m.activations + m.workspace)), ("train_memory_mb", mb(m.training)), ("peak_rss_mb", mb(m.peakResident)),
         ]
-        let run = RunHandle(name: name, network: network, record: r, tasks: tasks)
-        s.lastRun = run
-        return .run(run)
+        return r
+    }
+
+    /// The session's datasets (built-in, sst2, registered files) and its encoded-data cache.
+    struct SessionData: TrainingData {
+        let session: Session, at: SourceLocation
+        func dataset(_ task: String) throws -> Dataset { try session.dataset(task, split: "train", limit: 1, at: at) }
+        func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+            try session.encoded(task, split: "train", limit: limit, maxLength: maxLength, separatePairs: separatePairs, at: at)
+        }
     }
 
     static func evaluationRecord(_ results: [(String, Evaluation)]) -> Record {

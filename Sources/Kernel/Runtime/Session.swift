@@ -102,15 +102,13 @@ public final class Session: @unchecked Sendable {
         do {
             if let custom = customTasks[task] {
                 d = custom
-            } else if task == "sst2" {
-                d = Datasets.binarySentiment(from: try Datasets.load("sst", split: split, folder: dataFolder))
             } else {
-                guard Datasets.builtIn[task] != nil else {
+                guard Datasets.builtIn[task] != nil || task == "sst2" else {
                     let known = Datasets.builtIn.keys.sorted() + ["sst2"] + customTasks.keys.sorted()
                     throw Diagnostic("unknown task '\(task)'", at: location,
                                      hint: Suggestions.didYouMean(task, among: known) ?? "tasks: \(known.joined(separator: ", ")), or register a file with `data \"FILE.csv\" name=… text=… label=…`")
                 }
-                d = try Datasets.load(task, split: split, folder: dataFolder)
+                d = try Datasets.task(task, split: split, folder: dataFolder)
             }
         } catch let e as ModelError {
             throw Diagnostic(e.description, at: location)
