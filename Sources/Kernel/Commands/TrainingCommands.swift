@@ -74,17 +74,19 @@ enum TrainingCommands {
     static func record(_ result: TrainResult) -> Record {
         let request = result.request, m = result.memory
         var r = SessionCommands.describe(request.adaptation)
-        r.fields += [
-            ("name", .string(result.name)), ("tasks", .list(request.tasks.map { .string($0) })), ("seed", .number(Double(request.seed))),
-            ("lr", .number(Double(request.training.learningRate))), ("epochs", .number(Double(request.training.epochs))), ("steps", .number(Double(result.steps))),
-            ("loss", result.loss.map { .number($0) } ?? .none), ("stopped", .bool(result.stopped)),
-            ("seconds", .number((result.seconds * 100).rounded() / 100)),
-            ("seconds_per_epoch", .number((result.secondsPerEpoch * 100).rounded() / 100)),
-            ("examples_per_s", .number((result.examplesPerSecond * 10).rounded() / 10)),
-            ("trainable", .number(Double(result.trainableParameters))),
-            ("parameters_mb", mb(m.parameters)), ("gradients_mb", mb(m.gradients)), ("optimizer_mb", mb(m.optimizer)),
-            ("activations_mb", mb(m.activations + m.workspace)), ("train_memory_mb", mb(m.training)), ("peak_rss_mb", mb(m.peakResident)),
-        ]
+        let identity: [(String, Value)] = [("name", .string(result.name)), ("tasks", .list(request.tasks.map { .string($0) })),
+                                           ("seed", .number(Double(request.seed)))]
+        let training: [(String, Value)] = [("lr", .number(Double(request.training.learningRate))), ("epochs", .number(Double(request.training.epochs))),
+                                           ("steps", .number(Double(result.steps))), ("loss", result.loss.map { .number($0) } ?? .none),
+                                           ("stopped", .bool(result.stopped))]
+        let time: [(String, Value)] = [("seconds", .number((result.seconds * 100).rounded() / 100)),
+                                       ("seconds_per_epoch", .number((result.secondsPerEpoch * 100).rounded() / 100)),
+                                       ("examples_per_s", .number((result.examplesPerSecond * 10).rounded() / 10)),
+                                       ("trainable", .number(Double(result.trainableParameters)))]
+        let memory: [(String, Value)] = [("parameters_mb", mb(m.parameters)), ("gradients_mb", mb(m.gradients)), ("optimizer_mb", mb(m.optimizer)),
+                                         ("activations_mb", mb(m.activations + m.workspace)), ("train_memory_mb", mb(m.training)),
+                                         ("peak_rss_mb", mb(m.peakResident))]
+        r.fields += identity + training + time + memory
         return r
     }
 
