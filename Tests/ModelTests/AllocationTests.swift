@@ -9,6 +9,13 @@ import CKernels
 @testable import Model
 
 final class AllocationTests: XCTestCase {
+    /// AddressSanitizer and ThreadSanitizer replace malloc themselves, so the interposer counts
+    /// nothing there (scripts/sanitize.sh says which sanitizer runs).
+    override func setUpWithError() throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["LORABOOK_SANITIZER"] != nil,
+                      "allocation counting needs the real malloc; \(ProcessInfo.processInfo.environment["LORABOOK_SANITIZER"] ?? "") sanitizer replaces it")
+    }
+
     /// Heap allocations (malloc, calloc, realloc, posix_memalign …) made while `body` runs.
     func allocations(_ body: () -> Void) -> Int {
         MallocInterposerSwift.initialize()
