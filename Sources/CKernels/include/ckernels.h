@@ -7,6 +7,13 @@
 
 // Hot element-wise loops are compiled three times (AVX-512, AVX2, baseline x86-64) and the loader
 // picks the best the CPU has, so one binary runs anywhere and vectorises wide where it can.
+// Under ThreadSanitizer they are compiled once: the loader runs the clones' resolvers before
+// TSan's runtime is set up, and an instrumented resolver crashes there.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LB_NO_CLONES 1
+#endif
+#endif
 #if defined(__x86_64__) && defined(__linux__) && !defined(LB_NO_CLONES)
 #define LB_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
