@@ -57,6 +57,8 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+int lb_pool_inside_job(void) { return inside_job; }
+
 int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx) {
     if (workers > LB_MAX_WORKERS) workers = LB_MAX_WORKERS;
     if (workers <= 1) { fn(ctx, 0); return 1; }

@@ -11,7 +11,9 @@
 import CKernels
 
 public enum Parallel {
-    /// Workers of the parallel region running now (1 outside); set only by the spawning thread.
+    /// Workers of the parallel region running now (1 outside); set only by the thread that starts
+    /// an outermost region. A region started inside a job runs inline and leaves it alone (writing it
+    /// there raced with the spawning thread: found by ThreadSanitizer, scripts/sanitize.sh).
     nonisolated(unsafe) public static var activeWorkers = 1
 
     @usableFromInline struct Job<Args> {
@@ -43,8 +45,9 @@ public enum Parallel {
 
     @inlinable @inline(__always)
     static func run<Args>(workers: Int, count: Int, _ args: Args, _ body: @escaping (Args, Range<Int>) -> Void) {
-        activeWorkers = workers
-        defer { activeWorkers = 1 }
+        let outermost = lb_pool_inside_job() == 0
+        if outermost { activeWorkers = workers }
+        defer { if outermost { activeWorkers = 1 } }
         var job = Job(args: args, body: body, count: count, step: (count + workers - 1) / workers)
         withUnsafeMutablePointer(to: &job) { jp in
             var erased = Erased(run: { raw, w in

@@ -128,6 +128,8 @@ const char *lb_bf16_impl(void);
 // (created on first use); returns when all are done. Allocates nothing per call. One job at a time:
 // call only from one thread, never from inside a job. Returns the number of workers that ran.
 int lb_pool_run(int workers, void (*fn)(void *, int), void *ctx);
+// Whether the calling thread is running a pool job (a region started there runs inline).
+int lb_pool_inside_job(void);
 #endif
 
 // ---- LoRA/DoRA rank-r products (lowrank.c) ----
