@@ -40,7 +40,7 @@ enum FuzzTarget: String, CaseIterable {
     }
 
     /// One interpreter for the process: `check` runs nothing and changes no session state.
-    nonisolated(unsafe) static let interpreter = Interpreter()
+    static let interpreter = Interpreter()
 
     static var current: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["LORABOOK_FUZZ_TARGET"] ?? ""

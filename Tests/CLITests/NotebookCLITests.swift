@@ -7,18 +7,7 @@ final class NotebookCLITests: XCTestCase {
     var binary: URL { TestBinary.url }
     var root: URL { TestBinary.repositoryRoot }
 
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = root
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
-    }
+    func run(_ args: [String]) throws -> (Int32, String) { try TestBinary.run(args) }
 
     func temp(_ name: String, _ text: String) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-cli-nb-\(UUID().uuidString)")

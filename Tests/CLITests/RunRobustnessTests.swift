@@ -16,18 +16,7 @@ final class RunRobustnessTests: XCTestCase {
 
     /// Runs lorabook from `cwd` (the repository root by default), returning status and all output.
     @discardableResult
-    func lorabook(_ args: [String], cwd: URL? = nil) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = cwd ?? TestBinary.repositoryRoot
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
-    }
+    func lorabook(_ args: [String], cwd: URL? = nil) throws -> (Int32, String) { try TestBinary.run(args, cwd: cwd) }
 
     /// Starts lorabook, waits until its output contains `marker`, sends `signal`, and returns status and output.
     func interrupted(_ args: [String], after marker: String, signal: Int32) throws -> (Int32, String) {
@@ -36,7 +25,7 @@ final class RunRobustnessTests: XCTestCase {
         p.arguments = args
         p.currentDirectoryURL = TestBinary.repositoryRoot
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-log-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle; p.standardError = handle
         try p.run()

@@ -4,16 +4,8 @@ import XCTest
 @testable import Model
 
 final class SafeTensorsTests: XCTestCase {
-    /// Builds a file from a raw header string and data bytes.
     func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String = "t.safetensors") throws -> URL {
-        var bytes: [UInt8] = []
-        let h = Array(header.utf8)
-        var n = UInt64(h.count).littleEndian
-        withUnsafeBytes(of: &n) { bytes += $0 }
-        bytes += h + data
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url
+        try Fixtures.rawSafetensors(header, data: data, in: dir, name: name)
     }
 
     func testWriteThenReadRoundTripsWithMetadata() throws {

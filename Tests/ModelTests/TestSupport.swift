@@ -18,6 +18,18 @@ enum Fixtures {
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
+    /// A safetensors file from a raw header string and data bytes (for malformed-file tests).
+    static func rawSafetensors(_ header: String, data: [UInt8], in dir: URL, name: String) throws -> URL {
+        var bytes: [UInt8] = []
+        let h = Array(header.utf8)
+        var n = UInt64(h.count).littleEndian
+        withUnsafeBytes(of: &n) { bytes += $0 }
+        bytes += h + data
+        let url = dir.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url
+    }
+
     static func temporaryDirectory() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-tests-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -5,15 +5,8 @@ import Foundation
 @testable import Model
 
 final class UntrustedFileTests: XCTestCase {
-    func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String) throws -> URL {
-        var bytes: [UInt8] = []
-        let h = Array(header.utf8)
-        var n = UInt64(h.count).littleEndian
-        withUnsafeBytes(of: &n) { bytes += $0 }
-        bytes += h + data
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url
+    func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String = "t.safetensors") throws -> URL {
+        try Fixtures.rawSafetensors(header, data: data, in: dir, name: name)
     }
 
     func testSafetensorsSizesAreCheckedWithoutOverflow() throws {

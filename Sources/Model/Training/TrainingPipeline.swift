@@ -95,13 +95,19 @@ public protocol TrainingData {
     func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset
 }
 
-/// The built-in tasks' files in a data folder, read as asked (no cache).
-public struct DataFolder: TrainingData {
+/// The built-in tasks' files in a data folder; each file is read once.
+public final class DataFolder: TrainingData {
     public let folder: URL
     public let tokenizer: BertTokenizer
     public let split: String
+    private var loaded: [String: Dataset] = [:]
     public init(folder: URL, tokenizer: BertTokenizer, split: String = "train") { self.folder = folder; self.tokenizer = tokenizer; self.split = split }
-    public func dataset(_ task: String) throws -> Dataset { try Datasets.task(task, split: split, folder: folder) }
+    public func dataset(_ task: String) throws -> Dataset {
+        if let d = loaded[task] { return d }
+        let d = try Datasets.task(task, split: split, folder: folder)
+        loaded[task] = d
+        return d
+    }
     public func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
         try EncodedDataset(try dataset(task).limited(limit), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
     }

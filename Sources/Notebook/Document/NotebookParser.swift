@@ -274,7 +274,7 @@ public enum NotebookParser {
         for ch in yaml {
             column += 1
             defer { previous = ch }
-            if ch == "\n" { line += 1; column = 0; comment = false; if quote == "'" || quote == "\"" { continue }; continue }
+            if ch == "\n" { line += 1; column = 0; comment = false; continue }
             if comment { continue }
             if let q = quote {
                 if ch == q && !(q == "\"" && previous == "\\") { quote = nil }

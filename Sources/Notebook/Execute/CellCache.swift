@@ -67,7 +67,7 @@ public final class CellCache {
         let written = Set(Self.savedPaths(source))
         return tokens.compactMap { t -> String? in
             guard case .string(let s) = t.kind, !s.isEmpty, !written.contains(s) else { return nil }
-            return SHA256.file(s) == nil ? nil : s   // regular files only (never /dev/zero or a FIFO)
+            return fileHash(s) == "missing" ? nil : s   // regular files only (never /dev/zero or a FIFO); the hash is kept for the key
         }
     }
 
@@ -201,7 +201,13 @@ extension CellCache {
         let fm = FileManager.default
         var collected = Collected()
         func size(_ url: URL) -> Int { ((try? fm.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0 }
-        func remove(_ url: URL) { let n = size(url); if (try? fm.removeItem(at: url)) != nil { collected.bytes += n } }
+        /// Removes a file; returns the bytes freed.
+        @discardableResult func remove(_ url: URL) -> Int {
+            let n = size(url)
+            guard (try? fm.removeItem(at: url)) != nil else { return 0 }
+            collected.bytes += n
+            return n
+        }
         var entries: [(url: URL, key: String, used: Date, runs: Set<String>)] = []
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] {
             let url = directory.appendingPathComponent(name)
@@ -212,26 +218,30 @@ extension CellCache {
             entries.append((url, String(name.dropLast(5)), used, Self.runIDs(in: text)))
         }
         let runsFolder = directory.appendingPathComponent("runs")
-        let runFiles = ((try? fm.contentsOfDirectory(atPath: runsFolder.path)) ?? []).map { runsFolder.appendingPathComponent($0) }
-        func total() -> Int { entries.reduce(0) { $0 + size($1.url) } + runFiles.filter { fm.fileExists(atPath: $0.path) }.reduce(0) { $0 + size($1) } }
-        if let maxBytes {
-            var current = total()
-            for e in entries.sorted(by: { $0.used < $1.used }) where current > maxBytes && !keep.contains(e.key) {
-                let n = size(e.url)
-                remove(e.url)
-                collected.entries += 1
-                current -= n
-                entries.removeAll { $0.key == e.key }
-                let referenced = entries.reduce(into: Set<String>()) { $0.formUnion($1.runs) }
-                for f in runFiles where fm.fileExists(atPath: f.path) && !referenced.contains(Self.runID(of: f)) { current -= size(f) }
-                for f in runFiles where fm.fileExists(atPath: f.path) && !referenced.contains(Self.runID(of: f)) { remove(f) }
-            }
-        }
-        let referenced = entries.reduce(into: Set<String>()) { $0.formUnion($1.runs) }
+        var runFiles = ((try? fm.contentsOfDirectory(atPath: runsFolder.path)) ?? []).map { runsFolder.appendingPathComponent($0) }
         var removedRuns = Set<String>()
-        for f in runFiles where fm.fileExists(atPath: f.path) {
-            let id = Self.runID(of: f)
-            if !referenced.contains(id) || f.lastPathComponent.contains(".tmp") { remove(f); removedRuns.insert(id) }
+        /// Removes the run files no remaining entry references (and stray temporary ones); returns the bytes freed.
+        func removeUnreferencedRuns() -> Int {
+            let referenced = entries.reduce(into: Set<String>()) { $0.formUnion($1.runs) }
+            var freed = 0
+            runFiles.removeAll { f in
+                let id = Self.runID(of: f)
+                guard !referenced.contains(id) || f.lastPathComponent.contains(".tmp") else { return false }
+                freed += remove(f)
+                removedRuns.insert(id)
+                return true
+            }
+            return freed
+        }
+        _ = removeUnreferencedRuns()   // orphans first: every run does this
+        if let maxBytes {
+            var current = entries.reduce(0) { $0 + size($1.url) } + runFiles.reduce(0) { $0 + size($1) }
+            for e in entries.sorted(by: { $0.used < $1.used }) where current > maxBytes && !keep.contains(e.key) {
+                current -= remove(e.url)
+                collected.entries += 1
+                entries.removeAll { $0.key == e.key }
+                current -= removeUnreferencedRuns()
+            }
         }
         collected.runs = removedRuns.count
         return collected

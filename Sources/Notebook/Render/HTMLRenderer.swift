@@ -108,11 +108,10 @@ public enum HTMLRenderer {
         if case .failed(let i) = nb.status {
             let c = nb.cells[i]
             let message = c.diagnostics.first.map { "\(doc.path):\($0.location.map { "\($0.line):\($0.column)" } ?? "\(c.cell.line)"): \($0.message)" } ?? ""
-            if let signal = nb.interruption {
-                head += "<div class=\"banner fail\">This run was interrupted (\(escape(signal))) at <a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>. The report shows everything up to it; the cells before it are cached, so the next run resumes there.</div>\n"
-            } else {
-            head += "<div class=\"banner fail\">This run stopped at <a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>: \(escape(message)). The report shows everything up to it.</div>\n"
-            }
+            let link = "<a href=\"#\(escape(c.cell.elementID))\">cell \(i + 1) (\(escape(c.cell.anchor)))</a>"
+            head += nb.interruption.map {
+                "<div class=\"banner fail\">This run was interrupted (\(escape($0))) at \(link). The report shows everything up to it; the cells before it are cached, so the next run resumes there.</div>\n"
+            } ?? "<div class=\"banner fail\">This run stopped at \(link): \(escape(message)). The report shows everything up to it.</div>\n"
         }
         let claims = nb.claims
         if !claims.isEmpty {
