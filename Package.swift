@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // lorabook: a literate notebook runner and REPL for LoRA/DoRA experiments on small BERT models.
-// Dependencies flow one way: lorabook → Notebook → Kernel → Model → (CKernels, COpenBLAS).
+// Dependencies flow one way: lorabook → Notebook → Kernel → Sweeps → Model → (CKernels, COpenBLAS).
 import PackageDescription
 
 let package = Package(
@@ -47,7 +47,9 @@ let package = Package(
         // the allocation tests check the code as it ships (unoptimized Swift allocates where -O does not).
         .target(name: "Model", dependencies: ["CKernels", "COpenBLAS", "Workers"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Kernel", dependencies: ["Model"]),
+        // The run store (trainings keyed by what decides them), plans, jobs and their executors' scripts.
+        .target(name: "Sweeps", dependencies: ["Model"]),
+        .target(name: "Kernel", dependencies: ["Model", "Sweeps"]),
         .target(name: "Notebook", dependencies: ["Kernel", "Model", "Yams", "Ink"]),
         // libFuzzer targets for the readers of untrusted input (scripts/fuzz.sh builds it with
         // -sanitize=fuzzer); a plain build makes a replayer of the corpus.
@@ -55,14 +57,14 @@ let package = Package(
         .executableTarget(
             name: "lorabook",
             dependencies: [
-                "Notebook", "Kernel", "Model", "CEditLine",
+                "Notebook", "Kernel", "Sweeps", "Model", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Model"], exclude: ["Scripts"]),
-        .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Model"], exclude: ["Snapshots"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Sweeps", "Model"], exclude: ["Scripts"]),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Sweeps", "Model"], exclude: ["Snapshots"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).
         .testTarget(name: "CLITests", dependencies: ["lorabook"]),
     ],

@@ -155,7 +155,7 @@ struct BenchTrain: ParsableCommand {
                     "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": r.amp, "batch": r.batch,
                     "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
                     "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "achieved_gflops": r.achievedGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
-                    "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable_parameters": r.trainable,
+                    "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable": r.trainable,
                     "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
                     "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
                     "breakdown_ms": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.ms) } + [("other", r.otherMs)]),

@@ -4,7 +4,8 @@ import Foundation
 import Model
 
 final class ProgressPrinter {
-    let isTerminal = isatty(STDERR_FILENO) != 0
+    /// A redrawn bar on a terminal; plain lines elsewhere, and when LORABOOK_PROGRESS=lines (workers sharing one terminal).
+    let isTerminal = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["LORABOOK_PROGRESS"] != "lines"
     private var lastLine = 0.0
     let label: String
 

@@ -16,8 +16,10 @@ struct Repl: ParsableCommand {
     @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
     var data: String?
 
+    @OptionGroup var storeOptions: StoreOptions
+
     func run() throws {
-        let interpreter = makeInterpreter(data: data)
+        let interpreter = makeInterpreter(data: data, store: storeOptions.current)
         if isatty(STDIN_FILENO) == 0 {
             let source = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             let status = runScript(source, file: "<stdin>", interpreter: interpreter)

@@ -56,35 +56,30 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Verbose: also print every cell's outputs on stderr.")
     var verbose = false
 
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(name: .long, help: "Run the trainings the store lacks in N worker processes first (the cores split between them), then render.")
+    var jobs: Int?
+
     func run() throws {
-        let document: NotebookDocument
-        do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
-            throw fail(e.description, NotebookExit.invalid)
-        }
-        for w in document.warnings { FileHandle.standardError.write(Data((w.rendered(file: notebook, source: document.source) + "\n").utf8)) }
-        let interpreter = makeInterpreter(data: data)
-        // static checks of every cell first: nothing runs if the notebook cannot
-        var problems: [Diagnostic] = []
-        for c in document.cells where !c.options.expectError { problems += interpreter.check(c.source, firstLine: c.line) }
-        if !problems.isEmpty {
-            let message = problems.map { $0.rendered(file: notebook, source: document.source) }.joined(separator: "\n")
-            throw fail(message, NotebookExit.invalid)
-        }
-        var pairs: [(String, String)] = []
-        for p in params {
-            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else { throw fail("error: -p \(p): expected key=value", 64) }
-            pairs.append((String(p[..<eq]), String(p[p.index(after: eq)...])))
-        }
-        var options = RunOptions()
-        options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
-        options.cache = !noCache; options.refresh = refresh
+        if let jobs, jobs < 1 { throw fail("error: --jobs \(jobs): expected at least 1", 64) }
+        let prepared = try PreparedNotebook(path: notebook, params: params, data: data)
+        let document = prepared.document, pairs = prepared.parameters
+        let store = storeOptions.url(beside: prepared.folder)
+        let progress = ProgressPrinter(label: "run:")
         // SIGINT or SIGTERM stops the run (not only the training, as at the REPL): exit 130/143,
         // the good report and saved files untouched, completed cells cached; a second one exits at once
         Interrupt.installHeadless()
+        if let jobs {
+            guard let store else { throw fail("error: --jobs needs a run store (drop --no-store)", 64) }
+            try LocalExecutor.fill(prepared, data: data, store: store, workers: jobs, log: { if !quiet { progress.line($0) } })
+        }
+        let interpreter = prepared.interpreter(data: data)
+        var options = RunOptions()
+        options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
+        options.cache = !noCache; options.refresh = refresh; options.store = store
         options.interrupted = { Interrupt.name }
-        if data == nil, document.frontMatter.data == nil { interpreter.session.dataFolder = Locations.dataFolder().url }
         let runner = NotebookRunner(interpreter: interpreter)
-        let progress = ProgressPrinter(label: "run:")
         if !quiet { runner.log = { progress.line($0) } }
         if quiet { interpreter.session.progress = nil }
         let executed: ExecutedNotebook
@@ -110,7 +105,8 @@ struct Run: ParsableCommand {
             try? FileManager.default.removeItem(at: failedTarget)   // a good run leaves no stale failed report beside it
         }
         let claims = executed.claims
-        let summary = "\(executed.cells.filter { $0.status != .notRun }.count) of \(executed.cells.count) cells ran in \(String(format: "%.1f", executed.seconds)) s"
+        let stored = interpreter.session.store.map { "; runs: \($0.trained) trained, \($0.loaded) from the store" } ?? ""
+        let summary = "\(executed.cells.filter { $0.status != .notRun }.count) of \(executed.cells.count) cells ran in \(String(format: "%.1f", executed.seconds)) s\(stored)"
             + (claims.isEmpty ? "" : "; claims: \(claims.filter { $0.claim.passed }.count) of \(claims.count) hold")
         switch executed.status {
         case .success:

@@ -7,6 +7,7 @@ import ArgumentParser
 import Foundation
 import Kernel
 import Model
+import Sweeps
 import Notebook
 
 enum ScriptExit {
@@ -15,8 +16,9 @@ enum ScriptExit {
 
 /// Prepares a session for a front end: progress on stderr, Ctrl-C between training steps, charts
 /// drawn as text.
-func makeInterpreter(data: String?) -> Interpreter {
+func makeInterpreter(data: String?, store: URL? = nil) -> Interpreter {
     let session = Session(dataFolder: Locations.dataFolder(data).url)
+    session.store = store.map { RunStore(directory: $0) }
     let printer = ProgressPrinter(label: "train:")
     session.progress = { printer.show($0) }
     session.shouldStop = { Interrupt.requested }
@@ -54,6 +56,8 @@ struct Exec: ParsableCommand {
     @Argument(help: "The script file.")
     var file: String
 
+    @OptionGroup var storeOptions: StoreOptions
+
     @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
     var data: String?
 
@@ -65,7 +69,7 @@ struct Exec: ParsableCommand {
         do { source = try NotebookParser.text(bytes, path: file) } catch let e as NotebookParser.Failure {
             throw fail(e.description, ScriptExit.syntaxError)
         }
-        let status = runScript(source, file: file, interpreter: makeInterpreter(data: data))
+        let status = runScript(source, file: file, interpreter: makeInterpreter(data: data, store: storeOptions.current))
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Sweeps
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,6 +80,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Save the trained adapters and head to this safetensors file (written atomically).")
     var save: String?
 
+    @OptionGroup var storeOptions: StoreOptions
+
     @Flag(name: .long, help: "Print one JSON object with the results.")
     var json = false
 
@@ -112,13 +115,25 @@ struct Train: ParsableCommand {
         let progress = ProgressPrinter(label: "train:")
         progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         Interrupt.install()
-        let (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: { event in
+        let onEvent: (TrainingEvent) -> Void = { event in
             switch event {
             case .step(let p): progress.show(p)
             case .stopped(let step): progress.line("stopped by Ctrl-C after step \(step)")
             default: break
             }
-        }, shouldStop: { Interrupt.requested })
+        }
+        let network: Network, result: TrainResult
+        var storeKey: String?, fromStore = false
+        if let storeURL = storeOptions.current {
+            // the same run store as notebooks: a training asked for before is loaded, not repeated
+            let store = RunStore(directory: storeURL)
+            let obtained = try store.obtain(request, model: model, sources: [.builtIn(task: task, folder: folder.folder.standardizedFileURL.path)], data: folder,
+                                            onEvent: onEvent, shouldStop: { Interrupt.requested }, warn: { progress.line("warning: \($0)") })
+            (network, result, storeKey, fromStore) = (obtained.network, obtained.result, obtained.key, obtained.origin == .stored)
+            if fromStore { progress.line("loaded from the run store \(store.directory.path) (run \(obtained.key.prefix(12)); trained \(formatDuration(result.seconds)) then)") }
+        } else {
+            (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested })
+        }
         // the dev split, scored with the head the pipeline made for the task
         let head = network.heads[0]
         let dev = try devFolder.encoded(task, limit: devLimit, maxLength: maxLength, separatePairs: head.kind == .cosine)
@@ -134,7 +149,7 @@ struct Train: ParsableCommand {
                 "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": dev.count,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
                 "seconds": result.seconds, "examples_per_s": result.examplesPerSecond, "steps": result.steps,
-                "stopped": result.stopped, "trainable_parameters": result.trainableParameters,
+                "stopped": result.stopped, "trainable": result.trainableParameters, "from_store": fromStore, "store_key": storeKey ?? NSNull(),
                 "memory_bytes": ["parameters": m.parameters, "gradients": m.gradients, "optimizer": m.optimizer,
                                  "activations": m.activations, "workspace": m.workspace, "training": m.training,
                                  "peak_rss": m.peakResident],

@@ -62,6 +62,7 @@ enum TableCommands {
                 for (k, v) in row.fields { s.variables[k] = v }
                 let v = try evaluator.evaluate(predicate)
                 for (k, _) in row.fields { s.variables[k] = saved[k] }
+                if case .unknown = v { return false }   // planning only: the table is not shown
                 guard case .bool(let keep) = v else { throw Diagnostic("where= needs true or false, got \(v.typeName) \(v.literal)", at: predicate.location) }
                 return keep
             }

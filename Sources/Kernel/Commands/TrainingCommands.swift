@@ -1,6 +1,7 @@
 // Commands that train and evaluate: train, eval, ensemble, report, load.
 import Foundation
 import Model
+import Sweeps
 
 enum TrainingCommands {
     static let all: [CommandSpec] = [train, eval, ensemble, report, load]
@@ -53,10 +54,22 @@ enum TrainingCommands {
             schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
             clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.bool("bucketing") ?? false,
             sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"))
+        let sources = try tasks.map { try s.source($0, at: inv.location("tasks")) }
         let trained: (network: Network, result: TrainResult)
         do {
-            trained = try TrainingPipeline.run(request, model: model, data: SessionData(session: s, at: inv.location("tasks")),
-                                               onEvent: { if case .step(let p) = $0 { s.progress?(p) } }, shouldStop: s.shouldStop)
+            if let planner = s.planner, let placeholder = try planned(request, sources: sources, model: model, session: s, planner: planner) {
+                s.lastRun = placeholder
+                return .run(placeholder)
+            }
+            let data = SessionData(session: s, at: inv.location("tasks"))
+            let onEvent: (TrainingEvent) -> Void = { if case .step(let p) = $0 { s.progress?(p) } }
+            if let store = s.store {
+                let obtained = try store.obtain(request, model: model, sources: sources, data: data, onEvent: onEvent, shouldStop: s.shouldStop,
+                                                warn: { s.emit(.warning($0)) })
+                trained = (obtained.network, obtained.result)
+            } else {
+                trained = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: s.shouldStop)
+            }
         } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
         let result = trained.result
         if result.stopped && s.abortRequested() {
@@ -68,6 +81,26 @@ enum TrainingCommands {
         let run = RunHandle(name: result.name, network: trained.network, record: record(result), tasks: tasks)
         s.lastRun = run
         return .run(run)
+    }
+
+    /// While planning: nil when the store holds the run (it is loaded as usual), else a placeholder
+    /// run whose results are unknown, and a job for the plan (unless the plan already depends on
+    /// an unknown result: then the next round plans it).
+    static func planned(_ request: TrainRequest, sources: [TaskSource], model: BertModel, session s: Session, planner: Planner) throws -> RunHandle? {
+        guard let store = s.store else { throw ModelError.invalidArgument(name: "plan", reason: "planning needs a run store") }
+        let key = try RunStore.key(request, model: model.folder, sources: sources)
+        if case .hit = store.lookup(key) { planner.noteStored(); return nil }
+        if planner.complete {
+            planner.add(JobSpec(key: key, request: request, model: model.folder.path, sources: sources, store: store.directory.path))
+        }
+        var r = SessionCommands.describe(request.adaptation)
+        r.fields += [("name", .string(request.name ?? request.defaultName)), ("tasks", .list(request.tasks.map { .string($0) })),
+                     ("seed", .number(Double(request.seed))), ("lr", .number(Double(request.training.learningRate))),
+                     ("epochs", .number(Double(request.training.epochs)))]
+        for k in ["steps", "loss", "stopped", "seconds", "seconds_per_epoch", "examples_per_s", "trainable", "parameters_mb", "gradients_mb",
+                  "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"] { r[k] = .unknown }
+        let network = try Network(model: model, adaptation: AdaptationConfig(mode: .head))
+        return RunHandle(name: request.name ?? request.defaultName, network: network, record: r, tasks: request.tasks, planned: true)
     }
 
     /// The language's view of a training result: the record `train` returns (`r.loss`, `r.trainable`, …).

@@ -24,6 +24,7 @@ public final class Interpreter: @unchecked Sendable {
         let (statements, problems) = analyze(source, firstLine: firstLine)
         if !problems.isEmpty { return RunResult(outputs: session.takeOutputs(), diagnostics: problems, isStatic: true) }
         let evaluator = Evaluator(session: session)
+        session.firstLine = firstLine
         for s in statements {
             let snapshot = session.snapshot()
             do {

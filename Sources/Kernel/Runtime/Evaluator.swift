@@ -46,6 +46,7 @@ public struct Evaluator {
             }
             let v = try evaluate(e)
             switch (current, v) {
+            case (.unknown, _), (.table, .unknown): session.variables[name] = .unknown   // planning only
             case (.list(let items), _): session.variables[name] = try boundedAppend(items, v, at: e.location)
             case (.table(var t), .record(let r)): t.append(r); session.variables[name] = .table(t)
             case (.table(var t), .table(let other)): for r in other.rows { t.append(r) }; session.variables[name] = .table(t)
@@ -54,6 +55,7 @@ public struct Evaluator {
             }
         case .forLoop(let name, let seqExpr, let body):
             let seq = try evaluate(seqExpr)
+            if case .unknown = seq { return skipUnknown(body, "a `for` loop over a result not trained yet", at: s.location) }
             let items: [Value]
             switch seq {
             case .list(let l): items = l
@@ -69,6 +71,7 @@ public struct Evaluator {
             }
         case .ifElse(let c, let then, let otherwise):
             let v = try evaluate(c)
+            if case .unknown = v { return skipUnknown(then + (otherwise ?? []), "an `if` on a result not trained yet", at: s.location) }
             guard case .bool(let b) = v else { throw Diagnostic("'if' needs true or false, got \(v.typeName) \(v.literal)", at: c.location) }
             if b { try run(then) } else if let otherwise { try run(otherwise) }
         case .command(let call):
@@ -79,6 +82,47 @@ public struct Evaluator {
         }
     }
 
+    /// While planning, a branch or loop that depends on a result not trained yet is skipped: the
+    /// variables it would set become unknown, and when it would train or change a setting the plan
+    /// is only a round (after its jobs ran, the value is known and the next round plans the rest).
+    func skipUnknown(_ body: [Stmt], _ what: String, at location: SourceLocation) {
+        var trains = false
+        func visit(_ statements: [Stmt]) {
+            for s in statements {
+                switch s.kind {
+                case .letBinding(let name, let e), .assign(let name, let e), .append(let name, let e):
+                    session.variables[name] = .unknown; visit(e)
+                case .expression(let e): visit(e)
+                case .command(let c): visit(c)
+                case .forLoop(let name, let e, let b): session.variables[name] = .unknown; visit(e); visit(b)
+                case .ifElse(let e, let a, let b): visit(e); visit(a); visit(b ?? [])
+                }
+            }
+        }
+        func visit(_ c: CommandCall) {
+            if let spec = session.registry[c.name], Self.changesTraining(spec) { trains = true }
+            for a in c.arguments { visit(a.value) }
+        }
+        func visit(_ e: Expr) {
+            switch e.kind {
+            case .command(let c): visit(c)
+            case .list(let items): items.forEach(visit)
+            case .record(let fields): fields.forEach { visit($0.1) }
+            case .binary(_, let a, let b), .range(let a, let b), .index(let a, let b): visit(a); visit(b)
+            case .unary(_, let a), .field(let a, _): visit(a)
+            case .call(_, let args): args.forEach(visit)
+            default: break
+            }
+        }
+        visit(body)
+        if trains { session.planner?.block("\(what) (line \(location.line + session.firstLine - 1))") }
+    }
+
+    /// Commands that train or change what a later training does (setup, adaptation, train, load).
+    static func changesTraining(_ spec: CommandSpec) -> Bool {
+        ["setup", "adaptation", "training"].contains(spec.group) && !["eval", "ensemble", "report"].contains(spec.name)
+    }
+
     /// Shows a statement's value: text for plain values, structured outputs for the rest.
     func show(_ v: Value, command: String?) {
         if loopDepth.value > 0, case .record = v { return }
@@ -87,7 +131,7 @@ public struct Evaluator {
         case .none: return
         case .table(let t): session.emit(.table(t))
         case .chart(let c): session.emit(.chart(c))
-        case .claim: return   // `expect` already recorded it
+        case .claim, .unknown: return   // `expect` already recorded it; an unknown shows nothing
         case .record(let r): session.emit(.metrics(command ?? "value", r))
         case .run(let r): session.emit(.metrics("run \(r.name)", r.record))
         default: session.emit(.text(v.text))
@@ -137,6 +181,18 @@ public struct Evaluator {
         }
         for p in spec.parameters where p.required && values[p.name] == nil && predicates[p.name] == nil {
             throw Diagnostic("'\(spec.name)' needs \(p.positional ? "its \(p.name) argument" : "\(p.name)=…")", at: call.location, hint: "usage: \(spec.usage)")
+        }
+        // While planning, a command given something not known yet (or the last run, a placeholder)
+        // does not run: its result is unknown. One that would change the session's settings or
+        // train makes the plan a round (what follows it cannot be planned for sure).
+        if session.planner != nil {
+            let usesLastRun = spec.parameters.contains { ($0.type == .run || $0.type == .list(.run)) && values[$0.name] == nil } && session.lastRun?.planned == true
+            if usesLastRun || values.values.contains(where: { $0.0.dependsOnUnknown }) {
+                if Self.changesTraining(spec) {
+                    session.planner?.block("'\(spec.name)' with a result not trained yet (line \(call.location.line + session.firstLine - 1))")
+                }
+                return .unknown
+            }
         }
         return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
     }
@@ -210,6 +266,7 @@ public struct Evaluator {
         case .unary(let op, let x):
             let v = try evaluate(x)
             switch (op, v) {
+            case (_, .unknown): return .unknown
             case ("-", .number(let n)): return .number(-n)
             case ("not", .bool(let b)): return .bool(!b)
             default: throw Diagnostic("'\(op)' needs \(op == "-" ? "a number" : "true or false"), got \(v.typeName) \(v.literal)", at: e.location)
@@ -222,6 +279,7 @@ public struct Evaluator {
         case .index(let x, let i):
             let v = try evaluate(x), iv = try evaluate(i)
             switch (v, iv) {
+            case (.unknown, _), (_, .unknown): return .unknown
             case (.list(let items), .number(let n)):
                 guard let k = Self.position(n, count: items.count) else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: e.location) }
                 return items[k]
@@ -232,7 +290,9 @@ public struct Evaluator {
             default: throw Diagnostic("cannot index a \(v.typeName) with a \(iv.typeName)", at: e.location)
             }
         case .call(let name, let args):
-            return try call(name, try args.map { try evaluate($0) }, at: e.location)
+            let values = try args.map { try evaluate($0) }
+            if values.contains(where: { $0.dependsOnUnknown }) { return .unknown }
+            return try call(name, values, at: e.location)
         case .command(let c):
             return try invoke(c, displayed: displayed)
         }
@@ -280,6 +340,7 @@ public struct Evaluator {
     func field(_ v: Value, _ name: String, at location: SourceLocation) throws -> Value {
         let record: Record
         switch v {
+        case .unknown: return .unknown
         case .record(let r): record = r
         case .run(let r): record = r.record
         case .claim(let c): record = Record([("label", .string(c.label)), ("passed", .bool(c.passed))] + c.values)
@@ -298,14 +359,17 @@ public struct Evaluator {
     func binary(_ op: String, _ a: Expr, _ b: Expr, at location: SourceLocation) throws -> Value {
         if op == "and" || op == "or" {
             let x = try evaluate(a)
+            if case .unknown = x { return .unknown }
             guard case .bool(let l) = x else { throw Diagnostic("'\(op)' needs true or false, got \(x.typeName) \(x.literal)", at: a.location) }
             if op == "and" && !l { return .bool(false) }
             if op == "or" && l { return .bool(true) }
             let y = try evaluate(b)
+            if case .unknown = y { return .unknown }
             guard case .bool(let r) = y else { throw Diagnostic("'\(op)' needs true or false, got \(y.typeName) \(y.literal)", at: b.location) }
             return .bool(r)
         }
         let x = try evaluate(a), y = try evaluate(b)
+        if x.dependsOnUnknown || y.dependsOnUnknown { return .unknown }
         switch (op, x, y) {
         case ("==", _, _): return .bool(x == y)
         case ("!=", _, _): return .bool(x != y)

@@ -3,14 +3,7 @@
 // statement leaves it as it was (`transaction`).
 import Foundation
 import Model
-
-/// How a file became a task (`data "FILE" name=… text=… label=…`).
-public struct TaskRegistration: Codable, Sendable, Equatable {
-    public var name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?
-    public init(name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?) {
-        self.name = name; self.path = path; self.text = text; self.pair = pair; self.label = label; self.classes = classes; self.devPath = devPath
-    }
-}
+import Sweeps
 
 public final class Session: @unchecked Sendable {
     public var variables: [String: Value] = [:]
@@ -19,6 +12,13 @@ public final class Session: @unchecked Sendable {
     public var seed: UInt64 = 0
     public var adaptation = AdaptationConfig(mode: .lora, rank: 8, targets: [.query, .value])
     public var lastRun: RunHandle?
+    /// Where `train` keeps and finds its runs (nil: every training runs, nothing is kept).
+    public var store: RunStore?
+    /// Set while a notebook is planned (`lorabook plan`): a training the store does not hold becomes
+    /// a job and a placeholder run instead of training.
+    public var planner: Planner?
+    /// The file line of the running source's first line (a notebook cell's), for messages.
+    public internal(set) var firstLine = 1
     /// Custom tasks registered by `data FILE …`, by name, and how they were registered (to restore them).
     public var customTasks: [String: Dataset] = [:]
     public var taskRegistrations: [String: TaskRegistration] = [:]
@@ -115,6 +115,13 @@ public final class Session: @unchecked Sendable {
         }
         datasetCache[key] = d
         return d.limited(limit)
+    }
+
+    /// Where a task's training data comes from (checked: an unknown task is an error here).
+    func source(_ task: String, at location: SourceLocation?) throws -> TaskSource {
+        _ = try dataset(task, split: "train", limit: 1, at: location)
+        if let r = taskRegistrations[task] { return .file(r) }
+        return .builtIn(task: task, folder: dataFolder.standardizedFileURL.path)
     }
 
     /// `separatePairs`: a pair's texts as two sequences (for a cosine head).

@@ -11,6 +11,7 @@ public indirect enum StoredValue: Codable, Equatable {
     case chart(StoredChart)
     case claim(StoredClaim)
     case run(String)
+    case unknown
 }
 
 public struct StoredField: Codable, Equatable { public var name: String; public var value: StoredValue }
@@ -47,6 +48,7 @@ public enum Storage {
     public static func store(_ v: Value, runs: (RunHandle) throws -> Void) rethrows -> StoredValue {
         switch v {
         case .none: return .none
+        case .unknown: return .unknown
         case .number(let n): return .number(n)
         case .string(let s): return .string(s)
         case .bool(let b): return .bool(b)
@@ -105,6 +107,7 @@ public enum Storage {
     public static func value(_ v: StoredValue, runs: (String) throws -> RunHandle) rethrows -> Value {
         switch v {
         case .none: return .none
+        case .unknown: return .unknown
         case .number(let n): return .number(n)
         case .string(let s): return .string(s)
         case .bool(let b): return .bool(b)

@@ -14,6 +14,9 @@ public indirect enum Value: Sendable {
     case chart(Chart)
     case claim(Claim)
     case run(RunHandle)
+    /// A result not known yet: while a notebook is planned (`lorabook plan`), a training the run
+    /// store does not hold gives a placeholder run, and what is computed from it is unknown.
+    case unknown
 
     /// Whether lists and records nest more than `limit` deep, or hold more than `budget` values in
     /// all (counted as a printer would meet them: `x += x` in a loop shares storage but doubles what
@@ -25,6 +28,18 @@ public indirect enum Value: Sendable {
         switch self {
         case .list(let items): return items.contains { $0.nestingExceeds(limit - 1, budget: &budget) }
         case .record(let r): return r.fields.contains { $0.1.nestingExceeds(limit - 1, budget: &budget) }
+        default: return false
+        }
+    }
+
+    /// Whether the value is, holds, or was computed from something not known yet (a planned run).
+    public var dependsOnUnknown: Bool {
+        switch self {
+        case .unknown: return true
+        case .run(let r): return r.planned
+        case .list(let items): return items.contains { $0.dependsOnUnknown }
+        case .record(let r): return r.fields.contains { $0.1.dependsOnUnknown }
+        case .table(let t): return t.rows.contains { $0.fields.contains { $0.1.dependsOnUnknown } }
         default: return false
         }
     }
@@ -41,6 +56,7 @@ public indirect enum Value: Sendable {
         case .chart: return "chart"
         case .claim: return "claim"
         case .run: return "run"
+        case .unknown: return "unknown"
         }
     }
 }
@@ -100,8 +116,11 @@ public final class RunHandle: @unchecked Sendable {
     public var record: Record
     /// Encoded datasets by task name used to train it (for multitask evaluation defaults).
     public let tasks: [String]
-    public init(name: String, network: Network, record: Record, tasks: [String], id: String = UUID().uuidString) {
-        self.name = name; self.network = network; self.record = record; self.tasks = tasks; self.id = id
+    /// A placeholder while planning: the run is not trained yet, its network is untrained and its
+    /// results are unknown.
+    public let planned: Bool
+    public init(name: String, network: Network, record: Record, tasks: [String], id: String = UUID().uuidString, planned: Bool = false) {
+        self.name = name; self.network = network; self.record = record; self.tasks = tasks; self.id = id; self.planned = planned
     }
 }
 
@@ -118,6 +137,7 @@ extension Value: Equatable {
         case (.chart(let x), .chart(let y)): return x == y
         case (.claim(let x), .claim(let y)): return x == y
         case (.run(let x), .run(let y)): return x === y
+        case (.unknown, .unknown): return true
         default: return false
         }
     }
@@ -147,6 +167,7 @@ extension Value {
         case .chart(let c): return "<chart: \(c.title ?? c.kind.rawValue)>"
         case .claim(let c): return "<claim \(c.passed ? "passed" : "FAILED"): \(c.label)>"
         case .run(let r): return "<run \(r.name)>"
+        case .unknown: return "unknown"
         }
     }
 

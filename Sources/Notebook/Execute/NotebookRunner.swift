@@ -4,6 +4,7 @@
 import Foundation
 import Kernel
 import Model
+import Sweeps
 
 public struct ExecutedCell: Sendable {
     public enum Status: String, Sendable { case ok, failed, expectedError = "expected error", notRun = "not run" }
@@ -52,6 +53,8 @@ public struct RunOptions: Sendable {
     /// Past this many bytes the cache drops its least recently used entries (other chains) after a
     /// run; orphaned run files are collected after every run.
     public var cacheMaxBytes = 4 << 30
+    /// The run store `train` uses (nil: none; every training runs and nothing is kept).
+    public var store: URL?
     public init() {}
 }
 
@@ -116,6 +119,19 @@ public final class NotebookRunner {
 
     struct CacheRestoreFailure: Error { let message: String }
 
+    /// Plans the notebook: runs it with the store but without the cell cache, and instead of
+    /// training, each training the store does not hold becomes a job (see `Planner`). The executed
+    /// notebook says whether a cell failed (a plan of a notebook with an error is no plan).
+    public func plan(_ document: NotebookDocument, options: RunOptions) throws -> (planner: Planner, executed: ExecutedNotebook) {
+        guard options.store != nil else { throw NotebookError.parameter("planning needs a run store") }
+        let planner = Planner()
+        interpreter.session.planner = planner
+        defer { interpreter.session.planner = nil }
+        var o = options
+        o.cache = false
+        return (planner, try run(document, options: o))
+    }
+
     func runCells(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> ExecutedNotebook {
         let session = interpreter.session
         let started = Date()
@@ -126,6 +142,7 @@ public final class NotebookRunner {
         if let seed = front.seed { session.seed = UInt64(seed) }
         for (k, v) in parameters { session.variables[k] = v }
         let startSeed = session.seed
+        session.store = options.store.map { RunStore(directory: $0) }
         var executed: [ExecutedCell] = document.cells.map {
             ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0)
         }
