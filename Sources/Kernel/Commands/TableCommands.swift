@@ -52,8 +52,12 @@ enum TableCommands {
         returns: "table",
         examples: ["let t = table()\nt += {rank: 1, acc: 0.30}\nt += {rank: 1, acc: 0.32}\nt += {rank: 8, acc: 0.41}\ntable t group=rank sort=rank"]
     ) { inv in
+        // while planning, a table may hold results not trained yet: rows still filter and group on
+        // known columns; what would depend on an unknown (a filter, an order, a mean) is unknown
+        if case .unknown = inv.value("value")! { return .unknown }
         var t = try asTable(inv.value("value")!, at: inv.location("value"))
         let s = inv.session
+        var undetermined = false
         if let predicate = inv.predicate("where") {
             let saved = s.variables
             defer { s.variables = saved }
@@ -62,7 +66,7 @@ enum TableCommands {
                 for (k, v) in row.fields { s.variables[k] = v }
                 let v = try evaluator.evaluate(predicate)
                 for (k, _) in row.fields { s.variables[k] = saved[k] }
-                if case .unknown = v { return false }   // planning only: the table is not shown
+                if case .unknown = v { undetermined = true; return false }
                 guard case .bool(let keep) = v else { throw Diagnostic("where= needs true or false, got \(v.typeName) \(v.literal)", at: predicate.location) }
                 return keep
             }
@@ -79,12 +83,14 @@ enum TableCommands {
                 let key = keys.map { row[$0] ?? .none }
                 if let i = groups.firstIndex(of: key) { members[i].append(row) } else { groups.append(key); members.append([row]) }
             }
-            let numeric = t.columns.filter { c in !keys.contains(c) && t.rows.allSatisfy { number($0[c]) != nil || $0[c] == nil } && t.rows.contains { number($0[c]) != nil } }
+            func numberOrUnknown(_ v: Value?) -> Bool { if case .unknown? = v { return true }; return number(v) != nil }
+            let numeric = t.columns.filter { c in !keys.contains(c) && t.rows.allSatisfy { numberOrUnknown($0[c]) || $0[c] == nil } && t.rows.contains { numberOrUnknown($0[c]) } }
             var out = Table()
             for (key, rows) in zip(groups, members) {
                 var r = Record(zip(keys, key).map { ($0, $1) })
                 r["n"] = .number(Double(rows.count))
                 for c in numeric {
+                    if rows.contains(where: { $0[c] == .unknown }) { r[c + "_mean"] = .unknown; r[c + "_std"] = .unknown; continue }
                     let xs = rows.compactMap { number($0[c]) }
                     let m = xs.reduce(0, +) / Double(max(1, xs.count))
                     let sd = xs.count > 1 ? (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot() : 0
@@ -97,6 +103,7 @@ enum TableCommands {
         if let key = try inv.string("sort") {
             try checkColumns([key], "sort")
             let desc = try inv.bool("desc") ?? false
+            if t.rows.contains(where: { $0[key] == .unknown }) { undetermined = true }
             t.rows = t.rows.enumerated().sorted { a, b in
                 let l = a.element[key], r = b.element[key]
                 if less(l, r) != less(r, l) { return desc ? less(r, l) : less(l, r) }
@@ -110,6 +117,6 @@ enum TableCommands {
         }
         if let n = try inv.count("limit", in: 0...Int(Int32.max)) { t.rows = Array(t.rows.prefix(n)) }
         if let title = try inv.string("title") { t.title = title }
-        return .table(t)
+        return undetermined ? .unknown : .table(t)
     }
 }

@@ -171,7 +171,7 @@ public struct Evaluator {
             }
             if param.type == .predicate { predicates[param.name] = arg.value; continue }
             let v = try evaluate(arg.value, expecting: param.type)
-            try check(v, param.type, param: param.name, command: spec.name, at: arg.value.location)
+            if session.planner == nil || !v.dependsOnUnknown { try check(v, param.type, param: param.name, command: spec.name, at: arg.value.location) }
             if arg.name == nil && param.name == spec.variadic {
                 variadic.append(v)
                 values[param.name] = (.list(variadic), arg.value.location)
@@ -187,7 +187,7 @@ public struct Evaluator {
         // train makes the plan a round (what follows it cannot be planned for sure).
         if session.planner != nil {
             let usesLastRun = spec.parameters.contains { ($0.type == .run || $0.type == .list(.run)) && values[$0.name] == nil } && session.lastRun?.planned == true
-            if usesLastRun || values.values.contains(where: { $0.0.dependsOnUnknown }) {
+            if usesLastRun || (spec.name != "table" && values.values.contains(where: { $0.0.dependsOnUnknown })) {
                 if Self.changesTraining(spec) {
                     session.planner?.block("'\(spec.name)' with a result not trained yet (line \(call.location.line + session.firstLine - 1))")
                 }
@@ -291,7 +291,11 @@ public struct Evaluator {
             }
         case .call(let name, let args):
             let values = try args.map { try evaluate($0) }
-            if values.contains(where: { $0.dependsOnUnknown }) { return .unknown }
+            // len, column and table do not look at the values themselves (a table's length is known
+            // while its accuracies are not); every other function's result depends on them
+            if values.contains(where: { $0 == .unknown }) || (!["len", "column", "table"].contains(name) && values.contains(where: { $0.dependsOnUnknown })) {
+                return .unknown
+            }
             return try call(name, values, at: e.location)
         case .command(let c):
             return try invoke(c, displayed: displayed)
