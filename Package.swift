@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "Sweeps", "Model"], exclude: ["Scripts"]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Sweeps", "Model"], exclude: ["Snapshots"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).
-        .testTarget(name: "CLITests", dependencies: ["lorabook"]),
+        .testTarget(name: "CLITests", dependencies: ["lorabook", "Sweeps"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,10 +9,11 @@ cd "$root"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# 1. System libraries (oneDNN: bf16 products for amp, loaded at run time), and the tools the tests use: tmux (the REPL in a real terminal) and chromium
-#    (reports checked as a browser shows them). Each is a Debian package; apt-get runs only when one
+# 1. System libraries (oneDNN: bf16 products for amp, loaded at run time), and the tools the tests use: tmux (the REPL in a real terminal), chromium
+#    (reports checked as a browser shows them), and the sweep executors: GNU parallel, and Slurm with munge (scripts/slurm-local.sh starts a
+#    single-node Slurm from them). Each is a Debian package; apt-get runs only when one
 #    is missing.
-packages=(libopenblas-dev libedit-dev libdnnl-dev gnuplot-nox pkg-config tmux chromium)
+packages=(libopenblas-dev libedit-dev libdnnl-dev gnuplot-nox pkg-config tmux chromium parallel slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

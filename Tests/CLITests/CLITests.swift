@@ -11,9 +11,7 @@ final class CLITests: XCTestCase {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
+        p.environment = TestBinary.environment(env)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()

@@ -64,6 +64,7 @@ final class DocExamplesTests: XCTestCase {
             let p = Process()
             p.executableURL = binary
             p.arguments = args
+            p.environment = TestBinary.environment()
             let pipe = Pipe()
             p.standardOutput = pipe; p.standardError = pipe
             try p.run()

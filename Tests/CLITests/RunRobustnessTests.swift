@@ -24,6 +24,7 @@ final class RunRobustnessTests: XCTestCase {
         p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = TestBinary.repositoryRoot
+        p.environment = TestBinary.environment()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-log-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

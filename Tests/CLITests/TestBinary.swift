@@ -9,11 +9,21 @@ enum TestBinary {
     }
     static var repositoryRoot: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL }
 
+    /// An environment for a test's lorabook: a fresh, empty run store unless the test names one
+    /// (so that no test finds runs another test or an earlier `swift test` stored).
+    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["LORABOOK_STORE"] = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-test-store-\(UUID().uuidString)").path
+        for (k, v) in extra { environment[k] = v }
+        return environment
+    }
+
     /// Runs `lorabook ARGS` in `cwd` (the repository root by default); its status and stdout+stderr.
-    static func run(_ args: [String], cwd: URL? = nil) throws -> (Int32, String) {
+    static func run(_ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = url
         p.arguments = args
+        p.environment = environment(env)
         p.currentDirectoryURL = cwd ?? repositoryRoot
         let pipe = Pipe()
         p.standardOutput = pipe; p.standardError = pipe
