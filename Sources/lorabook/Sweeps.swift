@@ -190,6 +190,14 @@ struct Job: ParsableCommand {
 
     func run() throws {
         if let threads { guard threads >= 1 else { throw fail("error: --threads \(threads): expected at least 1", 64) }; BLAS.setThreads(threads) }
+        var shardOf: (i: Int, n: Int)?
+        if let shard {
+            let parts = shard.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (0..<n).contains(i) else {
+                throw fail("error: --shard \(shard): expected i/n with 0 ≤ i < n", 64)
+            }
+            shardOf = (i, n)
+        }
         let jobs: [JobSpec]
         do { jobs = try PlanFile.read(URL(fileURLWithPath: plan)) } catch let e as PlanFile.Failure { throw fail("error: \(e.description)", 1) }
         var selected: [Int] = []
@@ -197,13 +205,7 @@ struct Job: ParsableCommand {
             guard jobs.indices.contains(i) else { throw fail("error: --index \(i): the plan has \(jobs.count) jobs (0…\(max(0, jobs.count - 1)))", 64) }
             selected.append(i)
         }
-        if let shard {
-            let parts = shard.split(separator: "/").map { Int($0) }
-            guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (0..<n).contains(i) else {
-                throw fail("error: --shard \(shard): expected i/n with 0 ≤ i < n", 64)
-            }
-            selected += jobs.indices.filter { $0 % n == i }
-        }
+        if let (i, n) = shardOf { selected += jobs.indices.filter { $0 % n == i } }
         if index.isEmpty && shard == nil { selected = Array(jobs.indices) }
         Interrupt.installHeadless()
         let runner = JobRunner(storeOverride: store.map { URL(fileURLWithPath: $0) })

@@ -13,7 +13,10 @@ enum TrainingCommands {
         summary: "Train a new run on one or more tasks with the current adaptation and seed.",
         detail: """
         Several tasks train one shared encoder with a head per task (multitask). Progress shows while it runs; Ctrl-C \
-        stops between steps and the run keeps what it learned. The run becomes the default for eval and report.
+        stops between steps and the run keeps what it learned. The run becomes the default for eval and report. \
+        With a run store (a notebook's .lorabook-runs, --store, LORABOOK_STORE) a training asked for before is loaded \
+        from it instead (docs/sweeps.md). While a notebook is planned (lorabook plan) a training the store lacks \
+        becomes a job and its run a placeholder whose results are unknown.
         """,
         parameters: [
             ParameterSpec("tasks", .list(.name), positional: true, required: true, "tasks: sst, quora, sts, cfimdb, sst2, or registered ones"),
