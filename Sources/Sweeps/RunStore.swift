@@ -17,7 +17,8 @@ import Foundation
 import Model
 
 public final class RunStore: @unchecked Sendable {
-    public static let formatVersion = 1
+    /// 2: requests carry `sample` (limit= draws a stratified subset by default).
+    public static let formatVersion = 2
     /// The folder name used beside a notebook (or in the REPL's current folder).
     public static let defaultFolderName = ".lorabook-runs"
 
@@ -68,6 +69,8 @@ public final class RunStore: @unchecked Sendable {
                 throw ModelError.invalidArgument(name: "task '\(task)'", reason: "no data source for it")
             }
             parts.append("data " + source.contentKey(digest: digest))
+            // curves scored on dev (no validation split) choose the kept weights with the dev file
+            if let e = request.evaluation, e.validation == nil, e.tasks.contains(task) { parts.append("dev " + digest(source.path(split: "dev"))) }
         }
         parts.append("request " + String(decoding: try encoder.encode(unnamed), as: UTF8.self))
         var sha = SHA256()

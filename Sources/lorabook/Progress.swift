@@ -4,8 +4,11 @@ import Foundation
 import Model
 
 final class ProgressPrinter {
-    /// A redrawn bar on a terminal; plain lines elsewhere, and when LORABOOK_PROGRESS=lines (workers sharing one terminal).
-    let isTerminal = isatty(STDERR_FILENO) != 0 && ProcessInfo.processInfo.environment["LORABOOK_PROGRESS"] != "lines"
+    /// A redrawn bar on a terminal; plain lines elsewhere, every 10 s (LORABOOK_PROGRESS=lines), or
+    /// every second for a parent that draws its workers' progress (LORABOOK_PROGRESS=worker).
+    static var mode: String? { ProcessInfo.processInfo.environment["LORABOOK_PROGRESS"] }
+    let isTerminal = isatty(STDERR_FILENO) != 0 && ProgressPrinter.mode == nil
+    let interval: Double = ProgressPrinter.mode == "worker" ? 1 : 10
     private var lastLine = 0.0
     let label: String
 
@@ -20,7 +23,7 @@ final class ProgressPrinter {
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(text)".utf8))
             if p.step == p.totalSteps { FileHandle.standardError.write(Data("\n".utf8)) }
-        } else if p.elapsed - lastLine >= 10 || p.step == p.totalSteps || p.step == 1 {
+        } else if p.elapsed - lastLine >= interval || p.step == p.totalSteps || p.step == 1 {
             lastLine = p.elapsed
             FileHandle.standardError.write(Data("\(text)\n".utf8))
         }

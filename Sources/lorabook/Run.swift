@@ -72,7 +72,7 @@ struct Run: ParsableCommand {
         Interrupt.installHeadless()
         if let jobs {
             guard let store else { throw fail("error: --jobs needs a run store (drop --no-store)", 64) }
-            try LocalExecutor.fill(prepared, data: data, store: store, workers: jobs, log: { if !quiet { progress.line($0) } })
+            try LocalExecutor.fill(prepared, data: data, store: store, workers: jobs, quiet: quiet, log: { if !quiet { progress.line($0) } })
         }
         let interpreter = prepared.interpreter(data: data)
         var options = RunOptions()

@@ -329,7 +329,7 @@ struct Runs: ParsableCommand {
 enum LocalExecutor {
     static let maxRounds = 20
 
-    static func fill(_ prepared: PreparedNotebook, data: String?, store: URL, workers: Int, log: @escaping (String) -> Void) throws {
+    static func fill(_ prepared: PreparedNotebook, data: String?, store: URL, workers: Int, quiet: Bool = false, log: @escaping (String) -> Void) throws {
         for round in 1...maxRounds {
             let planner = try prepared.plan(data: data, store: store, log: log)
             log("round \(round): \(planner.summary)")
@@ -342,13 +342,17 @@ enum LocalExecutor {
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / n)
             log("running \(planner.jobs.count) jobs in \(n) worker\(n == 1 ? "" : "s") of \(threads) thread\(threads == 1 ? "" : "s")")
             var environment = ProcessInfo.processInfo.environment
-            environment["LORABOOK_PROGRESS"] = "lines"   // several workers share the terminal: plain lines, no redrawn bar
+            environment["LORABOOK_PROGRESS"] = "worker"   // plain lines every second; the board below draws them
+            let board = WorkerBoard(workers: n, quiet: quiet)
             var processes: [Process] = []
             for i in 0..<n {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: selfExecutable)
                 p.arguments = ["job", planURL.path, "--shard", "\(i)/\(n)", "--threads", String(threads), "--store", store.path]
                 p.environment = environment
+                let pipe = Pipe()
+                p.standardError = pipe
+                board.attach(pipe.fileHandleForReading, worker: i)
                 try p.run()
                 processes.append(p)
             }
@@ -357,11 +361,91 @@ enum LocalExecutor {
                 if Interrupt.requested { for p in processes where p.isRunning { kill(p.processIdentifier, SIGTERM) } }
                 usleep(100_000)
             }
+            board.finish()
             if let name = Interrupt.name { throw ExitCode(name == "SIGTERM" ? 143 : 130) }
             let failed = processes.filter { $0.terminationStatus != 0 }.count
             if failed > 0 { throw fail("error: \(failed) of \(n) workers failed (their jobs' logs are above); the runs they stored are kept", NotebookExit.cellFailed) }
             if planner.complete { return }
         }
         throw fail("error: the notebook still plans new trainings after \(maxRounds) rounds", NotebookExit.cellFailed)
+    }
+}
+
+/// The workers' progress on stderr: on a terminal, one line per worker redrawn in place (its
+/// latest progress), with results and warnings printed above it as they come; elsewhere, each
+/// worker's progress every 10 s and every other line as it comes.
+final class WorkerBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest: [String], pending: [Data], lastShown: [Double]
+    private var drawn = 0
+    private let tty = isatty(STDERR_FILENO) != 0, quiet: Bool, started = Date()
+
+    init(workers: Int, quiet: Bool) {
+        latest = Array(repeating: "", count: workers); pending = Array(repeating: Data(), count: workers)
+        lastShown = Array(repeating: -100, count: workers); self.quiet = quiet
+    }
+
+    func attach(_ handle: FileHandle, worker: Int) {
+        handle.readabilityHandler = { [weak self] h in
+            let data = h.availableData
+            guard let self else { return }
+            if data.isEmpty { h.readabilityHandler = nil; self.flush(worker); return }
+            self.receive(data, worker: worker)
+        }
+    }
+
+    private func receive(_ data: Data, worker: Int) {
+        lock.lock(); defer { lock.unlock() }
+        pending[worker].append(data)
+        while let newline = pending[worker].firstIndex(of: 0x0A) {
+            let line = String(decoding: pending[worker][pending[worker].startIndex..<newline], as: UTF8.self)
+            pending[worker] = Data(pending[worker][(newline + 1)...])
+            show(line, worker: worker)
+        }
+    }
+
+    private func flush(_ worker: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if !pending[worker].isEmpty { show(String(decoding: pending[worker], as: UTF8.self), worker: worker); pending[worker] = Data() }
+    }
+
+    /// Called with the lock held.
+    private func show(_ line: String, worker: Int) {
+        let progress = line.contains(" step ") && line.contains(" ETA ")
+        if !progress {
+            if tty { clear() }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            if tty { draw() }
+            return
+        }
+        if quiet { return }
+        latest[worker] = line
+        if tty { clear(); draw(); return }
+        let now = Date().timeIntervalSince(started)
+        if now - lastShown[worker] >= 10 { lastShown[worker] = now; FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    private func clear() {
+        if drawn > 0 { FileHandle.standardError.write(Data("\u{1B}[\(drawn)A\r\u{1B}[J".utf8)) }
+        drawn = 0
+    }
+
+    private func draw() {
+        guard !quiet else { return }
+        let width = 160
+        var text = ""
+        for (i, l) in latest.enumerated() {
+            let shown = l.isEmpty ? "worker \(i + 1): starting" : l
+            text += String(shown.prefix(width)) + "\n"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+        drawn = latest.count
+    }
+
+    /// The workers are done: the board's lines go.
+    func finish() {
+        usleep(50_000)   // the last lines the pipes hold
+        lock.lock(); defer { lock.unlock() }
+        if tty { clear() }
     }
 }

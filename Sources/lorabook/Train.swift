@@ -65,11 +65,14 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Maximum tokens per example.")
     var maxLength = 128
 
-    @Option(name: .long, help: "Use only the first N training examples.")
+    @Option(name: .long, help: "Train on N examples, drawn by --sample with the seed.")
     var limit: Int?
 
-    @Option(name: .long, help: "Use only the first N dev examples.")
+    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (the same rows for every run).")
     var devLimit: Int?
+
+    @Option(name: .long, help: "How --limit and --dev-limit draw rows: stratified (every class in proportion; the default), random, or first (file order).")
+    var sample = "stratified"
 
     @Option(name: .long, help: "For sts: cls (a regression head on the pair's [CLS]) or cosine (5 · cosine of the two sentences' mean-pooled embeddings).")
     var similarity = "cls"
@@ -99,19 +102,22 @@ struct Train: ParsableCommand {
         guard let schedule = ScheduleKind(rawValue: schedule) else {
             throw ModelError.invalidArgument(name: "--schedule '\(self.schedule)'", reason: "expected linear, constant or cosine")
         }
+        guard let sampling = Sampling(rawValue: sample) else {
+            throw ModelError.invalidArgument(name: "--sample '\(sample)'", reason: "expected stratified, random or first")
+        }
         guard let similarity = TrainRequest.Similarity(rawValue: similarity) else {
             throw ModelError.invalidArgument(name: "--similarity '\(self.similarity)'", reason: "expected cls or cosine")
         }
         let model = try options.load()
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
-        let request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, maxLength: maxLength, similarity: similarity,
+        let request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
                                    weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing)
         let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
         let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
         _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
-        let trainCount = try folder.dataset(task).limited(limit).count
+        let trainCount = try folder.dataset(task).subset(request.subset).count
         let progress = ProgressPrinter(label: "train:")
         progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         Interrupt.install()
@@ -136,7 +142,7 @@ struct Train: ParsableCommand {
         }
         // the dev split, scored with the head the pipeline made for the task
         let head = network.heads[0]
-        let dev = try devFolder.encoded(task, limit: devLimit, maxLength: maxLength, separatePairs: head.kind == .cosine)
+        let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
         let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
         if let save {
             try AdapterFile.save(network, to: URL(fileURLWithPath: save))

@@ -33,7 +33,8 @@ enum SessionCommands {
         parameters: [
             ParameterSpec("task", .name, positional: true, required: true, "a task name, or a CSV file to register"),
             ParameterSpec("split", .choice(["train", "dev"]), default: "dev", "which split to describe"),
-            ParameterSpec("limit", .integer, "only the first N examples"),
+            ParameterSpec("limit", .integer, "N examples, drawn by sample= with seed 0 (as eval draws them)"),
+            ParameterSpec("sample", .choice(Sampling.allCases.map(\.rawValue)), default: "stratified", "how limit= draws rows: stratified, random or first"),
             ParameterSpec("name", .name, "the task name for a registered file (default: the file's name)"),
             ParameterSpec("text", .name, "column of the text (registering a file)"),
             ParameterSpec("pair", .name, "column of the second text, for pair tasks"),
@@ -58,7 +59,7 @@ enum SessionCommands {
             task = name
         }
         let split = try inv.string("split") ?? "dev"
-        let d = try s.dataset(task, split: split, limit: try inv.count("limit"), at: inv.location("task"))
+        let d = try s.dataset(task, split: split, subset: try TrainingCommands.evaluationSubset(inv), at: inv.location("task"))
         return .record(Record([("task", .string(task)), ("split", .string(split)), ("examples", .number(Double(d.count))),
                                ("kind", .string(d.spec.kind.rawValue)), ("classes", .number(Double(d.spec.classes))), ("path", .string(d.path))]))
     }

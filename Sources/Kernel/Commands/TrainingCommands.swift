@@ -27,12 +27,20 @@ enum TrainingCommands {
             ParameterSpec("schedule", .choice(ScheduleKind.allCases.map(\.rawValue)), default: "linear", "learning-rate decay after warm-up"),
             ParameterSpec("weight_decay", .number, default: "0.01", "AdamW's decoupled weight decay"),
             ParameterSpec("clip", .number, "clip the global gradient norm to this value"),
-            ParameterSpec("limit", .integer, "use the first N training examples of each task"),
+            ParameterSpec("limit", .integer, "use N training examples of each task, drawn by sample= with the run's seed"),
+            ParameterSpec("sample", .choice(Sampling.allCases.map(\.rawValue)), default: "stratified",
+                          "how limit= draws rows: stratified (every class in proportion), random, or first (file order)"),
             ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
             ParameterSpec("sampling", .choice(["proportional", "round-robin"]), default: "proportional", "how multitask steps pick tasks"),
             ParameterSpec("weights", .list(.number), "loss weight per task, in order"),
             ParameterSpec("bucketing", .bool, default: "false", "batch examples of similar length together"),
             ParameterSpec("name", .name, "a name for the run (default: mode, rank and seed)"),
+            ParameterSpec("eval", .list(.name), "score these tasks during training (a learning curve: r.curve)"),
+            ParameterSpec("eval_every", .any, default: "epoch", "when to score: epoch, or a number of steps"),
+            ParameterSpec("eval_limit", .integer, "rows scored per task at each evaluation (default: all)"),
+            ParameterSpec("validation", .number, "hold out this fraction of the training rows (stratified, by the seed) and score it instead of dev"),
+            ParameterSpec("keep", .choice(EvaluationRequest.Keep.allCases.map(\.rawValue)), default: "last", "keep the weights of the best evaluation or the last step"),
+            ParameterSpec("patience", .integer, "stop after this many evaluations without improvement"),
             ParameterSpec("similarity", .choice(["cls", "cosine"]), default: "cls",
                           "for similarity tasks (sts): a regression head on the pair's [CLS], or 5 · cosine of the two sentences' mean-pooled embeddings"),
         ],
@@ -48,15 +56,31 @@ enum TrainingCommands {
         if let weights, weights.count != tasks.count {
             throw Diagnostic("weights has \(weights.count) values for \(tasks.count) tasks", at: inv.location("weights"))
         }
+        var evaluation: EvaluationRequest?
+        if let scored = try inv.strings("eval") {
+            var every = EvaluationSchedule.epoch
+            switch inv.value("eval_every") {
+            case nil, .string("epoch")?: break
+            case .number(let k)? where k == k.rounded() && k >= 1 && k <= 1e9: every = .steps(Int(k))
+            case let v?: throw Diagnostic("eval_every expects epoch or a number of steps, got \(v.literal)", at: inv.location("eval_every"))
+            }
+            evaluation = EvaluationRequest(tasks: scored, limit: try inv.count("eval_limit"), every: every, validation: try inv.number("validation").map(Float.init),
+                                           keep: EvaluationRequest.Keep(rawValue: try inv.string("keep") ?? "last")!, patience: try inv.count("patience"))
+        } else {
+            for p in ["eval_every", "eval_limit", "validation", "keep", "patience"] where inv.has(p) {
+                throw Diagnostic("\(p)= needs eval=TASKS (what to score during training)", at: inv.location(p))
+            }
+        }
         let request = TrainRequest(
-            tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"),
+            tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"), sample: Sampling(rawValue: try inv.string("sample") ?? "stratified")!,
             maxLength: try inv.count("max_length", in: 3...65_536) ?? TrainRequest.defaultMaxLength,
             similarity: TrainRequest.Similarity(rawValue: try inv.string("similarity") ?? "cls")!,
             epochs: try inv.count("epochs", in: 1...100_000) ?? 1, batchSize: try inv.count("batch", in: 1...65_536) ?? 32,
             learningRate: try inv.number("lr").map(Float.init), warmup: Float(try inv.number("warmup") ?? 0.06),
             schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
             clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.bool("bucketing") ?? false,
-            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"))
+            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"),
+            evaluation: evaluation)
         let sources = try tasks.map { try s.source($0, at: inv.location("tasks")) }
         let trained: (network: Network, result: TrainResult)
         do {
@@ -123,27 +147,68 @@ enum TrainingCommands {
                                          ("activations_mb", mb(m.activations + m.workspace)), ("train_memory_mb", mb(m.training)),
                                          ("peak_rss_mb", mb(m.peakResident))]
         r.fields += identity + training + time + memory
+        if let e = request.evaluation {
+            r["curve"] = .table(curveTable(result.curve, split: e.splitName))
+            if let k = result.kept, result.curve.indices.contains(k) {
+                r["kept_epoch"] = .number(result.curve[k].epoch); r["kept_step"] = .number(Double(result.curve[k].step))
+                r["kept_score"] = .number(result.curve[k].score)
+            }
+            r["stopped_early"] = .bool(result.stoppedEarly)
+        }
         return r
     }
 
     /// The session's datasets (built-in, sst2, registered files) and its encoded-data cache.
     struct SessionData: TrainingData {
         let session: Session, at: SourceLocation
-        func dataset(_ task: String) throws -> Dataset { try session.dataset(task, split: "train", limit: 1, at: at) }
-        func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
-            try session.encoded(task, split: "train", limit: limit, maxLength: maxLength, separatePairs: separatePairs, at: at)
+        func dataset(_ task: String) throws -> Dataset { try session.dataset(task, split: "train", at: at) }
+        func encoded(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+            try session.encoded(task, split: "train", subset: subset, maxLength: maxLength, separatePairs: separatePairs, at: at)
         }
+        func dev(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+            try session.encoded(task, split: "dev", subset: subset, maxLength: maxLength, separatePairs: separatePairs, at: at)
+        }
+    }
+
+    /// A learning curve as a table: epoch (fractional between epochs), step, train loss since the
+    /// previous evaluation, each metric, learning rate, seconds since the start.
+    static func curveTable(_ curve: [CurvePoint], split: String) -> Table {
+        var t = Table(title: "learning curve (scored on \(split))")
+        for p in curve {
+            var r = Record([("epoch", .number(p.epoch)), ("step", .number(Double(p.step))), ("train_loss", p.trainLoss.map { .number($0) } ?? .none)])
+            for m in p.metrics { r[m.name] = .number(m.value) }
+            r["lr"] = .number(p.learningRate); r["seconds"] = .number((p.seconds * 100).rounded() / 100)
+            t.append(r)
+        }
+        return t
+    }
+
+    /// A confusion matrix as a table: one row per true class (`true`), a column per predicted class
+    /// (`pred_0`, `pred_1`, …) and the row's total (`n`).
+    static func confusionTable(_ e: Evaluation) -> Table? {
+        guard let m = e.confusion else { return nil }
+        var t = Table(title: "confusion (rows: true class, columns: predicted)")
+        for (i, row) in m.enumerated() {
+            var r = Record([("true", .number(Double(i)))])
+            for (j, n) in row.enumerated() { r["pred_\(j)"] = .number(Double(n)) }
+            r["n"] = .number(Double(row.reduce(0, +)))
+            t.append(r)
+        }
+        return t
     }
 
     static func evaluationRecord(_ results: [(String, Evaluation)]) -> Record {
         var r = Record()
         if results.count == 1, let (task, e) = results.first {
-            r.fields = [("task", .string(task)), (e.metricName, .number(e.score)), ("loss", .number(e.loss)), ("examples", .number(Double(e.examples)))]
+            r.fields = [("task", .string(task)), (e.metricName, .number(e.score)), ("baseline", .number(e.baseline)),
+                        ("loss", .number(e.loss)), ("examples", .number(Double(e.examples)))]
+            if let c = confusionTable(e) { r["confusion"] = .table(c) }
             return r
         }
         var byTask: [String: Double] = [:]
         for (task, e) in results {
             r[task + "_" + e.metricName] = .number(e.score)
+            r[task + "_baseline"] = .number(e.baseline)
             byTask[task] = e.score
         }
         if let sst = byTask["sst"], let para = byTask["quora"], let sts = byTask["sts"] {
@@ -152,9 +217,16 @@ enum TrainingCommands {
         return r
     }
 
+    /// The rows `eval` and `ensemble` score: `limit` drawn by `sample` with seed 0, the same rows
+    /// whatever the session's seed, so runs of a sweep are compared on the same examples.
+    static func evaluationSubset(_ inv: Invocation) throws -> Subset {
+        Subset(limit: try inv.count("limit"), sampling: Sampling(rawValue: try inv.string("sample") ?? "stratified")!, seed: 0)
+    }
+
     static let evalParameters: [ParameterSpec] = [
         ParameterSpec("split", .choice(["dev", "train"]), default: "dev", "which split to score"),
-        ParameterSpec("limit", .integer, "only the first N examples"),
+        ParameterSpec("limit", .integer, "score N examples, drawn by sample= (with seed 0: every run is scored on the same rows)"),
+        ParameterSpec("sample", .choice(Sampling.allCases.map(\.rawValue)), default: "stratified", "how limit= draws rows: stratified, random or first"),
         ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
     ]
 
@@ -177,7 +249,7 @@ enum TrainingCommands {
             guard let head = run.network.head(task) else {
                 throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
             }
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.count("limit"),
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", subset: try evaluationSubset(inv),
                                      maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
             results.append((task, TaskEvaluator.evaluate(run.network, head: head, data: data)))
         }
@@ -202,7 +274,7 @@ enum TrainingCommands {
         var results: [(String, Evaluation)] = []
         for task in tasks {
             let separate = runs[0].network.head(task)?.kind == .cosine
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", limit: try inv.count("limit"),
+            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", subset: try evaluationSubset(inv),
                                      maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: separate, at: inv.location("tasks"))
             let members = try runs.map { run -> Evaluation in
                 guard let head = run.network.head(task) else { throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("runs")) }

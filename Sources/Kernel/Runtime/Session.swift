@@ -95,9 +95,9 @@ public final class Session: @unchecked Sendable {
     }
 
     /// A task's dataset: built-in (sst, quora, sts, cfimdb, sst2) or registered with `data FILE`.
-    func dataset(_ task: String, split: String, limit: Int?, at location: SourceLocation?) throws -> Dataset {
+    func dataset(_ task: String, split: String, subset: Subset = .all, at location: SourceLocation?) throws -> Dataset {
         let key = "\(task)/\(split)"
-        if let cached = datasetCache[key] { return cached.limited(limit) }
+        if let cached = datasetCache[key] { return cached.subset(subset) }
         let d: Dataset
         do {
             if let custom = customTasks[task] {
@@ -114,22 +114,22 @@ public final class Session: @unchecked Sendable {
             throw Diagnostic(e.description, at: location)
         }
         datasetCache[key] = d
-        return d.limited(limit)
+        return d.subset(subset)
     }
 
     /// Where a task's training data comes from (checked: an unknown task is an error here).
     func source(_ task: String, at location: SourceLocation?) throws -> TaskSource {
-        _ = try dataset(task, split: "train", limit: 1, at: location)
+        _ = try dataset(task, split: "train", at: location)
         if let r = taskRegistrations[task] { return .file(r) }
         return .builtIn(task: task, folder: dataFolder.standardizedFileURL.path)
     }
 
     /// `separatePairs`: a pair's texts as two sequences (for a cosine head).
-    func encoded(_ task: String, split: String, limit: Int?, maxLength: Int, separatePairs: Bool = false, at location: SourceLocation?) throws -> EncodedDataset {
+    func encoded(_ task: String, split: String, subset: Subset, maxLength: Int, separatePairs: Bool = false, at location: SourceLocation?) throws -> EncodedDataset {
         let model = try requireModel(at: location)
-        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(limit ?? -1)/\(maxLength)/\(separatePairs)"
+        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(subset.limit ?? -1)/\(subset.sampling.rawValue)/\(subset.seed)/\(maxLength)/\(separatePairs)"
         if let e = encodedCache[key] { return e }
-        let e = try EncodedDataset(try dataset(task, split: split, limit: limit, at: location), tokenizer: model.tokenizer, maxLength: maxLength,
+        let e = try EncodedDataset(try dataset(task, split: split, subset: subset, at: location), tokenizer: model.tokenizer, maxLength: maxLength,
                                    separatePairs: separatePairs)
         encodedCache[key] = e
         return e

@@ -77,7 +77,13 @@ public final class SourceData: TrainingData {
         loaded[task] = d
         return d
     }
-    public func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
-        try EncodedDataset(try dataset(task).limited(limit), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
+    public func encoded(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+        try EncodedDataset(try dataset(task).subset(subset), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
+    }
+    public func dev(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+        guard let source = sources[task] else { throw ModelError.invalidArgument(name: "task '\(task)'", reason: "the job has no data source for it") }
+        var dev = try source.dataset(split: "dev")
+        dev = dev.subset(subset)
+        return try EncodedDataset(dev, tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
     }
 }

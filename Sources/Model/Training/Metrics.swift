@@ -36,6 +36,11 @@ public struct Evaluation: Sendable {
     /// The raw outputs (logits or values), (examples, K): what an ensemble averages.
     public let outputs: [Float]
     public let outputsPerExample: Int
+    /// The headline metric of a model that ignores its input, on the same rows: always the most
+    /// frequent class (classification, binary), or always the mean (regression: Pearson r 0).
+    public let baseline: Double
+    /// Classification and binary: counts by true class (rows) and predicted class (columns).
+    public let confusion: [[Int]]?
     public var metricName: String { kind == .regression || kind == .cosine ? "pearson" : "accuracy" }
 }
 
@@ -56,7 +61,16 @@ public enum TaskEvaluator {
     public static func scored(_ outputs: [Float], perExample K: Int, kind: HeadKind, data: EncodedDataset) -> Evaluation {
         let labels = data.dataset.examples.map(\.label)
         let n = labels.count
-        var predictions: [Double] = [], loss = 0.0, score = 0.0
+        var predictions: [Double] = [], loss = 0.0, score = 0.0, baseline = 0.0
+        var confusion: [[Int]]?
+        /// The majority class's share of the rows, and the confusion matrix of `predicted`.
+        func classified(_ predicted: [Int], _ truth: [Int], classes: Int) {
+            var counts = [Int](repeating: 0, count: classes)
+            var matrix = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+            for (p, t) in zip(predicted, truth) where (0..<classes).contains(t) && (0..<classes).contains(p) { counts[t] += 1; matrix[t][p] += 1 }
+            baseline = Double(counts.max() ?? 0) / Double(max(1, truth.count))
+            confusion = matrix
+        }
         switch kind {
         case .classification:
             let classes = labels.map { Int($0) }
@@ -64,17 +78,21 @@ public enum TaskEvaluator {
             let predicted = (0..<n).map { r in (0..<K).max { outputs[r * K + $0] < outputs[r * K + $1] }! }
             predictions = predicted.map(Double.init)
             score = Metrics.accuracy(predicted: predicted, labels: classes)
+            classified(predicted, classes, classes: K)
         case .binary:
             loss = Double(Loss.binaryCrossEntropy(outputs, targets: labels).0)
             predictions = outputs.map { 1 / (1 + Foundation.exp(-Double($0))) }
-            score = Metrics.accuracy(predicted: outputs.map { $0 > 0 ? 1 : 0 }, labels: labels.map { Int($0) })
+            let predicted = outputs.map { $0 > 0 ? 1 : 0 }
+            score = Metrics.accuracy(predicted: predicted, labels: labels.map { Int($0) })
+            classified(predicted, labels.map { Int($0) }, classes: 2)
         case .regression, .cosine:
             loss = Double(Loss.meanSquaredError(outputs, targets: labels).0)
             predictions = outputs.map(Double.init)
             score = Metrics.pearson(predictions, labels.map(Double.init))
+            baseline = 0   // a constant prediction has no correlation
         }
         return Evaluation(dataset: data.dataset.name, kind: kind, examples: n, score: score, loss: loss,
-                          predictions: predictions, outputs: outputs, outputsPerExample: K)
+                          predictions: predictions, outputs: outputs, outputsPerExample: K, baseline: baseline, confusion: confusion)
     }
 
     /// An ensemble: the members' outputs (logits, values) averaged, then scored.

@@ -73,6 +73,11 @@ public struct TrainingSummary: Sendable {
     public let stopped: Bool
     public let trainableParameters: Int
     public let memory: MemoryReport
+    /// The evaluations during training (empty without a monitor), the one whose weights were kept
+    /// (keep=best), and whether patience ran out.
+    public var curve: [CurvePoint] = []
+    public var kept: Int? = nil
+    public var stoppedEarly = false
     public var examplesPerSecond: Double { seconds > 0 ? Double(examples) / seconds : 0 }
 }
 
@@ -80,6 +85,7 @@ public enum TrainingEvent: Sendable {
     case started(totalSteps: Int, examples: Int)
     case step(TrainingProgress)
     case epochFinished(epoch: Int, meanLoss: Float, seconds: Double)
+    case evaluated(CurvePoint)
     case stopped(step: Int)
     case finished(TrainingSummary)
 }
@@ -124,7 +130,7 @@ public final class Trainer {
     }
 
     /// Runs every epoch; `shouldStop` is asked between steps (a stopped run keeps what it learned).
-    public func run(onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) -> TrainingSummary {
+    public func run(onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }, monitor: TrainingMonitor? = nil) -> TrainingSummary {
         let stepsPerEpoch = plan(epoch: 0).count
         let total = stepsPerEpoch * config.epochs
         let schedule = LearningRateSchedule(kind: config.schedule, peak: config.learningRate,
@@ -138,6 +144,30 @@ public final class Trainer {
         var step = 0, examples = 0
         var epochSeconds: [Double] = [], epochLosses: [Float] = []
         var stopped = false
+        // monitoring: the curve, the best evaluation and its weights, patience
+        var curve: [CurvePoint] = []
+        var best: (index: Int, score: Double)?
+        var sinceBest = 0, stoppedEarly = false
+        var lossSinceEval: Double = 0, stepsSinceEval = 0
+        let snapshot = monitor?.keepBest == true ? WeightSnapshot(trainables) : nil
+        /// Scores the network now; false when patience ran out.
+        func evaluateNow(epoch: Double, lr: Float) -> Bool {
+            guard let monitor else { return true }
+            let (metrics, score) = monitor.evaluate()
+            let point = CurvePoint(epoch: epoch, step: step, trainLoss: stepsSinceEval > 0 ? lossSinceEval / Double(stepsSinceEval) : nil, metrics: metrics,
+                                   score: score, learningRate: Double(lr), seconds: elapsed())
+            curve.append(point)
+            lossSinceEval = 0; stepsSinceEval = 0
+            onEvent(.evaluated(point))
+            if best == nil || score > best!.score {
+                best = (curve.count - 1, score); sinceBest = 0
+                snapshot?.take(trainables)
+            } else {
+                sinceBest += 1
+                if let p = monitor.patience, sinceBest >= p { return false }
+            }
+            return true
+        }
         epochs: for epoch in 0..<config.epochs {
             let epochStart = elapsed()
             var lossSum: Float = 0, lossCount = 0
@@ -159,18 +189,34 @@ public final class Trainer {
                 optimizer.update(trainables, learningRate: lr)
                 step += 1; examples += indices.count
                 lossSum += loss; lossCount += 1
+                lossSinceEval += Double(loss); stepsSinceEval += 1
                 let t = elapsed()
                 onEvent(.step(TrainingProgress(step: step, totalSteps: total, epoch: epoch + 1, epochs: config.epochs, task: task.name,
                                                loss: loss, meanLoss: lossSum / Float(lossCount), learningRate: lr,
                                                examplesPerSecond: Double(examples) / max(t, 1e-9), elapsed: t)))
+                if case .steps(let k)? = monitor?.every, step % k == 0, step < total {
+                    if !evaluateNow(epoch: Double(step) / Double(stepsPerEpoch), lr: lr) { stoppedEarly = true; break epochs }
+                }
             }
             epochSeconds.append(elapsed() - epochStart)
             epochLosses.append(lossCount > 0 ? lossSum / Float(lossCount) : 0)
             onEvent(.epochFinished(epoch: epoch + 1, meanLoss: epochLosses.last!, seconds: epochSeconds.last!))
+            let evaluateHere: Bool = { if case .epoch? = monitor?.every { return true }; return monitor != nil && epoch == config.epochs - 1 }()
+            if evaluateHere, !evaluateNow(epoch: Double(epoch + 1), lr: schedule.rate(at: max(0, step - 1))) { stoppedEarly = true; break epochs }
         }
-        let summary = TrainingSummary(steps: step, examples: examples, seconds: elapsed(), secondsPerEpoch: epochSeconds,
+        // keep=best: the best evaluation's weights (a stopped run keeps what it learned)
+        var kept: Int?
+        if let snapshot, let best, !stopped {
+            snapshot.restore(trainables)
+            network.model.parametersChanged()
+            kept = best.index
+        } else if monitor != nil, !curve.isEmpty, !stopped {
+            kept = curve.count - 1
+        }
+        var summary = TrainingSummary(steps: step, examples: examples, seconds: elapsed(), secondsPerEpoch: epochSeconds,
                                       meanLossPerEpoch: epochLosses, stopped: stopped,
                                       trainableParameters: network.trainableParameterCount, memory: network.memory(optimizer: optimizer))
+        summary.curve = curve; summary.kept = kept; summary.stoppedEarly = stoppedEarly
         onEvent(.finished(summary))
         return summary
     }

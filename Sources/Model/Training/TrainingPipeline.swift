@@ -12,8 +12,9 @@ public struct TrainRequest: Codable, Sendable, Equatable {
 
     /// Tasks trained together (one shared encoder, a head per task).
     public var tasks: [String]
-    /// The first N training examples of each task (nil: all).
+    /// N training examples of each task (nil: all), drawn by `sample` with the training seed.
     public var limit: Int?
+    public var sample: Sampling
     public var maxLength: Int
     public var similarity: Similarity
     public var adaptation: AdaptationConfig
@@ -24,6 +25,8 @@ public struct TrainRequest: Codable, Sendable, Equatable {
     public var weights: [Float]?
     /// The run's name (nil: `defaultName`).
     public var name: String?
+    /// Scoring during training: curves, keep=best, early stopping (nil: none).
+    public var evaluation: EvaluationRequest?
 
     public static let defaultMaxLength = 128
 
@@ -38,18 +41,21 @@ public struct TrainRequest: Codable, Sendable, Equatable {
 
     /// `learningRate` nil takes the mode's default; `seed` is the training seed (shuffling,
     /// dropout) and the adapters' initialisation seed.
-    public init(tasks: [String], adaptation: AdaptationConfig, seed: UInt64, limit: Int? = nil, maxLength: Int = TrainRequest.defaultMaxLength,
+    public init(tasks: [String], adaptation: AdaptationConfig, seed: UInt64, limit: Int? = nil, sample: Sampling = .stratified, maxLength: Int = TrainRequest.defaultMaxLength,
                 similarity: Similarity = .cls, epochs: Int = 1, batchSize: Int = 32, learningRate: Float? = nil, warmup: Float = 0.06,
                 schedule: ScheduleKind = .linear, weightDecay: Float = 0.01, clipNorm: Float? = nil, bucketing: Bool = false,
-                sampling: TaskSampling = .proportional, weights: [Float]? = nil, name: String? = nil) {
-        self.tasks = tasks; self.limit = limit; self.maxLength = maxLength; self.similarity = similarity
-        self.adaptation = adaptation; self.weights = weights; self.name = name
+                sampling: TaskSampling = .proportional, weights: [Float]? = nil, name: String? = nil, evaluation: EvaluationRequest? = nil) {
+        self.tasks = tasks; self.limit = limit; self.sample = sample; self.maxLength = maxLength; self.similarity = similarity
+        self.adaptation = adaptation; self.weights = weights; self.name = name; self.evaluation = evaluation
         training = TrainingConfig(epochs: epochs, batchSize: batchSize, learningRate: learningRate ?? Self.defaultLearningRate(adaptation.mode),
                                   warmup: warmup, schedule: schedule, weightDecay: weightDecay, clipNorm: clipNorm, seed: seed,
                                   bucketing: bucketing, sampling: sampling)
     }
 
     public var seed: UInt64 { training.seed }
+
+    /// The training rows of each task: `limit` drawn by `sample`, seeded by the training seed.
+    public var subset: Subset { Subset(limit: limit, sampling: sample, seed: seed) }
 
     /// mode, rank (adapters) and seed: `lora-r8-s0`.
     public var defaultName: String {
@@ -66,6 +72,7 @@ public struct TrainRequest: Codable, Sendable, Equatable {
         if let l = limit, l < 1 { throw ModelError.invalidArgument(name: "limit \(l)", reason: "expected at least 1") }
         guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "max length \(maxLength)", reason: "expected 3…65536") }
         try training.validate()
+        try evaluation?.validate(trained: tasks)
     }
 }
 
@@ -86,13 +93,20 @@ public struct TrainResult: Codable, Sendable {
     public var examplesPerSecond: Double
     public var trainableParameters: Int
     public var memory: MemoryReport
+    /// The evaluations during training (empty without `evaluation`), which one's weights the run
+    /// kept, and whether patience stopped it.
+    public var curve: [CurvePoint] = []
+    public var kept: Int?
+    public var stoppedEarly = false
 }
 
 /// Where the pipeline gets its data: a task's dataset (for its kind and class count) and its
 /// encoded training examples. The language's session caches both; the CLI reads the files.
 public protocol TrainingData {
     func dataset(_ task: String) throws -> Dataset
-    func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset
+    func encoded(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset
+    /// The dev split's rows (for curves scored on dev).
+    func dev(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset
 }
 
 /// The built-in tasks' files in a data folder; each file is read once.
@@ -108,8 +122,11 @@ public final class DataFolder: TrainingData {
         loaded[task] = d
         return d
     }
-    public func encoded(_ task: String, limit: Int?, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
-        try EncodedDataset(try dataset(task).limited(limit), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
+    public func encoded(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+        try EncodedDataset(try dataset(task).subset(subset), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
+    }
+    public func dev(_ task: String, subset: Subset, maxLength: Int, separatePairs: Bool) throws -> EncodedDataset {
+        try EncodedDataset(try Datasets.task(task, split: "dev", folder: folder).subset(subset), tokenizer: tokenizer, maxLength: maxLength, separatePairs: separatePairs)
     }
 }
 
@@ -121,23 +138,59 @@ public enum TrainingPipeline {
         try request.validate()
         let network = try Network(model: model, adaptation: request.adaptation, seed: request.seed)
         var bindings: [TaskBinding] = []
+        var monitored: [(task: String, data: EncodedDataset, head: LinearHead)] = []
+        let evaluation = request.evaluation
         for (i, task) in request.tasks.enumerated() {
             let spec = try data.dataset(task).spec
             let separate = request.similarity == .cosine && spec.kind == .regression
-            let encoded = try data.encoded(task, limit: request.limit, maxLength: request.maxLength, separatePairs: separate)
             let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
+            var encoded: EncodedDataset
+            if let evaluation, let fraction = evaluation.validation {
+                // held out of this run's training rows: they never reach a training batch
+                let (train, validation) = try data.dataset(task).subset(request.subset).split(holdout: fraction, seed: request.seed)
+                encoded = try EncodedDataset(train, tokenizer: model.tokenizer, maxLength: request.maxLength, separatePairs: separate)
+                if evaluation.tasks.contains(task) {
+                    let rows = try EncodedDataset(validation.subset(Subset(limit: evaluation.limit, seed: 0)), tokenizer: model.tokenizer,
+                                                  maxLength: request.maxLength, separatePairs: separate)
+                    monitored.append((task, rows, head))
+                }
+            } else {
+                encoded = try data.encoded(task, subset: request.subset, maxLength: request.maxLength, separatePairs: separate)
+                if let evaluation, evaluation.tasks.contains(task) {
+                    monitored.append((task, try data.dev(task, subset: Subset(limit: evaluation.limit, seed: 0), maxLength: request.maxLength, separatePairs: separate), head))
+                }
+            }
             bindings.append(TaskBinding(name: task, data: encoded, head: head, weight: request.weights?[i] ?? 1))
+        }
+        monitored.sort { a, b in evaluation!.tasks.firstIndex(of: a.task)! < evaluation!.tasks.firstIndex(of: b.task)! }
+        let monitor = evaluation.map { e in
+            TrainingMonitor(every: e.every, keepBest: e.keep == .best, patience: e.patience) {
+                var metrics: [CurvePoint.Metric] = []
+                var byTask: [String: Double] = [:]
+                for m in monitored {
+                    let result = TaskEvaluator.evaluate(network, head: m.head, data: m.data)
+                    metrics.append(.init(name: monitored.count == 1 ? result.metricName : "\(m.task)_\(result.metricName)", value: result.score))
+                    byTask[m.task] = result.score
+                }
+                var score = metrics.first?.value ?? 0
+                if let sst = byTask["sst"], let para = byTask["quora"], let sts = byTask["sts"] {
+                    score = Metrics.overallScore(sstAccuracy: sst, paraphraseAccuracy: para, stsPearson: sts)
+                    metrics.append(.init(name: "overall", value: score))
+                }
+                return (metrics, score)
+            }
         }
         let trainer = try Trainer(network: network, tasks: bindings, config: request.training)
         ProcessMemory.resetPeak()
-        let summary = trainer.run(onEvent: onEvent, shouldStop: shouldStop)
+        let summary = trainer.run(onEvent: onEvent, shouldStop: shouldStop, monitor: monitor)
         let result = TrainResult(
             request: request, name: request.name ?? request.defaultName,
             examples: Dictionary(bindings.map { ($0.name, $0.data.count) }, uniquingKeysWith: { a, _ in a }),
             steps: summary.steps, totalSteps: trainer.totalSteps, loss: summary.meanLossPerEpoch.last.map(Double.init), stopped: summary.stopped,
             seconds: summary.seconds,
             secondsPerEpoch: summary.secondsPerEpoch.reduce(0, +) / Double(max(1, summary.secondsPerEpoch.count)),
-            examplesPerSecond: summary.examplesPerSecond, trainableParameters: summary.trainableParameters, memory: summary.memory)
+            examplesPerSecond: summary.examplesPerSecond, trainableParameters: summary.trainableParameters, memory: summary.memory,
+            curve: summary.curve, kept: summary.kept, stoppedEarly: summary.stoppedEarly)
         return (network, result)
     }
 }
