@@ -10,7 +10,7 @@ import Model
 import Notebook
 
 enum NotebookExit {
-    static let cellFailed: Int32 = 1, invalid: Int32 = 2, claimsFailed: Int32 = 3, unwritable: Int32 = 4
+    static let cellFailed: Int32 = 1, invalid: Int32 = 2, claimsFailed: Int32 = 3, unwritable: Int32 = 4, claimsInconclusive: Int32 = 5
 }
 
 func fail(_ message: String, _ code: Int32) -> ExitCode {
@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a Markdown notebook and write a self-contained HTML report.",
         discussion: """
-        Exit status: 0 success, 1 a cell failed, 2 the notebook is invalid, 3 a claim failed, 4 the report could not be written. \
+        Exit status: 0 success, 1 a cell failed, 2 the notebook is invalid, 3 a claim failed, 4 the report could not be written, 5 no claim failed but one was inconclusive (its interval straddles its bound). \
         A failed run writes NAME.failed.html and leaves an existing good report untouched.
         """)
 
@@ -111,12 +111,12 @@ struct Run: ParsableCommand {
         switch executed.status {
         case .success:
             if !quiet { progress.line("\(summary); report: \(target.path)") }
-        case .claimsFailed:
+        case .claimsFailed, .claimsInconclusive:
             for (c, cell) in claims where !c.passed {
-                FileHandle.standardError.write(Data("\(notebook):\(cell.line): claim failed: \(OutputText.claim(c))\n".utf8))
+                FileHandle.standardError.write(Data("\(notebook):\(cell.line): claim \(c.inconclusive ? "inconclusive" : "failed"): \(OutputText.claim(c))\n".utf8))
             }
             progress.line("\(summary); report: \(target.path)")
-            throw ExitCode(NotebookExit.claimsFailed)
+            throw ExitCode(executed.status == .claimsFailed ? NotebookExit.claimsFailed : NotebookExit.claimsInconclusive)
         case .failed(let i):
             let c = executed.cells[i]
             if let signal = executed.interruption {

@@ -11,7 +11,7 @@ import Sweeps
 import Notebook
 
 enum ScriptExit {
-    static let runtimeError: Int32 = 1, syntaxError: Int32 = 2, failedClaims: Int32 = 3
+    static let runtimeError: Int32 = 1, syntaxError: Int32 = 2, failedClaims: Int32 = 3, inconclusiveClaims: Int32 = 5
 }
 
 /// Prepares a session for a front end: progress on stderr, Ctrl-C between training steps, charts
@@ -45,7 +45,7 @@ func runScript(_ source: String, file: String, interpreter: Interpreter) -> Int3
         for d in result.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: file, source: source) + "\n").utf8)) }
         return result.isStatic ? ScriptExit.syntaxError : ScriptExit.runtimeError
     }
-    return result.failedClaims > 0 ? ScriptExit.failedClaims : 0
+    return result.failedClaims > 0 ? ScriptExit.failedClaims : result.inconclusiveClaims > 0 ? ScriptExit.inconclusiveClaims : 0
 }
 
 struct Exec: ParsableCommand {

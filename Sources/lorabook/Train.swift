@@ -77,6 +77,21 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "For sts: cls (a regression head on the pair's [CLS]) or cosine (5 · cosine of the two sentences' mean-pooled embeddings).")
     var similarity = "cls"
 
+    @Option(name: .long, help: "Score the task during training: epoch, or every N steps (a learning curve, printed at the end).")
+    var evalEvery: String?
+
+    @Option(name: .long, help: "Rows scored at each evaluation (default: all).")
+    var evalLimit: Int?
+
+    @Option(name: .long, help: "Hold out this fraction of the training rows and score it during training instead of dev.")
+    var validation: Float?
+
+    @Option(name: .long, help: "best (the weights of the best evaluation) or last.")
+    var keep: String?
+
+    @Option(name: .long, help: "Stop after this many evaluations without improvement.")
+    var patience: Int?
+
     @Flag(name: .long, help: "Group examples of similar length into batches.")
     var bucketing = false
 
@@ -108,12 +123,24 @@ struct Train: ParsableCommand {
         guard let similarity = TrainRequest.Similarity(rawValue: similarity) else {
             throw ModelError.invalidArgument(name: "--similarity '\(self.similarity)'", reason: "expected cls or cosine")
         }
+        var monitoring: EvaluationRequest?
+        if evalEvery != nil || validation != nil || keep != nil || patience != nil || evalLimit != nil {
+            var every = EvaluationSchedule.epoch
+            switch evalEvery ?? "epoch" {
+            case "epoch": break
+            case let k: guard let n = Int(k), n >= 1 else { throw ModelError.invalidArgument(name: "--eval-every '\(k)'", reason: "expected epoch or a number of steps ≥ 1") }; every = .steps(n)
+            }
+            guard let kept = EvaluationRequest.Keep(rawValue: keep ?? "last") else {
+                throw ModelError.invalidArgument(name: "--keep '\(keep ?? "")'", reason: "expected best or last")
+            }
+            monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: kept, patience: patience)
+        }
         let model = try options.load()
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
         let request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
-                                   weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing)
+                                   weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: monitoring)
         let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
         let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
         _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
@@ -151,7 +178,14 @@ struct Train: ParsableCommand {
         let m = result.memory
         if json {
             let object: [String: Any] = [
-                "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "amp": amp, "epochs": epochs, "batch": batch,
+                "curve": result.curve.map { p -> [String: Any] in
+                var row: [String: Any] = ["epoch": p.epoch, "step": p.step, "lr": p.learningRate, "seconds": p.seconds, "score": p.score]
+                if let l = p.trainLoss { row["train_loss"] = l }
+                for m in p.metrics { row[m.name] = m.value }
+                return row
+            },
+            "kept": result.kept.map { $0 as Any } ?? NSNull(), "stopped_early": result.stoppedEarly,
+            "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "amp": amp, "epochs": epochs, "batch": batch,
                 "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": dev.count,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
                 "seconds": result.seconds, "examples_per_s": result.examplesPerSecond, "steps": result.steps,
@@ -165,6 +199,15 @@ struct Train: ParsableCommand {
             return
         }
         func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1_048_576) }
+        if let e = request.evaluation {
+            print("learning curve (scored on \(e.splitName)\(e.limit.map { ", \($0) rows" } ?? "")):")
+            print("  epoch   step  train_loss  \(evaluation.metricName)       lr")
+            for (i, p) in result.curve.enumerated() {
+                print(String(format: "  %5.2f  %5d  %10@  %8.4f  %.2e%@", p.epoch, p.step, p.trainLoss.map { String(format: "%.4f", $0) } ?? "-", p.score, p.learningRate,
+                             i == result.kept && e.keep == .best ? "  ← kept" : ""))
+            }
+            if result.stoppedEarly { print("stopped early: \(e.patience ?? 0) evaluations without improvement") }
+        }
         print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(dev.count) examples (loss \(String(format: "%.4f", evaluation.loss)))")
         print("training: \(result.steps) steps in \(formatDuration(result.seconds)) (\(String(format: "%.1f", result.examplesPerSecond)) examples/s)\(result.stopped ? ", stopped early" : "")")
         print("trainable parameters: \(result.trainableParameters)")

@@ -62,6 +62,7 @@ final class EvaluatorTests: XCTestCase {
             ("seed -1", "seed must be ≥ 0, got -1"),
             ("train sst", "no model loaded"),
             ("report", "no run to report on"),
+            ("spectrum", "no run to analyse"),
             ("lora amp=1", "parameter 'amp' of 'lora' expects"),
             ("table 5", "expected a table, a record or a list of records, got number 5"),
             ("plot table() x=a y=b", "the table has no column 'a'"),
@@ -125,7 +126,7 @@ final class EvaluatorTests: XCTestCase {
         """, session: session)
         XCTAssertEqual(d, [])
         guard case .table(let g)? = session.variables["g"], case .table(let f)? = session.variables["f"] else { return XCTFail() }
-        XCTAssertEqual(g.columns, ["mode", "rank", "n", "seed_mean", "seed_std", "acc_mean", "acc_std"])
+        XCTAssertEqual(g.columns, ["mode", "rank", "n", "acc_mean", "acc_std", "acc_ci"], "seed is not aggregated")
         XCTAssertEqual(g.rows.map { $0["mode"]! }, [.string("dora"), .string("lora")])
         guard case .number(let m)? = g.rows[0]["acc_mean"], case .number(let sd)? = g.rows[0]["acc_std"] else { return XCTFail() }
         XCTAssertEqual(m, 0.41, accuracy: 1e-12); XCTAssertEqual(sd, 0.01, accuracy: 1e-12)

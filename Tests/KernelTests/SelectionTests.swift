@@ -100,6 +100,72 @@ final class SelectionTests: XCTestCase {
         XCTAssertEqual(curve.rows.count, 3, "the first evaluation, then two without improvement")
     }
 
+    /// ci() against hand-computed values; the three verdicts.
+    func testIntervalsAndVerdicts() throws {
+        // 1, 2, 3, 4: mean 2.5, s = 1.290994, t(3) = 3.182, half = 3.182 · 1.290994 / 2 = 2.053971
+        let s = Session()
+        let (_, d, result) = K.run("""
+        let a = ci([1, 2, 3, 4])
+        let p = ci([0.5, 0.7, 0.6], [0.4, 0.5, 0.6])
+        expect interval=[0.01, 0.015] within=0.02 label="holds"
+        expect interval=[0.03, 0.04] within=0.02 label="fails"
+        expect interval=[0.01, 0.03] within=0.02 label="straddles"
+        expect interval=a above=0.4 label="above holds"
+        expect interval=a below=0.3 label="below fails"
+        """, session: s)
+        XCTAssertEqual(d.map(\.message), [])
+        guard case .record(let a)? = s.variables["a"], case .number(let low)? = a["low"], case .number(let high)? = a["high"],
+              case .record(let p)? = s.variables["p"], case .number(let pm)? = p["mean"], case .number(let ph)? = p["half"] else { return XCTFail("no ci") }
+        XCTAssertEqual(a["mean"], .number(2.5))
+        XCTAssertEqual(low, 2.5 - 2.053971, accuracy: 1e-5)
+        XCTAssertEqual(high, 2.5 + 2.053971, accuracy: 1e-5)
+        // paired differences 0.1, 0.2, 0.0: mean 0.1, s = 0.1, t(2) = 4.303, half = 0.248434
+        XCTAssertEqual(pm, 0.1, accuracy: 1e-12)
+        XCTAssertEqual(ph, 4.303 * 0.1 / 3.0.squareRoot(), accuracy: 1e-9)
+        let claims = result.outputs.compactMap { o -> Claim? in if case .claim(let c) = o { return c }; return nil }
+        XCTAssertEqual(claims.map(\.label), ["holds", "fails", "straddles", "above holds", "below fails"])
+        XCTAssertEqual(claims.map(\.passed), [true, false, false, true, false])
+        XCTAssertEqual(claims.map(\.inconclusive), [false, false, true, false, false])
+        XCTAssertEqual(claims.map(\.failed), [false, true, false, false, true])
+        XCTAssertEqual(Statistics.quantile(n: 31), 2.042)
+        XCTAssertEqual(Statistics.quantile(n: 32), 1.959964, accuracy: 1e-6)
+        K.check("print ci([1])\n# expect error: ci() needs at least two values", name: "ci of one")
+        K.check("print ci([1, 2], [1])\n# expect error: pairs values", name: "unpaired")
+        K.check("expect interval=[1, 2] label=\"x\"\n# expect error: exactly one of within=", name: "no bound")
+    }
+
+    /// Singular values of known matrices; a rank-2 LoRA update has exactly two non-zero ones.
+    func testSpectrumOfKnownUpdates() throws {
+        // [[3, 0, 0, 0], [0, 0, 2, 0], [0, 1, 0, 0]]: singular values 3, 2, 1
+        let m: [Float] = [3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 0]
+        let s = m.withUnsafeBufferPointer { Spectrum.singularValues($0.baseAddress!, rows: 3, cols: 4) }
+        XCTAssertEqual(s.count, 3)
+        for (x, y) in zip(s, [3.0, 2, 1]) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        // an outer product u vᵀ has one singular value, ‖u‖·‖v‖
+        let outer: [Float] = [1, 2, 2, 2, 4, 4]   // [1, 2]ᵀ [1, 2, 2]
+        let o = outer.withUnsafeBufferPointer { Spectrum.singularValues($0.baseAddress!, rows: 2, cols: 3) }
+        XCTAssertEqual(o[0], 5.0.squareRoot() * 3, accuracy: 1e-6)
+        XCTAssertEqual(o[1], 0, accuracy: 1e-6)
+
+        let session = Session()
+        let (_, d, _) = K.run("model\nlora rank=2\nlet r = train sst limit=32 batch=16 lr=0.01\nlet s = spectrum r\nlet k = spectrum r by=k", session: session)
+        XCTAssertEqual(d.map(\.message), [])
+        guard case .run(let run)? = session.variables["r"], let model = session.model, case .table(let table)? = session.variables["s"],
+              case .table(let byK)? = session.variables["k"] else { return XCTFail("no spectrum") }
+        let updates = Spectrum.updates(run.network, base: model)
+        XCTAssertEqual(updates.count, 12, "query and value in 6 layers")
+        for u in updates {
+            XCTAssertEqual(u.singularValues.count, 384)
+            XCTAssertGreaterThan(u.singularValues[1], 1e-6, "\(u.layer) \(u.matrix): two directions")
+            XCTAssertLessThan(u.singularValues[2], 1e-6 * u.singularValues[0], "\(u.layer) \(u.matrix): no third")
+            XCTAssertEqual(u.numericalRank(), 2)
+            XCTAssertEqual(u.energy(top: 2), 1, accuracy: 1e-9)
+        }
+        XCTAssertEqual(table.column("rank"), Array(repeating: .number(2), count: 12))
+        XCTAssertEqual(byK.rows.first?["k"], .number(1))
+        XCTAssertEqual(byK.rows[1]["energy_min"].map { if case .number(let x) = $0 { return abs(x - 1) < 1e-9 }; return false }, true)
+    }
+
     func testCurveSettingsAreChecked() {
         K.check("model\nhead\ntrain sst limit=16 keep=best\n# expect error: keep= needs eval=TASKS", name: "keep without eval")
         K.check("model\nhead\ntrain sst limit=16 eval=quora\n# expect error: does not train 'quora'", name: "eval of an untrained task")

@@ -31,17 +31,31 @@ enum OutputCommands {
     }
 
     static let expect = CommandSpec(
-        "expect", group: "results", summary: "Check a claim: an expression that must hold, recorded as passed or failed with the values it compared.",
-        detail: "A failed claim is not an error: the run goes on and the claim shows as failed (a notebook run then exits with a distinct status).",
+        "expect", group: "results", summary: "Check a claim: an expression that must hold, or an interval against a bound; recorded as passed, failed or inconclusive.",
+        detail: """
+        A failed claim is not an error: the run goes on and the claim shows as failed (a notebook run then exits with a distinct \
+        status). With interval= (a ci() record or [low, high]) and one of within=, above= or below=, the claim is read three \
+        ways: it holds when the whole interval meets the bound, fails when the whole interval misses it, and is inconclusive \
+        when the interval straddles it.
+        """,
         parameters: [
-            ParameterSpec("claim", .predicate, positional: true, required: true, "an expression that is true or false"),
+            ParameterSpec("claim", .predicate, positional: true, "an expression that is true or false"),
+            ParameterSpec("interval", .any, "a 95% interval: ci(xs), ci(xs, ys) for a paired difference, or [low, high]"),
+            ParameterSpec("within", .number, "the interval must lie within ±this (a difference that is negligible)"),
+            ParameterSpec("above", .number, "the interval must lie above this"),
+            ParameterSpec("below", .number, "the interval must lie below this"),
             ParameterSpec("label", .string, "what is claimed, in words"),
             ParameterSpec("note", .string, "context: the paper's number, the tolerance"),
         ],
         returns: "claim {label, passed, and the compared values}",
-        examples: ["let r1 = 0.40\nlet r8 = 0.41\nexpect abs(r1 - r8) <= 0.02 label=\"rank 1 within 2 points of rank 8\""]
+        examples: ["let r1 = 0.40\nlet r8 = 0.41\nexpect abs(r1 - r8) <= 0.02 label=\"rank 1 within 2 points of rank 8\"",
+                   "let rank1 = [0.41, 0.43, 0.40]\nlet rank8 = [0.42, 0.43, 0.42]\nexpect interval=ci(rank1, rank8) within=0.02 label=\"rank 1 ≈ rank 8\"\n# expect: INCONCLUSIVE"]
     ) { inv in
-        let e = inv.predicate("claim")!
+        if inv.has("interval") { return try intervalClaim(inv) }
+        guard let e = inv.predicate("claim") else {
+            throw Diagnostic("'expect' needs a claim (an expression) or interval=… with within=, above= or below=", at: inv.call.location,
+                             hint: "e.g. `expect acc >= 0.4` or `expect interval=ci(a, b) within=0.02`")
+        }
         let evaluator = Evaluator(session: inv.session)
         let v = try evaluator.evaluate(e)
         if case .unknown = v { return .unknown }   // planning: the claim is judged when its runs are trained
@@ -50,6 +64,47 @@ enum OutputCommands {
         }
         let claim = Claim(label: try inv.string("label") ?? e.source, passed: passed, expression: e.source,
                           values: operands(e, evaluator), detail: try inv.string("note"))
+        inv.session.emit(.claim(claim))
+        return .claim(claim)
+    }
+
+    /// `expect interval=I within=T|above=X|below=X`: holds, fails or is inconclusive.
+    static func intervalClaim(_ inv: Invocation) throws -> Value {
+        if inv.predicate("claim") != nil { throw Diagnostic("give either a claim or interval=, not both", at: inv.location("interval")) }
+        let v = inv.value("interval")!
+        if v.dependsOnUnknown { return .unknown }
+        var low = 0.0, high = 0.0
+        switch v {
+        case .record(let r):
+            guard case .number(let l)? = r["low"], case .number(let h)? = r["high"] else {
+                throw Diagnostic("interval= expects a record with low and high (from ci()), got \(v.literal)", at: inv.location("interval"))
+            }
+            (low, high) = (l, h)
+        case .list(let items) where items.count == 2:
+            guard case .number(let l) = items[0], case .number(let h) = items[1] else { fallthrough }
+            (low, high) = (l, h)
+        default:
+            throw Diagnostic("interval= expects ci(…) or [low, high], got \(v.typeName) \(v.literal)", at: inv.location("interval"))
+        }
+        guard low <= high else { throw Diagnostic("interval= has low \(Value.format(low)) above high \(Value.format(high))", at: inv.location("interval")) }
+        let bounds = ["within", "above", "below"].filter { inv.has($0) }
+        guard bounds.count == 1 else {
+            throw Diagnostic("interval= needs exactly one of within=, above= or below=", at: inv.location("interval"))
+        }
+        let bound = try inv.number(bounds[0])!
+        let holds: Bool, fails: Bool, text: String
+        switch bounds[0] {
+        case "within":
+            guard bound >= 0 else { throw Diagnostic("within= expects a tolerance ≥ 0", at: inv.location("within")) }
+            holds = low >= -bound && high <= bound; fails = high < -bound || low > bound; text = "within ±\(Value.format(bound))"
+        case "above": holds = low > bound; fails = high < bound; text = "above \(Value.format(bound))"
+        default: holds = high < bound; fails = low > bound; text = "below \(Value.format(bound))"
+        }
+        var values: [(String, Value)] = [("low", .number(low)), ("high", .number(high))]
+        if case .record(let r) = v, let m = r["mean"] { values.insert(("mean", m), at: 0) }
+        let expression = "interval " + text
+        let claim = Claim(label: try inv.string("label") ?? expression, passed: holds, expression: expression, values: values,
+                          detail: try inv.string("note"), inconclusive: !holds && !fails, interval: [low, high])
         inv.session.emit(.claim(claim))
         return .claim(claim)
     }

@@ -36,13 +36,15 @@ enum TableCommands {
     static let table = CommandSpec(
         "table", group: "results", summary: "Show a table; sort, filter, group (mean and std per group) or pick columns.",
         detail: """
-        group=[cols] makes one row per distinct value of those columns with n and, for every other numeric column C, \
-        C_mean and C_std (sample standard deviation, 0 for one row). where= is an expression over a row's fields.
+        group=[cols] makes one row per distinct value of those columns with n and, for every other numeric column C but seed \
+        (or those named in values=), C_mean, C_std (sample standard deviation, 0 for one row) and C_ci (the half-width of the \
+        mean's 95% interval, Student t; none for one row). where= is an expression over a row's fields.
         """,
         parameters: [
             ParameterSpec("value", .any, positional: true, required: true, "a table, a list of records, or a record"),
             ParameterSpec("where", .predicate, "keep rows where this holds, e.g. where=mode == \"lora\""),
-            ParameterSpec("group", .list(.column), "group by these columns"),
+            ParameterSpec("group", .list(.column), "group by these columns: n, and <column>_mean, _std and _ci (the 95% interval's half-width) of the numeric columns"),
+            ParameterSpec("values", .list(.column), default: "every numeric column but seed", "the columns group= aggregates"),
             ParameterSpec("sort", .column, "sort by this column"),
             ParameterSpec("desc", .bool, default: "false", "sort descending"),
             ParameterSpec("columns", .list(.column), "keep these columns, in this order"),
@@ -84,17 +86,25 @@ enum TableCommands {
                 if let i = groups.firstIndex(of: key) { members[i].append(row) } else { groups.append(key); members.append([row]) }
             }
             func numberOrUnknown(_ v: Value?) -> Bool { if case .unknown? = v { return true }; return number(v) != nil }
-            let numeric = t.columns.filter { c in !keys.contains(c) && t.rows.allSatisfy { numberOrUnknown($0[c]) || $0[c] == nil } && t.rows.contains { numberOrUnknown($0[c]) } }
+            var numeric = t.columns.filter { c in !keys.contains(c) && t.rows.allSatisfy { numberOrUnknown($0[c]) || $0[c] == nil } && t.rows.contains { numberOrUnknown($0[c]) } }
+            if let chosen = try inv.strings("values") {
+                try checkColumns(chosen, "values")
+                for c in chosen where !numeric.contains(c) { throw Diagnostic("values=: column '\(c)' is not numeric", at: inv.location("values")) }
+                numeric = chosen
+            } else {
+                numeric.removeAll { $0 == "seed" }   // a replicate's id: its mean means nothing
+            }
             var out = Table()
             for (key, rows) in zip(groups, members) {
                 var r = Record(zip(keys, key).map { ($0, $1) })
                 r["n"] = .number(Double(rows.count))
                 for c in numeric {
-                    if rows.contains(where: { $0[c] == .unknown }) { r[c + "_mean"] = .unknown; r[c + "_std"] = .unknown; continue }
+                    if rows.contains(where: { $0[c] == .unknown }) { r[c + "_mean"] = .unknown; r[c + "_std"] = .unknown; r[c + "_ci"] = .unknown; continue }
                     let xs = rows.compactMap { number($0[c]) }
                     let m = xs.reduce(0, +) / Double(max(1, xs.count))
                     let sd = xs.count > 1 ? (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot() : 0
                     r[c + "_mean"] = .number(m); r[c + "_std"] = .number(sd)
+                    r[c + "_ci"] = Statistics.interval(xs).map { Value.number($0.half) } ?? Value.none   // the 95% interval's half-width (error bars)
                 }
                 out.append(r)
             }

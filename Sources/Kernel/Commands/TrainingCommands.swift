@@ -4,7 +4,7 @@ import Model
 import Sweeps
 
 enum TrainingCommands {
-    static let all: [CommandSpec] = [train, eval, ensemble, report, load]
+    static let all: [CommandSpec] = [train, eval, ensemble, report, spectrum, load]
 
     static func mb(_ bytes: Int) -> Value { .number((Double(bytes) / 1_048_576 * 10).rounded() / 10) }
 
@@ -299,6 +299,43 @@ enum TrainingCommands {
         let keys = ["name", "mode", "rank", "trainable", "seconds", "seconds_per_epoch", "examples_per_s", "parameters_mb", "gradients_mb",
                     "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"]
         return .record(Record(keys.compactMap { k in run.record[k].map { (k, $0) } }))
+    }
+
+    static let spectrum = CommandSpec(
+        "spectrum", group: "training",
+        summary: "How low-rank a run's update is: the singular values of each adapted matrix's ΔW (s·B·A; W − W0 for full fine-tuning).",
+        detail: "by=matrix: one row per matrix with its numerical rank, the directions holding 90% of the energy, the largest singular value and the energy share of the top 1, 2, 4 and 8 directions. by=k: the share of energy in the top k directions (k = 1, 2, 4, …) over all matrices: mean, min and max.",
+        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run"),
+                     ParameterSpec("by", .choice(["matrix", "k"]), default: "matrix", "one row per matrix, or per k")],
+        returns: "table: layer, matrix, rank, rank_90, sv_1, energy_1, energy_2, energy_4, energy_8 (by=matrix); k, energy_mean, energy_min, energy_max (by=k)",
+        examples: ["model\nlora rank=2\nlet r = train sst limit=32\nlet s = spectrum r\nprint s.rank\n# expect: [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]"]
+    ) { inv in
+        let s = inv.session
+        guard let run = try inv.run("run") ?? s.lastRun else { throw Diagnostic("no run to analyse", at: inv.call.location, hint: "train one first") }
+        guard run.network.adaptation.mode != .head else {
+            throw Diagnostic("run \(run.name) trained only heads: it changed no encoder weight", at: inv.location("run"))
+        }
+        let base = try s.requireModel(at: inv.call.location)
+        let updates = Spectrum.updates(run.network, base: base)
+        var t = Table(title: "spectrum of \(run.name)'s update")
+        if try inv.string("by") == "k" {
+            let largest = updates.map { min($0.rows, $0.cols) }.max() ?? 0
+            var k = 1
+            while k <= largest {
+                let shares = updates.map { $0.energy(top: k) }
+                t.append(Record([("k", .number(Double(k))), ("energy_mean", .number(shares.reduce(0, +) / Double(max(1, shares.count)))),
+                                 ("energy_min", .number(shares.min() ?? 0)), ("energy_max", .number(shares.max() ?? 0))]))
+                k *= 2
+            }
+            return .table(t)
+        }
+        for u in updates {
+            t.append(Record([("layer", .number(Double(u.layer))), ("matrix", .string(u.matrix.rawValue)), ("rank", .number(Double(u.numericalRank()))),
+                             ("rank_90", .number(Double(u.rank(energy: 0.9)))), ("sv_1", .number(u.singularValues.first ?? 0)),
+                             ("energy_1", .number(u.energy(top: 1))), ("energy_2", .number(u.energy(top: 2))),
+                             ("energy_4", .number(u.energy(top: 4))), ("energy_8", .number(u.energy(top: 8)))]))
+        }
+        return .table(t)
     }
 
     static let load = CommandSpec(

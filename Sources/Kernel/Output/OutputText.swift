@@ -52,7 +52,8 @@ public enum OutputText {
     }
 
     public static func claim(_ c: Claim) -> String {
-        var s = (c.passed ? "✓ passed: " : "✗ FAILED: ") + c.label
+        var s = (c.passed ? "✓ passed: " : c.inconclusive ? "? INCONCLUSIVE: " : "✗ FAILED: ") + c.label
+        if let i = c.interval, i.count == 2 { s += " [95% interval \(Value.format(i[0])) … \(Value.format(i[1]))]" }
         if !c.values.isEmpty { s += " (" + c.values.map { "\($0.0) = \(cell($0.1))" }.joined(separator: ", ") + ")" }
         if let d = c.detail { s += " — \(d)" }
         return s

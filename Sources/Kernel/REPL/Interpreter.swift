@@ -9,7 +9,8 @@ public struct RunResult: Sendable {
     /// True when the diagnostics were found before running (syntax, unknown commands or parameters).
     public var isStatic = false
     public var ok: Bool { diagnostics.isEmpty }
-    public var failedClaims: Int { outputs.filter { if case .claim(let c) = $0 { return !c.passed }; return false }.count }
+    public var failedClaims: Int { outputs.filter { if case .claim(let c) = $0 { return c.failed }; return false }.count }
+    public var inconclusiveClaims: Int { outputs.filter { if case .claim(let c) = $0 { return c.inconclusive }; return false }.count }
 }
 
 public final class Interpreter: @unchecked Sendable {

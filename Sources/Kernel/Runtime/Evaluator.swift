@@ -19,6 +19,7 @@ public struct Evaluator {
         "len": "len(list, string, table or record)", "abs": "abs(x)", "round": "round(x, digits = 0)", "sqrt": "sqrt(x)",
         "table": "table(): an empty table", "column": "column(table, name): a column as a list",
         "str": "str(x): as text", "ratio": "ratio(a, b): a / b",
+        "ci": "ci(xs): the mean and its 95% interval over xs (Student t for n ≤ 30, normal beyond): {mean, low, high, half, n}; ci(xs, ys): of the paired differences xs − ys",
     ]
 
     // MARK: statements
@@ -120,7 +121,7 @@ public struct Evaluator {
 
     /// Commands that train or change what a later training does (setup, adaptation, train, load).
     static func changesTraining(_ spec: CommandSpec) -> Bool {
-        ["setup", "adaptation", "training"].contains(spec.group) && !["eval", "ensemble", "report"].contains(spec.name)
+        ["setup", "adaptation", "training"].contains(spec.group) && !["eval", "ensemble", "report", "spectrum"].contains(spec.name)
     }
 
     /// Shows a statement's value: text for plain values, structured outputs for the rest.
@@ -449,6 +450,26 @@ public struct Evaluator {
             case .record(let r): return .number(Double(r.fields.count))
             default: throw Diagnostic("len() of a \(args[0].typeName)", at: location)
             }
+        case "ci":
+            func list(_ v: Value) throws -> [Double] {
+                guard case .list(let items) = v else { throw Diagnostic("ci() takes lists of numbers, got \(v.typeName) \(v.literal)", at: location) }
+                return try items.map { x in
+                    guard case .number(let n) = x else { throw Diagnostic("ci() needs numbers, got \(x.typeName) \(x.literal)", at: location) }
+                    return n
+                }
+            }
+            guard args.count == 1 || args.count == 2 else { throw Diagnostic("ci() takes one list, or two lists of paired values", at: location) }
+            var xs = try list(args[0])
+            if args.count == 2 {
+                let ys = try list(args[1])
+                guard xs.count == ys.count else {
+                    throw Diagnostic("ci(xs, ys) pairs values: xs has \(xs.count), ys \(ys.count)", at: location, hint: "pair runs by seed, in the same order")
+                }
+                xs = zip(xs, ys).map { $0 - $1 }
+            }
+            guard let interval = Statistics.interval(xs) else { throw Diagnostic("ci() needs at least two values, got \(xs.count)", at: location) }
+            return .record(Record([("mean", .number(interval.mean)), ("low", .number(interval.low)), ("high", .number(interval.high)),
+                                   ("half", .number(interval.half)), ("n", .number(Double(xs.count)))]))
         case "table": return .table(Table())
         case "column":
             guard args.count == 2, case .table(let t) = args[0], case .string(let c) = args[1] else {
@@ -467,5 +488,24 @@ public struct Evaluator {
             throw Diagnostic("unknown function '\(name)'", at: location,
                              hint: Suggestions.didYouMean(name, among: Array(Self.functions.keys)) ?? "functions: \(Self.functions.keys.sorted().joined(separator: ", "))")
         }
+    }
+}
+
+/// Intervals over seeds.
+public enum Statistics {
+    /// Student's t, two-sided 95% (the 0.975 quantile), for 1…30 degrees of freedom.
+    static let t975: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+                                 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+    /// The 0.975 quantile for n values: Student t with n − 1 degrees of freedom for n ≤ 31, 1.96 beyond.
+    public static func quantile(n: Int) -> Double { n - 1 <= t975.count ? t975[n - 2] : 1.959964 }
+
+    /// The mean and its 95% interval, mean ± t · s / √n (nil for fewer than two values).
+    public static func interval(_ xs: [Double]) -> (mean: Double, low: Double, high: Double, half: Double)? {
+        guard xs.count >= 2 else { return nil }
+        let n = Double(xs.count), mean = xs.reduce(0, +) / n
+        let sd = (xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+        let half = quantile(n: xs.count) * sd / n.squareRoot()
+        return (mean, mean - half, mean + half, half)
     }
 }

@@ -18,6 +18,7 @@ public struct StoredField: Codable, Equatable { public var name: String; public 
 public struct StoredTable: Codable, Equatable { public var columns: [String]; public var rows: [[StoredField]]; public var title: String? }
 public struct StoredClaim: Codable, Equatable {
     public var label: String, passed: Bool, expression: String, values: [StoredField], detail: String?
+    public var inconclusive: Bool?, interval: [Double]?
 }
 public struct StoredChart: Codable, Equatable {
     public struct Series: Codable, Equatable { public var name: String; public var x: [Double]; public var y: [Double]; public var error: [Double?] }
@@ -69,7 +70,8 @@ public enum Storage {
     }
     static func claim(_ c: Claim, runs: (RunHandle) throws -> Void) rethrows -> StoredClaim {
         StoredClaim(label: c.label, passed: c.passed, expression: c.expression,
-                    values: try c.values.map { StoredField(name: $0.0, value: try store($0.1, runs: runs)) }, detail: c.detail)
+                    values: try c.values.map { StoredField(name: $0.0, value: try store($0.1, runs: runs)) }, detail: c.detail,
+                    inconclusive: c.inconclusive ? true : nil, interval: c.interval)
     }
     static func chart(_ c: Chart) -> StoredChart {
         StoredChart(kind: c.kind.rawValue, title: c.title, xLabel: c.xLabel, yLabel: c.yLabel, logX: c.logX,
@@ -129,7 +131,8 @@ public enum Storage {
         return out
     }
     static func claim(_ c: StoredClaim, runs: (String) throws -> RunHandle) rethrows -> Claim {
-        Claim(label: c.label, passed: c.passed, expression: c.expression, values: try c.values.map { ($0.name, try value($0.value, runs: runs)) }, detail: c.detail)
+        Claim(label: c.label, passed: c.passed, expression: c.expression, values: try c.values.map { ($0.name, try value($0.value, runs: runs)) }, detail: c.detail,
+              inconclusive: c.inconclusive ?? false, interval: c.interval)
     }
     static func chart(_ c: StoredChart) -> Chart {
         Chart(kind: Chart.Kind(rawValue: c.kind) ?? .line, title: c.title, xLabel: c.xLabel, yLabel: c.yLabel, logX: c.logX,
@@ -144,7 +147,8 @@ public enum Storage {
         case .table(let t): return .table((try? table(t, runs: noRuns)) ?? Table())
         case .metrics(let title, let f): return .metrics(title, (try? record(f, runs: noRuns)) ?? Record())
         case .chart(let c): return .chart(chart(c))
-        case .claim(let c): return .claim((try? claim(c, runs: noRuns)) ?? Claim(label: c.label, passed: c.passed, expression: c.expression, values: [], detail: c.detail))
+        case .claim(let c): return .claim((try? claim(c, runs: noRuns)) ?? Claim(label: c.label, passed: c.passed, expression: c.expression, values: [], detail: c.detail,
+                                                                                   inconclusive: c.inconclusive ?? false, interval: c.interval))
         case .warning(let w): return .warning(w)
         case .error(let d): return .error(diagnostic(d))
         }

@@ -102,8 +102,18 @@ public struct Claim: Sendable, Equatable {
     public var expression: String
     public var values: [(String, Value)]
     public var detail: String?
+    /// A claim on an interval that straddles its bound: neither held nor failed (`passed` is false).
+    public var inconclusive = false
+    /// The 95% interval a claim was judged on (low, high), if it was.
+    public var interval: [Double]? = nil
+    public init(label: String, passed: Bool, expression: String, values: [(String, Value)], detail: String?, inconclusive: Bool = false, interval: [Double]? = nil) {
+        self.label = label; self.passed = passed; self.expression = expression; self.values = values; self.detail = detail
+        self.inconclusive = inconclusive; self.interval = interval
+    }
+    /// Failed outright (not inconclusive).
+    public var failed: Bool { !passed && !inconclusive }
     public static func == (a: Claim, b: Claim) -> Bool {
-        a.label == b.label && a.passed == b.passed && a.expression == b.expression && a.values.map(\.0) == b.values.map(\.0)
+        a.label == b.label && a.passed == b.passed && a.inconclusive == b.inconclusive && a.expression == b.expression && a.values.map(\.0) == b.values.map(\.0)
     }
 }
 

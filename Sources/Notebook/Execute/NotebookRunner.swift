@@ -21,7 +21,8 @@ public struct ExecutedCell: Sendable {
 }
 
 public struct ExecutedNotebook: Sendable {
-    public enum Status: Equatable, Sendable { case success, claimsFailed, failed(cell: Int) }
+    /// claimsFailed: a claim failed outright; claimsInconclusive: none failed, but one's interval straddled its bound.
+    public enum Status: Equatable, Sendable { case success, claimsFailed, claimsInconclusive, failed(cell: Int) }
     public var document: NotebookDocument
     public var parameters: [(String, Value)]
     public var cells: [ExecutedCell]
@@ -266,7 +267,8 @@ public final class NotebookRunner {
             }
         }
         if let f = firstFailure { status = .failed(cell: f) }
-        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return !c.passed }; return false } }) { status = .claimsFailed }
+        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return c.failed }; return false } }) { status = .claimsFailed }
+        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return c.inconclusive }; return false } }) { status = .claimsInconclusive }
         var result = ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
                                       seconds: Date().timeIntervalSince(started),
                                       environment: environment(session: session, notebook: document, seed: startSeed, extraDataFiles: cachedDataFiles))

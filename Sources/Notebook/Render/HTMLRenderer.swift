@@ -91,6 +91,7 @@ public enum HTMLRenderer {
         switch nb.status {
         case .success: (statusText, statusClass) = ("success", "ok")
         case .claimsFailed: (statusText, statusClass) = ("ran; some claims failed", "warn")
+        case .claimsInconclusive: (statusText, statusClass) = ("ran; some claims inconclusive", "warn")
         case .failed: (statusText, statusClass) = nb.interruption.map { ("interrupted (\($0))", "fail") } ?? ("failed", "fail")
         }
         let formatter = ISO8601DateFormatter()
@@ -115,11 +116,13 @@ public enum HTMLRenderer {
         }
         let claims = nb.claims
         if !claims.isEmpty {
-            let passed = claims.filter { $0.claim.passed }.count
-            head += "<section class=\"scorecard\"><h2 id=\"claims\">Claims: \(passed) of \(claims.count) hold</h2>\n<table>\n<tr><th></th><th>claim</th><th>values</th><th>note</th></tr>\n"
+            let passed = claims.filter { $0.claim.passed }.count, inconclusive = claims.filter { $0.claim.inconclusive }.count
+            head += "<section class=\"scorecard\"><h2 id=\"claims\">Claims: \(passed) of \(claims.count) hold\(inconclusive > 0 ? ", \(inconclusive) inconclusive" : "")</h2>\n<table>\n<tr><th></th><th>claim</th><th>values</th><th>note</th></tr>\n"
             for (c, cell) in claims {
-                let values = c.values.map { "<code>\(escape($0.0)) = \(escape(OutputText.cell($0.1)))</code>" }.joined(separator: "<br>")
-                head += "<tr class=\"\(c.passed ? "pass" : "fail")\"><td>\(c.passed ? "✓" : "✗")</td><td><a href=\"#\(escape(cell.elementID))\">\(escape(c.label))</a></td><td>\(values)</td><td>\(escape(c.detail ?? ""))</td></tr>\n"
+                var values = c.values.map { "<code>\(escape($0.0)) = \(escape(OutputText.cell($0.1)))</code>" }.joined(separator: "<br>")
+                if let i = c.interval, i.count == 2 { values = "<code>95% interval [\(escape(Value.format(i[0]))), \(escape(Value.format(i[1])))]</code><br>" + values }
+                let (rowClass, mark) = c.passed ? ("pass", "✓") : c.inconclusive ? ("inconclusive", "?") : ("fail", "✗")
+                head += "<tr class=\"\(rowClass)\"><td>\(mark)</td><td><a href=\"#\(escape(cell.elementID))\">\(escape(c.label))</a></td><td>\(values)</td><td>\(escape(c.detail ?? ""))</td></tr>\n"
             }
             head += "</table></section>\n"
         }
@@ -174,7 +177,7 @@ public enum HTMLRenderer {
                         throw ChartFailure(cell: c, path: path, reason: "\(error)")
                     }
                 case .claim(let cl):
-                    html += "<div class=\"claim \(cl.passed ? "pass" : "fail")\">\(escape(OutputText.claim(cl)))</div>\n"
+                    html += "<div class=\"claim \(cl.passed ? "pass" : cl.inconclusive ? "inconclusive" : "fail")\">\(escape(OutputText.claim(cl)))</div>\n"
                 case .warning(let w): html += "<div class=\"warning\">warning: \(escape(w))</div>\n"
                 case .error(let d): html += "<pre class=\"error\">\(escape(d.rendered(file: path, source: nil)))</pre>\n"
                 }
@@ -259,7 +262,7 @@ public enum HTMLRenderer {
     .cell-name { font-family: ui-monospace, monospace; }
     pre.error { border-color: var(--fail); color: var(--fail); }
     .claim { padding: .35rem .6rem; border-radius: 6px; margin: .4rem 0; border: 1px solid var(--line); }
-    .claim.pass { border-color: var(--ok); } .claim.fail { border-color: var(--fail); font-weight: 600; }
+    .claim.pass { border-color: var(--ok); } .claim.fail { border-color: var(--fail); font-weight: 600; } .claim.inconclusive { border-color: #b58900; }
     .warning { color: var(--warn); margin: .4rem 0; }
     figure.chart { margin: .8rem 0; background: #ffffff; border: 1px solid var(--line); border-radius: 6px; padding: .4rem; }
     figure.chart svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
