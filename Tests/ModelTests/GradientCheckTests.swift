@@ -17,12 +17,13 @@ final class GradientCheckTests: XCTestCase {
         try Self.tiny.batch([("the cat sat on a mat", nil), ("a dog is running", "the cat is small"), ("big", nil)])
     }
 
-    func check(_ config: AdaptationConfig, kind: HeadKind = .classification, dropout: Bool = false,
+    func check(_ config: AdaptationConfig, kind: HeadKind = .classification, dropout: Bool = false, loss: RegressionLoss = .mse,
                tolerance: Double = 2e-2, file: StaticString = #filePath, line: UInt = #line) throws {
         let net = try Network(model: Self.tiny, adaptation: config, seed: 3)
         net.hiddenDropout = dropout ? 0.1 : 0
         net.attentionDropout = dropout ? 0.1 : 0
         let head = net.addHead("task", kind: kind, classes: 3)
+        head.regressionLoss = loss
         // LoRA's B starts at zero, which hides A's gradient: give the adapters non-zero values.
         var rng = SplitMix64(seed: 4)
         for a in net.adapters?.all ?? [] {
@@ -64,6 +65,34 @@ final class GradientCheckTests: XCTestCase {
     func testBinaryAndRegressionHeads() throws {
         try check(AdaptationConfig(mode: .lora, rank: 2, targets: AdapterTarget.allCases), kind: .binary)
         try check(AdaptationConfig(mode: .full), kind: .regression)
+    }
+
+    /// loss=pearson (1 − the batch's Pearson r), through the network and alone in Double.
+    func testPearsonLoss() throws {
+        // a correlation over 3 examples is strongly curved: float32 central differences of its small
+        // gradients are noisier than MSE's (the loss alone is checked in Double below, at 1e-5)
+        try check(AdaptationConfig(mode: .lora, rank: 2, targets: AdapterTarget.allCases), kind: .regression, loss: .pearson, tolerance: 3e-2)
+        try check(AdaptationConfig(mode: .full), kind: .regression, loss: .pearson)
+        let o: [Float] = [0.3, -1.2, 2.0, 0.7, 1.1], y: [Float] = [1, 0.5, 4, 2.5, 3]
+        let (loss, grad) = Loss.pearson(o, targets: y)
+        func r(_ x: [Double]) -> Double {
+            let yd = y.map(Double.init), n = Double(x.count)
+            let mx = x.reduce(0, +) / n, my = yd.reduce(0, +) / n
+            var sxy = 0.0, sxx = 0.0, syy = 0.0
+            for i in x.indices { sxy += (x[i] - mx) * (yd[i] - my); sxx += (x[i] - mx) * (x[i] - mx); syy += (yd[i] - my) * (yd[i] - my) }
+            return sxy / (sxx * syy).squareRoot()
+        }
+        let x = o.map(Double.init)
+        XCTAssertEqual(Double(loss), 1 - r(x), accuracy: 1e-6)
+        for i in x.indices {
+            var plus = x, minus = x
+            plus[i] += 1e-5; minus[i] -= 1e-5
+            let numeric = ((1 - r(plus)) - (1 - r(minus))) / 2e-5
+            XCTAssertEqual(Double(grad[i]), numeric, accuracy: 1e-5, "∂L/∂o\(i)")
+        }
+        // nothing to correlate: a batch of one, constant targets
+        XCTAssertEqual(Loss.pearson([1], targets: [2]).0, 0)
+        XCTAssertEqual(Loss.pearson([1, 2], targets: [3, 3]).1, [0, 0])
     }
 
     /// The cosine head: two pairs as four separately encoded sequences, through mean pooling.

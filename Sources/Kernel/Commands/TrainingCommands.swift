@@ -33,6 +33,9 @@ enum TrainingCommands {
             ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
             ParameterSpec("sampling", .choice(["proportional", "round-robin"]), default: "proportional", "how multitask steps pick tasks"),
             ParameterSpec("weights", .list(.number), "loss weight per task, in order"),
+            ParameterSpec("lr_scale", .list(.number), "learning-rate multiplier per task, in order (a step on task i uses lr × lr_scale[i])"),
+            ParameterSpec("loss", .choice(RegressionLoss.allCases.map(\.rawValue)), default: "mse",
+                          "for similarity tasks (sts): mean squared error, or pearson (1 − the batch's Pearson r)"),
             ParameterSpec("bucketing", .bool, default: "false", "batch examples of similar length together"),
             ParameterSpec("name", .name, "a name for the run (default: mode, rank and seed)"),
             ParameterSpec("eval", .list(.name), "score these tasks during training (a learning curve: r.curve)"),
@@ -71,7 +74,11 @@ enum TrainingCommands {
                 throw Diagnostic("\(p)= needs eval=TASKS (what to score during training)", at: inv.location(p))
             }
         }
-        let request = TrainRequest(
+        let scales = try inv.list("lr_scale")?.map { v -> Float in if case .number(let n) = v { return Float(n) }; return 1 }
+        if let scales, scales.count != tasks.count {
+            throw Diagnostic("lr_scale has \(scales.count) values for \(tasks.count) tasks", at: inv.location("lr_scale"))
+        }
+        var request = TrainRequest(
             tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"), sample: Sampling(rawValue: try inv.string("sample") ?? "stratified")!,
             maxLength: try inv.count("max_length", in: 3...65_536) ?? TrainRequest.defaultMaxLength,
             similarity: TrainRequest.Similarity(rawValue: try inv.string("similarity") ?? "cls")!,
@@ -81,6 +88,8 @@ enum TrainingCommands {
             clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.bool("bucketing") ?? false,
             sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"),
             evaluation: evaluation)
+        request.learningRateScales = scales
+        request.regressionLoss = try inv.string("loss").flatMap(RegressionLoss.init).flatMap { $0 == .mse ? nil : $0 }
         let sources = try tasks.map { try s.source($0, at: inv.location("tasks")) }
         let trained: (network: Network, result: TrainResult)
         do {

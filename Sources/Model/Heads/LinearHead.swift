@@ -19,6 +19,8 @@ public final class LinearHead: @unchecked Sendable {
     public let weight: Tensor   // (K, C)
     public let bias: Tensor     // (K)
     public let dWeight: Tensor, dBias: Tensor
+    /// Regression and cosine heads: the training loss.
+    public var regressionLoss: RegressionLoss = .mse
 
     /// PyTorch's nn.Linear initialisation: W and b uniform in ±1/√C.
     public init(name: String, kind: HeadKind, classes: Int, inFeatures: Int, rng: inout SplitMix64) {
@@ -59,6 +61,14 @@ public final class LinearHead: @unchecked Sendable {
 /// Losses averaged over the batch, with their gradient with respect to the head's outputs. Each has
 /// an array form (evaluation, tests) and a pointer form that writes the gradient into a caller's
 /// buffer (training steps, which allocate nothing). Sums run in Double.
+/// How a regression (or cosine) head's outputs are compared with the targets.
+public enum RegressionLoss: String, Codable, Sendable, CaseIterable {
+    /// Mean squared error.
+    case mse
+    /// 1 − Pearson r of the batch.
+    case pearson
+}
+
 public enum Loss {
     /// Cross-entropy of logits (B, K) against class labels; returns (loss, ∂loss/∂logits).
     public static func crossEntropy(_ logits: [Float], labels: [Int], classes K: Int) -> (Float, [Float]) {
@@ -112,6 +122,36 @@ public enum Loss {
         let loss = outputs.withUnsafeBufferPointer { o in
             grad.withUnsafeMutableBufferPointer { g in meanSquaredError(o.baseAddress!, targets: targets, gradient: g.baseAddress!) }
         }
+        return (loss, grad)
+    }
+
+    /// loss = 1 − r, Pearson's r between the batch's outputs and targets (the STS loss of the paper's
+    /// authors); ∂r/∂oᵢ = (yᵢ − ȳ)/√(Sₒₒ S_yy) − r (oᵢ − ō)/Sₒₒ. A batch of one, or constant targets,
+    /// has no correlation to learn: loss 0, gradient 0.
+    public static func pearson(_ outputs: UnsafePointer<Float>, targets: [Float], gradient grad: UnsafeMutablePointer<Float>) -> Float {
+        let B = targets.count
+        guard B >= 2 else { for r in 0..<B { grad[r] = 0 }; return 0 }
+        var mo = 0.0, my = 0.0
+        for r in 0..<B { mo += Double(outputs[r]); my += Double(targets[r]) }
+        mo /= Double(B); my /= Double(B)
+        var soo = 0.0, syy = 0.0, soy = 0.0
+        for r in 0..<B {
+            let dO = Double(outputs[r]) - mo, dY = Double(targets[r]) - my
+            soo += dO * dO; syy += dY * dY; soy += dO * dY
+        }
+        guard syy > 0 else { for r in 0..<B { grad[r] = 0 }; return 0 }
+        let eps = 1e-12
+        let norm = (max(soo, eps) * syy).squareRoot(), corr = soy / norm
+        for r in 0..<B {
+            let dO = Double(outputs[r]) - mo, dY = Double(targets[r]) - my
+            grad[r] = Float(-(dY / norm - corr * dO / max(soo, eps)))
+        }
+        return Float(1 - corr)
+    }
+
+    public static func pearson(_ outputs: [Float], targets: [Float]) -> (Float, [Float]) {
+        var grad = [Float](repeating: 0, count: targets.count)
+        let loss = outputs.withUnsafeBufferPointer { o in grad.withUnsafeMutableBufferPointer { g in pearson(o.baseAddress!, targets: targets, gradient: g.baseAddress!) } }
         return (loss, grad)
     }
 

@@ -171,7 +171,7 @@ public final class Network: @unchecked Sendable {
         if headOutputs.count < B * K { headOutputs = FloatBuffer(count: B * K) }
         if dHeadOutputs.count < B * K { dHeadOutputs = FloatBuffer(count: B * K) }
         if head.kind == .cosine {
-            let loss = cosineLossAndGradients(out, targets: targets, options: opts, weight: weight)
+            let loss = cosineLossAndGradients(out, targets: targets, options: opts, weight: weight, pearson: head.regressionLoss == .pearson)
             return (loss, UnsafeBufferPointer(start: headOutputs.base, count: B / 2))
         }
         let h = clsRows(out)
@@ -181,7 +181,8 @@ public final class Network: @unchecked Sendable {
         switch (head.kind, targets) {
         case (.classification, .classes(let labels)): loss = Loss.crossEntropy(outputs, labels: labels, classes: K, gradient: dOutputs)
         case (.binary, .values(let y)): loss = Loss.binaryCrossEntropy(outputs, targets: y, gradient: dOutputs)
-        case (.regression, .values(let y)): loss = Loss.meanSquaredError(outputs, targets: y, gradient: dOutputs)
+        case (.regression, .values(let y)):
+            loss = head.regressionLoss == .pearson ? Loss.pearson(outputs, targets: y, gradient: dOutputs) : Loss.meanSquaredError(outputs, targets: y, gradient: dOutputs)
         default: preconditionFailure("targets do not fit a \(head.kind) head")
         }
         if weight != 1 { for i in 0..<(B * K) { dOutputs[i] *= weight } }
@@ -201,11 +202,11 @@ public final class Network: @unchecked Sendable {
     /// score = 5 cos(u, v), loss = mean (score − y)²; ∂cos/∂u = v/(|u||v|) − cos · u/|u|², and each
     /// token of a sequence gets 1/L of its pooled vector's gradient.
     /// The scores go into `headOutputs`. (This head's step still allocates its pooled vectors.)
-    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float) -> Float {
+    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float, pearson: Bool = false) -> Float {
         guard case .values(let y) = targets else { preconditionFailure("a cosine head needs values") }
         let batch = out.batch
         let (u, v, scores) = cosine(out)
-        let (loss, dScores) = Loss.meanSquaredError(scores, targets: y)
+        let (loss, dScores) = pearson ? Loss.pearson(scores, targets: y) : Loss.meanSquaredError(scores, targets: y)
         headOutputs.base.update(from: scores, count: scores.count)
         guard adaptation.mode != .head else { return loss }
         let P = batch.batchSize / 2, C = model.config.hiddenSize, N = batch.tokenCount

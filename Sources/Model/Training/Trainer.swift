@@ -47,8 +47,10 @@ public struct TaskBinding {
     public let data: EncodedDataset
     public let head: LinearHead
     public let weight: Float
-    public init(name: String, data: EncodedDataset, head: LinearHead, weight: Float = 1) {
-        self.name = name; self.data = data; self.head = head; self.weight = weight
+    /// This task's steps use the schedule's learning rate times this.
+    public let learningRateScale: Float
+    public init(name: String, data: EncodedDataset, head: LinearHead, weight: Float = 1, learningRateScale: Float = 1) {
+        self.name = name; self.data = data; self.head = head; self.weight = weight; self.learningRateScale = learningRateScale
     }
 }
 
@@ -185,7 +187,7 @@ public final class Trainer {
                 let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
                 let (loss, _) = network.lossAndGradients(batch, head: task.head, targets: targets, stepSeed: stepSeed, weight: task.weight)
                 if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
-                let lr = schedule.rate(at: step)
+                let lr = schedule.rate(at: step) * task.learningRateScale
                 optimizer.update(trainables, learningRate: lr)
                 step += 1; examples += indices.count
                 lossSum += loss; lossCount += 1

@@ -27,6 +27,10 @@ public struct TrainRequest: Codable, Sendable, Equatable {
     public var name: String?
     /// Scoring during training: curves, keep=best, early stopping (nil: none).
     public var evaluation: EvaluationRequest?
+    /// The loss of regression and cosine heads (nil: mean squared error).
+    public var regressionLoss: RegressionLoss?
+    /// Learning-rate multiplier per task, in order (nil: 1 each).
+    public var learningRateScales: [Float]?
 
     public static let defaultMaxLength = 128
 
@@ -73,6 +77,10 @@ public struct TrainRequest: Codable, Sendable, Equatable {
         guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "max length \(maxLength)", reason: "expected 3…65536") }
         try training.validate()
         try evaluation?.validate(trained: tasks)
+        if let s = learningRateScales {
+            guard s.count == tasks.count else { throw ModelError.invalidArgument(name: "lr_scale", reason: "\(s.count) values for \(tasks.count) tasks") }
+            guard s.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw ModelError.invalidArgument(name: "lr_scale", reason: "expected positive multipliers") }
+        }
     }
 }
 
@@ -144,6 +152,7 @@ public enum TrainingPipeline {
             let spec = try data.dataset(task).spec
             let separate = request.similarity == .cosine && spec.kind == .regression
             let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
+            head.regressionLoss = request.regressionLoss ?? .mse
             var encoded: EncodedDataset
             if let evaluation, let fraction = evaluation.validation {
                 // held out of this run's training rows: they never reach a training batch
@@ -160,7 +169,7 @@ public enum TrainingPipeline {
                     monitored.append((task, try data.dev(task, subset: Subset(limit: evaluation.limit, seed: 0), maxLength: request.maxLength, separatePairs: separate), head))
                 }
             }
-            bindings.append(TaskBinding(name: task, data: encoded, head: head, weight: request.weights?[i] ?? 1))
+            bindings.append(TaskBinding(name: task, data: encoded, head: head, weight: request.weights?[i] ?? 1, learningRateScale: request.learningRateScales?[i] ?? 1))
         }
         monitored.sort { a, b in evaluation!.tasks.firstIndex(of: a.task)! < evaluation!.tasks.firstIndex(of: b.task)! }
         let monitor = evaluation.map { e in
