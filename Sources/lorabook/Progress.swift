@@ -17,7 +17,7 @@ final class ProgressPrinter {
     func show(_ p: TrainingProgress) {
         let eta = formatDuration(p.eta)
         let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f (mean %.4f)  %.1f ex/s  ETA %@",
-                          label, p.epoch, p.epochs, p.step, p.totalSteps, p.loss, p.meanLoss, p.examplesPerSecond, eta)
+                          label + (p.label.isEmpty || label.contains("(") ? "" : " " + p.label), p.epoch, p.epochs, p.step, p.totalSteps, p.loss, p.meanLoss, p.examplesPerSecond, eta)
         if isTerminal {
             let width = 24, filled = Int(Double(width) * Double(p.step) / Double(max(1, p.totalSteps)))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)

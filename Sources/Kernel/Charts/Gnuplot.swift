@@ -42,8 +42,24 @@ public enum Gnuplot {
     /// so no notebook text can reach the line that ends a block.
     static func number(_ x: Double) -> String { x.isFinite ? String(x) : "NaN" }
 
+    /// A bar chart over numbers as bars over categories: series side by side with equal widths, from
+    /// a y axis that starts at zero (drawn over numeric x, boxes of two series would overlap).
+    static func barsAsCategories(_ chart: Chart) -> Chart {
+        guard chart.kind == .bar, chart.categories == nil else { return chart }
+        let xs = Array(Set(chart.series.flatMap { $0.points.map(\.x) })).sorted()
+        var c = chart
+        c.categories = xs.map { Value.format($0) }
+        c.series = chart.series.map { s in
+            var s = s
+            s.points = s.points.map { p in (Double(xs.firstIndex(of: p.x)!), p.y, p.error) }
+            return s
+        }
+        return c
+    }
+
     /// The gnuplot script for a chart.
     public static func script(_ chart: Chart, format: Format) -> String {
+        let chart = barsAsCategories(chart)
         var s: [String] = []
         switch format {
         case .text(let w, let h): s.append("set terminal dumb size \(w),\(h) aspect 2,1 noenhanced")
@@ -95,10 +111,19 @@ public enum Gnuplot {
             }
         } else {
             if chart.logX { s.append("set logscale x 2") }
+            // no point or error bar on the frame: a margin of 5% of the plot on the left and right
+            s.append("set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05")
+            // error bars of series that share an x are drawn a little apart (2% of the x range, or
+            // a factor of 2^0.06 on a log axis), centred on the true x
+            let xs = chart.series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
+            let span = (xs.max() ?? 0) - (xs.min() ?? 0)
+            let dodge = hasErrors && chart.series.count > 1
             for (i, series) in chart.series.enumerated() {
                 s.append("$s\(i) << EOD")
+                let shift = dodge ? Double(i) - Double(chart.series.count - 1) / 2 : 0
                 for p in series.points.sorted(by: { $0.x < $1.x }) {
-                    s.append("\(number(p.x)) \(number(p.y))" + (hasErrors ? " \(number(p.error ?? 0))" : ""))
+                    let x = shift == 0 ? p.x : chart.logX ? p.x * pow(2, 0.06 * shift) : p.x + 0.02 * max(span, 1e-9) * shift
+                    s.append("\(number(x)) \(number(p.y))" + (hasErrors ? " \(number(p.error ?? 0))" : ""))
                 }
                 s.append("EOD")
             }

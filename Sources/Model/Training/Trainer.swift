@@ -63,6 +63,8 @@ public struct TrainingProgress: Sendable {
     public let learningRate: Float
     public let examplesPerSecond: Double
     public let elapsed: Double
+    /// Which run this is (`lora-r8-s0 sst`), for progress lines.
+    public var label = ""
     public var eta: Double { examplesPerSecond > 0 && step > 0 ? elapsed / Double(step) * Double(totalSteps - step) : 0 }
 }
 
@@ -98,6 +100,8 @@ public final class Trainer {
     public let config: TrainingConfig
     public let optimizer: AdamW
     private let trainables: [TrainableTensor]
+    /// Names the run in progress events.
+    public var label = ""
 
     public init(network: Network, tasks: [TaskBinding], config: TrainingConfig) throws {
         try config.validate()
@@ -193,9 +197,11 @@ public final class Trainer {
                 lossSum += loss; lossCount += 1
                 lossSinceEval += Double(loss); stepsSinceEval += 1
                 let t = elapsed()
-                onEvent(.step(TrainingProgress(step: step, totalSteps: total, epoch: epoch + 1, epochs: config.epochs, task: task.name,
-                                               loss: loss, meanLoss: lossSum / Float(lossCount), learningRate: lr,
-                                               examplesPerSecond: Double(examples) / max(t, 1e-9), elapsed: t)))
+                var progress = TrainingProgress(step: step, totalSteps: total, epoch: epoch + 1, epochs: config.epochs, task: task.name,
+                                                loss: loss, meanLoss: lossSum / Float(lossCount), learningRate: lr,
+                                                examplesPerSecond: Double(examples) / max(t, 1e-9), elapsed: t)
+                progress.label = label
+                onEvent(.step(progress))
                 if case .steps(let k)? = monitor?.every, step % k == 0, step < total {
                     if !evaluateNow(epoch: Double(step) / Double(stepsPerEpoch), lr: lr) { stoppedEarly = true; break epochs }
                 }

@@ -190,6 +190,7 @@ public enum TrainingPipeline {
             }
         }
         let trainer = try Trainer(network: network, tasks: bindings, config: request.training)
+        trainer.label = (request.name ?? request.defaultName) + " " + request.tasks.joined(separator: "+")
         ProcessMemory.resetPeak()
         let summary = trainer.run(onEvent: onEvent, shouldStop: shouldStop, monitor: monitor)
         let result = TrainResult(
