@@ -254,7 +254,7 @@ public enum HTMLRenderer {
     .badge { padding: .05rem .5rem; border-radius: 1rem; color: #fff; font-size: .85rem; }
     .badge.ok { background: var(--ok); } .badge.fail { background: var(--fail); } .badge.warn { background: var(--warn); }
     .banner.fail { border: 2px solid var(--fail); border-radius: 6px; padding: .75rem 1rem; margin: 1rem 0; }
-    .scorecard tr.pass td:first-child { color: var(--ok); font-weight: bold; } .scorecard tr.fail td:first-child { color: var(--fail); font-weight: bold; }
+    .scorecard tr.pass td:first-child { color: var(--ok); font-weight: bold; } .scorecard tr.fail td:first-child { color: var(--fail); font-weight: bold; } .scorecard tr.inconclusive td:first-child { color: #b58900; font-weight: bold; }
     nav.toc ul { list-style: none; padding-left: 0; } nav.toc li.l2 { padding-left: 1rem; } nav.toc li.l3 { padding-left: 2rem; }
     section.cell { border-left: 3px solid var(--line); padding-left: .9rem; margin: 1.2rem 0; }
     section.cell.fail { border-left-color: var(--fail); } section.cell.warn { border-left-color: var(--warn); }
