@@ -24,16 +24,30 @@ public struct JobSpec: Codable, Sendable, Equatable {
 /// What planning a notebook found: new jobs (each key once), how many trainings the store already
 /// holds, and whether something could not be planned because it depends on a result not trained yet
 /// (then the plan is a round: run its jobs and plan again).
+///
+/// A training whose own arguments are unknown is left for the next round, and planning goes on. A
+/// setting that could not be applied (`lora rank=best_rank` with best_rank unknown, or a skipped
+/// branch that would change one) leaves that part of the session unknown: no training is planned
+/// while it is, until a later command sets it again with known values (`lora …`, `seed …`).
 public final class Planner: @unchecked Sendable {
     public private(set) var jobs: [JobSpec] = []
     public private(set) var stored = 0
     /// Why another round is needed (the first thing that depended on an unknown result).
     public private(set) var blockedBy: String?
+    /// Session settings not known now: "adaptation", "seed", "setup" (model, data).
+    public private(set) var unknownSettings: Set<String> = []
     public init() {}
     public var complete: Bool { blockedBy == nil }
+    /// Whether a training now would be planned with known settings.
+    public var settingsKnown: Bool { unknownSettings.isEmpty }
     public func add(_ job: JobSpec) { if !jobs.contains(where: { $0.key == job.key }) { jobs.append(job) } }
     public func noteStored() { stored += 1 }
-    public func block(_ reason: String) { if blockedBy == nil { blockedBy = reason } }
+    /// Something needs another round.
+    public func needsRound(_ reason: String) { if blockedBy == nil { blockedBy = reason } }
+    /// A setting is unknown until set again; another round is needed.
+    public func unknownSetting(_ part: String, _ reason: String) { unknownSettings.insert(part); needsRound(reason) }
+    /// A setting was set with known values.
+    public func knownSetting(_ part: String) { unknownSettings.remove(part) }
 }
 
 public enum PlanFile {

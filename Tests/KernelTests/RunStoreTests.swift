@@ -185,10 +185,16 @@ final class RunStoreTests: XCTestCase {
         }
         lora rank=best_rank
         let b = train sst limit=16 batch=8 max_length=32
+        let c = train sst limit=16 batch=8 max_length=32 lr=e.accuracy
+        lora rank=3
+        let d = train sst limit=16 batch=8 max_length=32
         """, session: s)
         XCTAssertEqual(d.map(\.message), [])
-        XCTAssertEqual(planner.jobs.count, 1, "only the first training is planned")
         XCTAssertFalse(planner.complete)
-        XCTAssertTrue(planner.blockedBy?.contains("'lora'") == true, planner.blockedBy ?? "")
+        XCTAssertTrue(planner.blockedBy?.contains("'lora' with a result not trained yet (line 9)") == true, planner.blockedBy ?? "")
+        // b: its adaptation is unknown (lora rank=best_rank could not be applied); c: its lr is
+        // unknown; d: `lora rank=3` sets the adaptation again, so it is planned in this round
+        XCTAssertEqual(planner.jobs.map(\.request.adaptation.rank), [1, 3])
+        XCTAssertTrue(planner.settingsKnown)
     }
 }

@@ -126,7 +126,7 @@ enum TrainingCommands {
         guard let store = s.store else { throw ModelError.invalidArgument(name: "plan", reason: "planning needs a run store") }
         let key = try RunStore.key(request, model: model.folder, sources: sources)
         if case .hit = store.lookup(key) { planner.noteStored(); return nil }
-        if planner.complete {
+        if planner.settingsKnown {
             planner.add(JobSpec(key: key, request: request, model: model.folder.path, sources: sources, store: store.directory.path))
         }
         var r = SessionCommands.describe(request.adaptation)
@@ -135,6 +135,7 @@ enum TrainingCommands {
                      ("epochs", .number(Double(request.training.epochs)))]
         for k in ["steps", "loss", "stopped", "seconds", "seconds_per_epoch", "examples_per_s", "trainable", "parameters_mb", "gradients_mb",
                   "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"] { r[k] = .unknown }
+        if request.evaluation != nil { for k in ["curve", "kept_epoch", "kept_step", "kept_score", "stopped_early"] { r[k] = .unknown } }
         let network = try Network(model: model, adaptation: AdaptationConfig(mode: .head))
         return RunHandle(name: request.name ?? request.defaultName, network: network, record: r, tasks: request.tasks, planned: true)
     }

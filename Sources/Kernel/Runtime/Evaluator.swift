@@ -88,6 +88,7 @@ public struct Evaluator {
     /// is only a round (after its jobs ran, the value is known and the next round plans the rest).
     func skipUnknown(_ body: [Stmt], _ what: String, at location: SourceLocation) {
         var trains = false
+        var settings: Set<String> = []
         func visit(_ statements: [Stmt]) {
             for s in statements {
                 switch s.kind {
@@ -101,7 +102,9 @@ public struct Evaluator {
             }
         }
         func visit(_ c: CommandCall) {
-            if let spec = session.registry[c.name], Self.changesTraining(spec) { trains = true }
+            if let spec = session.registry[c.name], Self.changesTraining(spec) {
+                if let part = Self.setting(spec) { settings.insert(part) } else { trains = true }
+            }
             for a in c.arguments { visit(a.value) }
         }
         func visit(_ e: Expr) {
@@ -116,7 +119,18 @@ public struct Evaluator {
             }
         }
         visit(body)
-        if trains { session.planner?.block("\(what) (line \(location.line + session.firstLine - 1))") }
+        let reason = "\(what) (line \(location.line + session.firstLine - 1))"
+        for part in settings { session.planner?.unknownSetting(part, reason) }
+        if trains { session.planner?.needsRound(reason) }
+    }
+
+    /// Which part of the session a command sets (nil: it trains or loads, and sets none).
+    static func setting(_ spec: CommandSpec) -> String? {
+        switch spec.group {
+        case "adaptation": return "adaptation"
+        case "setup": return spec.name == "seed" ? "seed" : "setup"
+        default: return nil
+        }
     }
 
     /// Commands that train or change what a later training does (setup, adaptation, train, load).
@@ -190,9 +204,15 @@ public struct Evaluator {
             let usesLastRun = spec.parameters.contains { ($0.type == .run || $0.type == .list(.run)) && values[$0.name] == nil } && session.lastRun?.planned == true
             if usesLastRun || (spec.name != "table" && values.values.contains(where: { $0.0.dependsOnUnknown })) {
                 if Self.changesTraining(spec) {
-                    session.planner?.block("'\(spec.name)' with a result not trained yet (line \(call.location.line + session.firstLine - 1))")
+                    let reason = "'\(spec.name)' with a result not trained yet (line \(call.location.line + session.firstLine - 1))"
+                    if let part = Self.setting(spec) { session.planner?.unknownSetting(part, reason) } else { session.planner?.needsRound(reason) }
                 }
                 return .unknown
+            }
+            // a setting applied with known values is known again
+            if let part = Self.setting(spec), part != "setup" {
+                defer { session.planner?.knownSetting(part) }
+                return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
             }
         }
         return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
