@@ -14,6 +14,12 @@ final class ProgressPrinter {
 
     init(label: String) { self.label = label }
 
+    /// The terminal's width (80 when it cannot be asked).
+    static var terminalColumns: Int {
+        var size = winsize()
+        return ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 80
+    }
+
     func show(_ p: TrainingProgress) {
         let eta = formatDuration(p.eta)
         let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f (mean %.4f)  %.1f ex/s  ETA %@",
@@ -21,7 +27,9 @@ final class ProgressPrinter {
         if isTerminal {
             let width = 24, filled = Int(Double(width) * Double(p.step) / Double(max(1, p.totalSteps)))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(text)".utf8))
+            // one screen line, never wrapped: a wrapped line cannot be redrawn in place
+            let line = String("[\(bar)] \(text)".prefix(max(20, Self.terminalColumns - 1)))
+            FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
             if p.step == p.totalSteps { FileHandle.standardError.write(Data("\n".utf8)) }
         } else if p.elapsed - lastLine >= interval || p.step == p.totalSteps || p.step == 1 {
             lastLine = p.elapsed

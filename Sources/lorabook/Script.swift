@@ -28,6 +28,8 @@ func makeInterpreter(data: String?, store: URL? = nil) -> Interpreter {
 }
 
 func printOutputs(_ outputs: [Output], file: String, source: String, session: Session) {
+    // a progress bar left on the line (a stopped training) is cleared before anything is printed
+    if !outputs.isEmpty, isatty(STDERR_FILENO) != 0, ProgressPrinter.mode == nil { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
     for o in outputs {
         let text = OutputText.render(o, file: file, source: source, chart: session.chartText)
         switch o {
