@@ -169,7 +169,7 @@ public final class JobRunner {
             throw ModelError.invalidArgument(name: "job \(job.key.prefix(12))",
                                              reason: "its model or data files changed since it was planned (their key is now \(key.prefix(12))); plan again")
         }
-        let obtained = try store.obtain(job.request, model: model, sources: job.sources, data: data, onEvent: onEvent, shouldStop: shouldStop, warn: warn)
+        let obtained = try store.obtain(job.request, model: model, sources: job.sources, data: data, key: key, onEvent: onEvent, shouldStop: shouldStop, warn: warn)
         if obtained.result.stopped { return .stopped }
         return obtained.origin == .stored ? .stored : .trained(obtained.result)
     }

@@ -196,15 +196,9 @@ public final class RunStore: @unchecked Sendable {
 
     // MARK: train or load
 
-    public enum Origin: String, Sendable { case trained, stored }
-
-    /// A run from the store when it is there (and checks out), else trained and stored. A run that
-    /// was stopped before its last step is not stored (it is not what the request describes); a
-    /// store that cannot be written is a warning, never a lost run.
-    public func obtain(_ request: TrainRequest, model: BertModel, sources: [TaskSource], data: TrainingData,
-                       onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false },
-                       warn: (String) -> Void = { _ in }) throws -> (network: Network, result: TrainResult, origin: Origin, key: String) {
-        let key = try Self.key(request, model: model.folder, sources: sources)
+    /// The run stored under `key`, loaded on `model` and named as `request` asks; nil when there is
+    /// none, or when the entry is corrupt or cannot be loaded (`warn` says which: it will be trained again).
+    public func stored(_ key: String, request: TrainRequest, model: BertModel, warn: (String) -> Void = { _ in }) -> (network: Network, result: TrainResult)? {
         switch lookup(key) {
         case .hit(let manifest):
             do {
@@ -213,7 +207,7 @@ public final class RunStore: @unchecked Sendable {
                 result.request.name = request.name
                 result.name = request.name ?? request.defaultName
                 loaded += 1
-                return (network, result, .stored, key)
+                return (network, result)
             } catch {
                 warn("run store: entry \(key.prefix(12)) cannot be loaded (\(error)); training it again")
             }
@@ -221,6 +215,20 @@ public final class RunStore: @unchecked Sendable {
             warn("run store: entry \(key.prefix(12)) is corrupt (\(why)); training it again")
         case .miss: break
         }
+        return nil
+    }
+
+    public enum Origin: String, Sendable { case trained, stored }
+
+    /// A run from the store when it is there (and checks out), else trained and stored. A run that
+    /// was stopped before its last step is not stored (it is not what the request describes); a
+    /// store that cannot be written is a warning, never a lost run.
+    /// `key` when the caller computed it already (the request's key on `model` and `sources`).
+    public func obtain(_ request: TrainRequest, model: BertModel, sources: [TaskSource], data: TrainingData, key: String? = nil,
+                       onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false },
+                       warn: (String) -> Void = { _ in }) throws -> (network: Network, result: TrainResult, origin: Origin, key: String) {
+        let key = try key ?? Self.key(request, model: model.folder, sources: sources)
+        if let (network, result) = stored(key, request: request, model: model, warn: warn) { return (network, result, .stored, key) }
         let (network, result) = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: shouldStop)
         if !result.stopped {
             do {

@@ -77,28 +77,12 @@ final class SweepTests: XCTestCase {
 
     /// Starts the single-node Slurm (scripts/slurm-local.sh); a reason when this machine cannot.
     func startSlurm() throws -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [TestBinary.repositoryRoot.appendingPathComponent("scripts/slurm-local.sh").path]
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? nil : out
+        let (status, out) = try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), [TestBinary.repositoryRoot.appendingPathComponent("scripts/slurm-local.sh").path])
+        return status == 0 ? nil : out
     }
 
     func shell(_ command: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
-        p.currentDirectoryURL = folder
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", command], cwd: folder)
     }
 
     func testSerialJobsAndSlurmGiveTheSameReport() throws {

@@ -20,8 +20,14 @@ enum TestBinary {
 
     /// Runs `lorabook ARGS` in `cwd` (the repository root by default); its status and stdout+stderr.
     static func run(_ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
+        try execute(url, args, cwd: cwd, env: env)
+    }
+
+    /// Runs any program (lorabook, bash) the same way: in `cwd` (the repository root by default),
+    /// with a test's environment; its status and stdout+stderr.
+    static func execute(_ executable: URL, _ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
-        p.executableURL = url
+        p.executableURL = executable
         p.arguments = args
         p.environment = environment(env)
         p.currentDirectoryURL = cwd ?? repositoryRoot

@@ -93,13 +93,17 @@ enum TrainingCommands {
         let sources = try tasks.map { try s.source($0, at: inv.location("tasks")) }
         let trained: (network: Network, result: TrainResult)
         do {
-            if let planner = s.planner, let placeholder = try planned(request, sources: sources, model: model, session: s, planner: planner) {
-                s.lastRun = placeholder
-                return .run(placeholder)
-            }
             let data = SessionData(session: s, at: inv.location("tasks"))
             let onEvent: (TrainingEvent) -> Void = { if case .step(let p) = $0 { s.progress?(p) } }
-            if let store = s.store {
+            if let planner = s.planner {
+                switch try planned(request, sources: sources, model: model, session: s, planner: planner) {
+                case .placeholder(let placeholder):
+                    s.lastRun = placeholder
+                    return .run(placeholder)
+                case .stored(let network, let result):
+                    trained = (network, result)
+                }
+            } else if let store = s.store {
                 let obtained = try store.obtain(request, model: model, sources: sources, data: data, onEvent: onEvent, shouldStop: s.shouldStop,
                                                 warn: { s.emit(.warning($0)) })
                 trained = (obtained.network, obtained.result)
@@ -119,13 +123,17 @@ enum TrainingCommands {
         return .run(run)
     }
 
-    /// While planning: nil when the store holds the run (it is loaded as usual), else a placeholder
-    /// run whose results are unknown, and a job for the plan (unless the plan already depends on
-    /// an unknown result: then the next round plans it).
-    static func planned(_ request: TrainRequest, sources: [TaskSource], model: BertModel, session s: Session, planner: Planner) throws -> RunHandle? {
+    enum Planned { case stored(Network, TrainResult), placeholder(RunHandle) }
+
+    /// While planning: the run when the store holds it, else a placeholder run whose results are
+    /// unknown, and a job for the plan (unless a setting is unknown: then a later round plans it).
+    static func planned(_ request: TrainRequest, sources: [TaskSource], model: BertModel, session s: Session, planner: Planner) throws -> Planned {
         guard let store = s.store else { throw ModelError.invalidArgument(name: "plan", reason: "planning needs a run store") }
         let key = try RunStore.key(request, model: model.folder, sources: sources)
-        if case .hit = store.lookup(key) { planner.noteStored(); return nil }
+        if let (network, result) = store.stored(key, request: request, model: model, warn: { s.emit(.warning($0)) }) {
+            planner.noteStored()
+            return .stored(network, result)
+        }
         if planner.settingsKnown {
             planner.add(JobSpec(key: key, request: request, model: model.folder.path, sources: sources, store: store.directory.path))
         }
@@ -137,7 +145,7 @@ enum TrainingCommands {
                   "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"] { r[k] = .unknown }
         if request.evaluation != nil { for k in ["curve", "kept_epoch", "kept_step", "kept_score", "stopped_early"] { r[k] = .unknown } }
         let network = try Network(model: model, adaptation: AdaptationConfig(mode: .head))
-        return RunHandle(name: request.name ?? request.defaultName, network: network, record: r, tasks: request.tasks, planned: true)
+        return .placeholder(RunHandle(name: request.name ?? request.defaultName, network: network, record: r, tasks: request.tasks, planned: true))
     }
 
     /// The language's view of a training result: the record `train` returns (`r.loss`, `r.trainable`, …).

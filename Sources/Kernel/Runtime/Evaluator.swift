@@ -209,13 +209,11 @@ public struct Evaluator {
                 }
                 return .unknown
             }
-            // a setting applied with known values is known again
-            if let part = Self.setting(spec), part != "setup" {
-                defer { session.planner?.knownSetting(part) }
-                return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
-            }
         }
-        return try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
+        let result = try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
+        // while planning, a setting applied with known values is known again (model and data are not: they never reset everything)
+        if let part = Self.setting(spec), part != "setup" { session.planner?.knownSetting(part) }
+        return result
     }
 
     /// Type check against a parameter; lists of one type accept a single value.
