@@ -11,6 +11,20 @@
 set -euo pipefail
 
 log() { printf 'slurm-local: %s\n' "$*" >&2; }
+
+# Starts a daemon with nothing of this script's caller: stdin, stdout and stderr on /dev/null and
+# every other inherited descriptor closed. A daemon that kept one would keep, for as long as it
+# runs, a pipe the caller reads to its end, or the socket by which Foundation's Process learns
+# that its child ended: the caller would wait forever (this hung CI once).
+daemon() {
+  (
+    for fd in /proc/self/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec "$@"
+  ) </dev/null >/dev/null 2>&1
+}
 cannot() { log "cannot start Slurm here: $*"; exit 2; }
 
 conf=/etc/slurm/slurm.conf
@@ -47,9 +61,9 @@ chmod 0700 /etc/munge; chmod 0400 /etc/munge/munge.key; chmod 0755 /run/munge
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   log "starting munged"
   if id munge >/dev/null 2>&1; then
-    runuser -u munge -- munged 2>/dev/null || munged --force
+    daemon runuser -u munge -- munged || daemon munged --force
   else
-    munged --force
+    daemon munged --force
   fi
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
   munge -n | unmunge >/dev/null || cannot "munged did not start"
@@ -95,8 +109,8 @@ else
 fi
 
 # 3. the daemons
-if ! pgrep -x slurmctld >/dev/null; then log "starting slurmctld"; slurmctld -c -i || cannot "slurmctld did not start (see /var/log/slurm/slurmctld.log)"; fi
-if ! pgrep -x slurmd >/dev/null; then log "starting slurmd"; slurmd -c || cannot "slurmd did not start (see /var/log/slurm/slurmd.log)"; fi
+if ! pgrep -x slurmctld >/dev/null; then log "starting slurmctld"; daemon slurmctld -c -i || cannot "slurmctld did not start (see /var/log/slurm/slurmctld.log)"; fi
+if ! pgrep -x slurmd >/dev/null; then log "starting slurmd"; daemon slurmd -c || cannot "slurmd did not start (see /var/log/slurm/slurmd.log)"; fi
 for _ in $(seq 100); do
   state="$(sinfo -h -n "$host" -o '%T' 2>/dev/null | head -n 1 || true)"
   case "$state" in idle*|mixed*|allocated*) log "node $host is $state ($cpus CPUs, partition lorabook)"; exit 0 ;; esac

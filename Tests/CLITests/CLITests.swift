@@ -7,17 +7,11 @@ final class CLITests: XCTestCase {
 
     var executable: URL { TestBinary.url }
 
-    func run(_ args: [String], rawArgument: [UInt8]? = nil, env: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = args
-        p.environment = TestBinary.environment(env)
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    func run(_ args: [String], env: [String: String] = [:]) throws -> Run {
+        let child = try Child(executable.path, args, cwd: TestBinary.repositoryRoot, environment: TestBinary.environment(env), separateStderr: true)
+        defer { child.clean() }
+        let status = child.wait(timeout: TestBinary.deadline) ?? -1
+        return Run(status: status, stdout: child.output, stderr: child.errors)
     }
 
     func golden() throws -> [[String: Any]] {
@@ -130,14 +124,28 @@ final class CLITests: XCTestCase {
     }
 
     func testInvalidUTF8ArgumentIsRejected() throws {
-        // Process passes Swift Strings; go through /usr/bin/env with a shell-built byte string.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "\"\(executable.path)\" embed \"$(printf 'caf\\351')\""]
-        let err = Pipe(); p.standardError = err; p.standardOutput = Pipe()
-        try p.run(); p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 1)
-        XCTAssertEqual(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+        // arguments are passed as Swift Strings; go through sh with a shell-built byte string.
+        let child = try Child("/bin/sh", ["-c", "\"\(executable.path)\" embed \"$(printf 'caf\\351')\""], cwd: TestBinary.repositoryRoot, environment: TestBinary.environment(), separateStderr: true)
+        defer { child.clean() }
+        XCTAssertEqual(child.wait(timeout: TestBinary.deadline), 1)
+        XCTAssertEqual(child.errors,
                        "error: argument 2 is not valid UTF-8 (first bad byte at offset 3)\n")
+    }
+}
+
+/// The tests' way of running programs: a child that leaves a daemon holding its output behind is
+/// still seen to end, and one that runs past its deadline is killed with its process group.
+final class ChildTests: XCTestCase {
+    func testAChildThatLeavesADaemonBehindEndsAndADeadlineKills() throws {
+        let started = Date()
+        let (status, output) = try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", "setsid sleep 30 & echo started; exit 3"], timeout: 20)
+        XCTAssertEqual(status, 3, output)
+        XCTAssertEqual(output, "started\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "the sleeper kept stdout open, yet the wait ended with bash")
+
+        let (killed, said) = try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", "echo waiting; sleep 61"], timeout: 1)
+        XCTAssertEqual(killed, -1)
+        XCTAssertTrue(said.hasPrefix("waiting\n") && said.contains("ran past 1 s"), said)
+        XCTAssertFalse(try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", "pgrep -fx 'sleep 61' || true"]).1.contains(where: \.isNumber), "the group's sleep was killed too")
     }
 }

@@ -61,16 +61,8 @@ final class DocExamplesTests: XCTestCase {
         for ex in examples {
             var args = Self.words(ex.command)
             XCTAssertEqual(args.removeFirst(), "lorabook", "\(ex.file):\(ex.line)")
-            let p = Process()
-            p.executableURL = binary
-            p.arguments = args
-            p.environment = TestBinary.environment()
-            let pipe = Pipe()
-            p.standardOutput = pipe; p.standardError = pipe
-            try p.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, ex.exit, "\(ex.file):\(ex.line): `\(ex.command)` exit status; output:\n\(output)")
+            let (status, output) = try TestBinary.execute(binary, args)
+            XCTAssertEqual(status, ex.exit, "\(ex.file):\(ex.line): `\(ex.command)` exit status; output:\n\(output)")
             let lines = output.components(separatedBy: "\n")
             for want in ex.expected {
                 XCTAssertTrue(lines.contains { Self.matches($0, want) }, "\(ex.file):\(ex.line): `\(ex.command)` did not print a line like\n  \(want)\noutput:\n\(output)")

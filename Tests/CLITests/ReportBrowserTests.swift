@@ -6,16 +6,7 @@ import Foundation
 
 final class ReportBrowserTests: XCTestCase {
     func sh(_ command: String) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
-        p.currentDirectoryURL = TestBinary.repositoryRoot
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try? p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        (try? TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", command])) ?? (-1, "bash did not start")
     }
 
     func testReportRendersOfflineWithACleanConsole() throws {

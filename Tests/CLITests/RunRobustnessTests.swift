@@ -20,24 +20,15 @@ final class RunRobustnessTests: XCTestCase {
 
     /// Starts lorabook, waits until its output contains `marker`, sends `signal`, and returns status and output.
     func interrupted(_ args: [String], after marker: String, signal: Int32) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = TestBinary.repositoryRoot
-        p.environment = TestBinary.environment()
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-log-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        p.standardOutput = handle; p.standardError = handle
-        try p.run()
+        let child = try Child(binary.path, args, cwd: TestBinary.repositoryRoot, environment: TestBinary.environment())
+        defer { child.clean() }
         let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, p.isRunning, !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains(marker) { usleep(50_000) }
+        while Date() < deadline, child.isRunning, !child.output.contains(marker) { usleep(50_000) }
         usleep(1_500_000)   // into the training
-        XCTAssertTrue(p.isRunning, "still running when interrupted")
-        kill(p.processIdentifier, signal)
-        p.waitUntilExit()
-        try handle.close()
-        return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        XCTAssertTrue(child.isRunning, "still running when interrupted")
+        child.signal(signal)
+        guard let status = child.wait(timeout: 120) else { return (-1, child.output + "\n[did not stop within 120 s of the signal]") }
+        return (status, child.output)
     }
 
     func testSIGINTAndSIGTERMStopTheRunAndKeepGoodFiles() throws {

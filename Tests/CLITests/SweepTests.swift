@@ -110,8 +110,13 @@ final class SweepTests: XCTestCase {
         let script = try String(contentsOf: folder.appendingPathComponent("slurm.sbatch"), encoding: .utf8)
         XCTAssertTrue(script.contains("#SBATCH --array=0-3%2"), script)
         guard let sbatch = plan.split(separator: "\n").first(where: { $0.hasPrefix("sbatch --wait ") }) else { return XCTFail("no sbatch line: \(plan)") }
-        let (s3, submitted) = try shell(String(sbatch))
-        XCTAssertEqual(s3, 0, "sbatch: \(submitted)")
+        let jobName = script.split(separator: "\n").first { $0.hasPrefix("#SBATCH --job-name=") }.map { String($0.dropFirst("#SBATCH --job-name=".count)) } ?? "lorabook"
+        let (s3, submitted) = try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", String(sbatch)], cwd: folder, timeout: 600)
+        if s3 != 0 {
+            // what Slurm says about the node and the queue, then the job goes
+            let (_, state) = try shell("squeue; sinfo -R; scontrol show node | head -20; tail -20 /var/log/slurm/slurmctld.log; scancel --name=\(jobName)")
+            return XCTFail("sbatch --wait: status \(s3)\n\(submitted)\n\(state)")
+        }
         let logs = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("logs").path)
         XCTAssertEqual(logs.count, 4, "one log per array task: \(logs)")
         let (s4, rendered) = try lorabook(["run", "sweep.md", "--no-cache", "--store", "slurm", "-o", "slurm.html"])
@@ -145,16 +150,11 @@ final class SweepTests: XCTestCase {
         for round in 0..<60 where kills < 10 {
             // once every run is stored, one goes again, so that the next kill meets a training or a write
             if runStore.list().count == 4, let victim = runStore.list().randomElement(using: &generator) { runStore.discard(victim.key) }
-            let p = Process()
-            p.executableURL = TestBinary.url
-            p.arguments = ["job", "plan.jsonl", "--threads", "1"]
-            p.currentDirectoryURL = folder
-            p.environment = TestBinary.environment()
-            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-            try p.run()
+            let child = try Child(TestBinary.url.path, ["job", "plan.jsonl", "--threads", "1"], cwd: folder, environment: TestBinary.environment())
             usleep(UInt32.random(in: 50_000...1_500_000, using: &generator))
-            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
-            p.waitUntilExit()
+            if child.isRunning { child.signal(SIGKILL); kills += 1 }
+            XCTAssertNotNil(child.wait(timeout: TestBinary.deadline), "round \(round): the job ended")
+            child.clean()
             for name in (try? FileManager.default.contentsOfDirectory(atPath: store.path)) ?? [] where !name.hasPrefix(".") {
                 guard case .hit = runStore.lookup(name) else { return XCTFail("round \(round): \(name) is under its key but does not load") }
             }

@@ -23,19 +23,19 @@ enum TestBinary {
         try execute(url, args, cwd: cwd, env: env)
     }
 
+    /// How long one command of a test may run before it is killed and the test fails.
+    static let deadline: TimeInterval = 900
+
     /// Runs any program (lorabook, bash) the same way: in `cwd` (the repository root by default),
-    /// with a test's environment; its status and stdout+stderr.
-    static func execute(_ executable: URL, _ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = args
-        p.environment = environment(env)
-        p.currentDirectoryURL = cwd ?? repositoryRoot
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+    /// with a test's environment, bounded by `timeout` seconds; its status and stdout+stderr. A
+    /// command that runs past it is killed with its process group, and the status is -1 with the
+    /// output saying so.
+    static func execute(_ executable: URL, _ args: [String], cwd: URL? = nil, env: [String: String] = [:], timeout: TimeInterval = deadline) throws -> (Int32, String) {
+        let child = try Child(executable.path, args, cwd: cwd ?? repositoryRoot, environment: environment(env))
+        defer { child.clean() }
+        guard let status = child.wait(timeout: timeout) else {
+            return (-1, child.output + "\n[killed: `\(([executable.lastPathComponent] + args).joined(separator: " "))` ran past \(Int(timeout)) s]")
+        }
+        return (status, child.output)
     }
 }
