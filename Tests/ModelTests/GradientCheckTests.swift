@@ -17,12 +17,12 @@ final class GradientCheckTests: XCTestCase {
         try Self.tiny.batch([("the cat sat on a mat", nil), ("a dog is running", "the cat is small"), ("big", nil)])
     }
 
-    func check(_ config: AdaptationConfig, kind: HeadKind = .classification, dropout: Bool = false, loss: RegressionLoss = .mse,
+    func check(_ config: AdaptationConfig, kind: HeadKind = .classification, dropout: Bool = false, loss: RegressionLoss = .mse, pooled: Bool = false,
                tolerance: Double = 2e-2, file: StaticString = #filePath, line: UInt = #line) throws {
         let net = try Network(model: Self.tiny, adaptation: config, seed: 3)
         net.hiddenDropout = dropout ? 0.1 : 0
         net.attentionDropout = dropout ? 0.1 : 0
-        let head = net.addHead("task", kind: kind, classes: 3)
+        let head = net.addHead("task", kind: kind, classes: 3, pooled: pooled)
         head.regressionLoss = loss
         // LoRA's B starts at zero, which hides A's gradient: give the adapters non-zero values.
         var rng = SplitMix64(seed: 4)
@@ -33,7 +33,10 @@ final class GradientCheckTests: XCTestCase {
         }
         let targets: Targets = kind == .classification ? .classes([0, 2, 1]) : .values(kind == .binary ? [1, 0, 1] : [4.2, 0.5, 2.5])
         let report = GradientCheck.run(net, batch: try batch(), head: head, targets: targets, samples: 5)
-        print("gradient check \(config.mode) \(config.targets.map(\.rawValue)) dropout=\(dropout) \(kind): \(report)")
+        print("gradient check \(config.mode) \(config.targets.map(\.rawValue)) dropout=\(dropout) \(kind)\(pooled ? " pooled" : ""): \(report)")
+        if pooled && config.mode == .full {
+            XCTAssertTrue(net.trainables.contains { $0.name == "pooler.dense.weight" }, "full fine-tuning trains the pooler a pooled head reads", file: file, line: line)
+        }
         XCTAssertGreaterThanOrEqual(report.checked, 8, file: file, line: line)
         XCTAssertLessThan(report.worstRelativeError, tolerance, "\(config.mode) \(config.targets.map(\.rawValue)) dropout=\(dropout): \(report)", file: file, line: line)
     }
@@ -60,6 +63,17 @@ final class GradientCheckTests: XCTestCase {
             try check(AdaptationConfig(mode: .dora, rank: 2, targets: try AdapterTarget.parse(set)))
         }
         try check(AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.allCases), dropout: true)
+    }
+
+    /// Heads on the pooled output (HF's BertForSequenceClassification): through tanh and the pooler,
+    /// with an adapter on the pooler itself, and the pooler's own weights in full fine-tuning.
+    func testPooledHeads() throws {
+        try check(AdaptationConfig(mode: .lora, rank: 2, targets: [.query, .value, .pooler]), pooled: true)
+        try check(AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.encoder + [.pooler]), pooled: true)
+        try check(AdaptationConfig(mode: .lora, rank: 2, dropout: 0.2, targets: [.pooler]), dropout: true, pooled: true)
+        try check(AdaptationConfig(mode: .full), pooled: true)
+        try check(AdaptationConfig(mode: .full), kind: .regression, pooled: true)
+        try check(AdaptationConfig(mode: .head), pooled: true)
     }
 
     func testBinaryAndRegressionHeads() throws {

@@ -13,12 +13,17 @@ public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
     case dora
 }
 
-/// A linear layer of a BERT encoder layer that can carry an adapter (HF module names).
+/// A linear layer that can carry an adapter: one of an encoder layer's six (HF module names), or
+/// the pooler's dense layer (which only a pooled head reads).
 public enum AdapterTarget: String, Codable, Sendable, CaseIterable {
     case query, key, value
     case attentionOutput = "attention-output"
     case intermediate
     case output
+    case pooler
+
+    /// The six linear layers of every encoder layer.
+    public static let encoder: [AdapterTarget] = [.query, .key, .value, .attentionOutput, .intermediate, .output]
 
     /// Named sets: `attention` (query, value: LoRA's and PEFT's default), `qkv`, `attention-all`
     /// (q, k, v, attention output), `all-linear` (those and both feed-forward layers).
@@ -26,7 +31,7 @@ public enum AdapterTarget: String, Codable, Sendable, CaseIterable {
         "attention": [.query, .value],
         "qkv": [.query, .key, .value],
         "attention-all": [.query, .key, .value, .attentionOutput],
-        "all-linear": AdapterTarget.allCases,
+        "all-linear": AdapterTarget.encoder,
     ]
 
     /// Parses a set name or a comma-separated list of target names.
@@ -47,7 +52,7 @@ public enum AdapterTarget: String, Codable, Sendable, CaseIterable {
     /// (input features, output features) of this linear layer.
     public func shape(_ c: BertConfig) -> (inFeatures: Int, outFeatures: Int) {
         switch self {
-        case .query, .key, .value, .attentionOutput: return (c.hiddenSize, c.hiddenSize)
+        case .query, .key, .value, .attentionOutput, .pooler: return (c.hiddenSize, c.hiddenSize)
         case .intermediate: return (c.hiddenSize, c.intermediateSize)
         case .output: return (c.intermediateSize, c.hiddenSize)
         }

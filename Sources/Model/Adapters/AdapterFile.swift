@@ -12,7 +12,11 @@ public enum AdapterFile {
         let c = network.model.config
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let heads = network.heads.map { ["name": $0.name, "kind": $0.kind.rawValue, "classes": String($0.outputs)] }
+        let heads = network.heads.map { h -> [String: String] in
+            var d = ["name": h.name, "kind": h.kind.rawValue, "classes": String(h.outputs)]
+            if h.pooled { d["input"] = "pooled" }
+            return d
+        }
         let metadata: [String: String] = [
             "format": "lorabook-adapter", "format_version": formatVersion, "lorabook_version": Lorabook.version,
             "adaptation": String(decoding: try encoder.encode(network.adaptation), as: UTF8.self),
@@ -49,7 +53,7 @@ public enum AdapterFile {
             guard (1...TaskSpec.maxClasses).contains(classes) else {
                 throw ModelError.invalidSafetensors(path: url.path, reason: "its head '\(name)' has \(classes) classes (expected 1…\(TaskSpec.maxClasses))")
             }
-            network.addHead(name, kind: kind, classes: classes)
+            network.addHead(name, kind: kind, classes: classes, pooled: h["input"] == "pooled")
         }
         let expected = network.trainables
         for t in expected {

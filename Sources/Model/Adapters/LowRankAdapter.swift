@@ -52,7 +52,7 @@ public final class LowRankAdapter: @unchecked Sendable {
     }
 
     public var parameterCount: Int { A.count + B.count + (magnitude?.count ?? 0) }
-    public var name: String { "encoder.layer.\(layer).\(target.rawValue)" }
+    public var name: String { target == .pooler ? "pooler" : "encoder.layer.\(layer).\(target.rawValue)" }
 
     /// PEFT's initialisation: A kaiming-uniform with a = √5 (U(±1/√in)), B = 0; DoRA's m = ‖W0‖_row.
     func initialize(base W0: UnsafePointer<Float>, rng: inout SplitMix64) {

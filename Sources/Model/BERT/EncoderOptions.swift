@@ -57,16 +57,18 @@ public struct EncoderOptions {
 public final class AdapterSet: @unchecked Sendable {
     public let config: AdaptationConfig
     public let layers: [[AdapterTarget: LowRankAdapter]]
+    /// The adapter on the pooler's dense layer (target `pooler`), which pooled heads read.
+    public let pooler: LowRankAdapter?
     public private(set) var isMerged = false
 
-    init(config: AdaptationConfig, layers: [[AdapterTarget: LowRankAdapter]]) {
-        self.config = config; self.layers = layers
+    init(config: AdaptationConfig, layers: [[AdapterTarget: LowRankAdapter]], pooler: LowRankAdapter? = nil) {
+        self.config = config; self.layers = layers; self.pooler = pooler
         adaptsLinearInputsKeptInBF16 = config.targets.contains { [.attentionOutput, .intermediate, .output].contains($0) }
     }
 
-    /// Every adapter, in (layer, target) order.
+    /// Every adapter, in (layer, target) order, then the pooler's.
     public var all: [LowRankAdapter] {
-        layers.flatMap { l in AdapterTarget.allCases.compactMap { l[$0] } }
+        layers.flatMap { l in AdapterTarget.encoder.compactMap { l[$0] } } + (pooler.map { [$0] } ?? [])
     }
 
     /// The adapters that act in the forward pass (none while merged into the base weights).

@@ -20,7 +20,7 @@ public struct TrainBenchmark {
         public static let standard: [Configuration] = [
             .init(AdaptationConfig(mode: .full)), .init(AdaptationConfig(mode: .head)),
             .init(AdaptationConfig(mode: .lora, rank: 1)), .init(AdaptationConfig(mode: .lora, rank: 8)),
-            .init(AdaptationConfig(mode: .lora, rank: 8, targets: AdapterTarget.allCases)),
+            .init(AdaptationConfig(mode: .lora, rank: 8, targets: AdapterTarget.encoder)),
             .init(AdaptationConfig(mode: .dora, rank: 1)), .init(AdaptationConfig(mode: .dora, rank: 8)),
         ]
     }

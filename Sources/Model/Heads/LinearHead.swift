@@ -1,4 +1,6 @@
-// A task head: a linear layer on the raw [CLS] vector of the last layer, and its loss.
+// A task head: a linear layer on the raw [CLS] vector of the last layer (lorabook's heads) or on
+// the pooled one, tanh(W_pooler h_[CLS] + b) (`pooled`: HF's BertForSequenceClassification, which
+// PEFT's SEQ_CLS adapters are trained on), and its loss.
 //   classification  logits = h Wᵀ + b (K classes), cross-entropy
 //   binary          one logit, binary cross-entropy with logits (paraphrase)
 //   regression      one output, mean squared error (STS-B similarity 0–5)
@@ -16,6 +18,8 @@ public final class LinearHead: @unchecked Sendable {
     public let kind: HeadKind
     public let outputs: Int
     public let inFeatures: Int
+    /// Reads the pooler's output instead of the raw [CLS] vector.
+    public let pooled: Bool
     public let weight: Tensor   // (K, C)
     public let bias: Tensor     // (K)
     public let dWeight: Tensor, dBias: Tensor
@@ -23,8 +27,8 @@ public final class LinearHead: @unchecked Sendable {
     public var regressionLoss: RegressionLoss = .mse
 
     /// PyTorch's nn.Linear initialisation: W and b uniform in ±1/√C.
-    public init(name: String, kind: HeadKind, classes: Int, inFeatures: Int, rng: inout SplitMix64) {
-        self.name = name; self.kind = kind
+    public init(name: String, kind: HeadKind, classes: Int, inFeatures: Int, pooled: Bool = false, rng: inout SplitMix64) {
+        self.name = name; self.kind = kind; self.pooled = pooled && kind != .cosine
         outputs = kind == .classification ? classes : 1
         self.inFeatures = inFeatures
         let rows = kind == .cosine ? 0 : outputs   // a cosine head has no weights

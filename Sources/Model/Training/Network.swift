@@ -24,6 +24,9 @@ public final class Network: @unchecked Sendable {
     private var dOut = FloatBuffer(count: 0)
     private var cls = FloatBuffer(count: 0)
     private var dh = FloatBuffer(count: 0)
+    /// A pooled head's input p (B, C) and its gradient.
+    private var pooledRows = FloatBuffer(count: 0)
+    private var dPooled = FloatBuffer(count: 0)
     /// The head's outputs and their gradient for the current step, (B, K).
     private var headOutputs = FloatBuffer(count: 0)
     private var dHeadOutputs = FloatBuffer(count: 0)
@@ -40,20 +43,25 @@ public final class Network: @unchecked Sendable {
         baseGradients = adaptation.mode == .full ? BertParameters(config: model.config) : nil
         if adaptation.usesAdapters {
             var layers: [[AdapterTarget: LowRankAdapter]] = []
+            var generator = rng
+            let parameters = self.model.parameters
+            func adapter(layer l: Int, _ t: AdapterTarget) -> LowRankAdapter {
+                let a = LowRankAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
+                a.initialize(base: Self.baseWeight(parameters, layer: l, target: t), rng: &generator)
+                a.dA = Tensor(zeros: a.A.shape); a.dB = Tensor(zeros: a.B.shape)
+                if let m = a.magnitude { a.dMagnitude = Tensor(zeros: m.shape) }
+                return a
+            }
             for l in 0..<model.config.numLayers {
                 var set: [AdapterTarget: LowRankAdapter] = [:]
                 if adaptation.adapts(layer: l) {
-                    for t in adaptation.targets {
-                        let a = LowRankAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
-                        a.initialize(base: Self.baseWeight(self.model.parameters, layer: l, target: t), rng: &rng)
-                        a.dA = Tensor(zeros: a.A.shape); a.dB = Tensor(zeros: a.B.shape)
-                        if let m = a.magnitude { a.dMagnitude = Tensor(zeros: m.shape) }
-                        set[t] = a
-                    }
+                    for t in adaptation.targets where t != .pooler { set[t] = adapter(layer: l, t) }
                 }
                 layers.append(set)
             }
-            adapters = AdapterSet(config: adaptation, layers: layers)
+            let pooler = adaptation.targets.contains(.pooler) ? adapter(layer: model.config.numLayers, .pooler) : nil
+            rng = generator
+            adapters = AdapterSet(config: adaptation, layers: layers, pooler: pooler)
         } else {
             adapters = nil
         }
@@ -62,6 +70,7 @@ public final class Network: @unchecked Sendable {
 
     /// The rows of the base weight an adapter on (layer, target) modifies, [out, in].
     static func baseWeight(_ p: BertParameters, layer l: Int, target: AdapterTarget) -> UnsafeMutablePointer<Float> {
+        if target == .pooler { return p.poolerWeight.data }
         let w = p.layers[l], C = p.config.hiddenSize
         switch target {
         case .query: return w.qkvWeight.data
@@ -70,12 +79,13 @@ public final class Network: @unchecked Sendable {
         case .attentionOutput: return w.attnOutWeight.data
         case .intermediate: return w.ffnUpWeight.data
         case .output: return w.ffnDownWeight.data
+        case .pooler: return p.poolerWeight.data
         }
     }
 
     @discardableResult
-    public func addHead(_ name: String, kind: HeadKind, classes: Int = 1) -> LinearHead {
-        let h = LinearHead(name: name, kind: kind, classes: classes, inFeatures: model.config.hiddenSize, rng: &rng)
+    public func addHead(_ name: String, kind: HeadKind, classes: Int = 1, pooled: Bool = false) -> LinearHead {
+        let h = LinearHead(name: name, kind: kind, classes: classes, inFeatures: model.config.hiddenSize, pooled: pooled, rng: &rng)
         heads.append(h)
         trainableCache = nil
         return h
@@ -83,8 +93,9 @@ public final class Network: @unchecked Sendable {
 
     public func head(_ name: String) -> LinearHead? { heads.first { $0.name == name } }
 
-    /// Every tensor that trains, with its gradient, in a fixed order (the optimizer's layout). The
-    /// pooler is not trained: heads read the raw [CLS] vector. Built once per set of heads, not per step.
+    /// Every tensor that trains, with its gradient, in a fixed order (the optimizer's layout). In full
+    /// fine-tuning the pooler trains only when a pooled head reads it. Built once per set of heads,
+    /// not per step.
     public var trainables: [TrainableTensor] {
         if let cached = trainableCache { return cached }
         let list = collectTrainables()
@@ -96,7 +107,8 @@ public final class Network: @unchecked Sendable {
     private func collectTrainables() -> [TrainableTensor] {
         var list: [TrainableTensor] = []
         if let g = baseGradients {
-            for (i, entry) in model.parameters.named.enumerated() where !entry.name.hasPrefix("pooler.") {
+            let pooled = heads.contains { $0.pooled }
+            for (i, entry) in model.parameters.named.enumerated() where pooled || !entry.name.hasPrefix("pooler.") {
                 list.append(TrainableTensor(name: entry.name, parameter: entry.tensor, gradient: g.named[i].tensor))
             }
         }
@@ -127,9 +139,44 @@ public final class Network: @unchecked Sendable {
 
     /// The head's outputs for a batch, without dropout (evaluation). (B, K) row-major.
     public func predict(_ batch: TokenBatch, head: LinearHead) -> [Float] {
-        let out = model.forward(batch, activations: nil, options: options(training: false, stepSeed: 0))
+        let opts = options(training: false, stepSeed: 0)
+        let out = model.forward(batch, activations: nil, options: opts)
         if head.kind == .cosine { return cosine(out).scores }
-        return head.forward(clsRows(out), rows: batch.batchSize)
+        return head.forward(features(out, head: head, options: opts), rows: batch.batchSize)
+    }
+
+    /// What a head reads for each sequence, (B, C): the raw [CLS] rows, or for a pooled head the
+    /// pooler's output on them, p = tanh(h Wpᵀ (+ its adapter) + bp).
+    func features(_ out: BertOutput, head: LinearHead, options opts: EncoderOptions) -> UnsafeMutablePointer<Float> {
+        let h = clsRows(out)
+        guard head.pooled else { return h }
+        let B = out.batch.batchSize, C = model.config.hiddenSize
+        if pooledRows.count < B * C { pooledRows = FloatBuffer(count: B * C) }
+        let p = pooledRows.base, W = model.parameters.poolerWeight.data
+        BLAS.gemm(transB: true, m: B, n: C, k: C, a: h, lda: C, b: W, ldb: C, c: p, ldc: C)
+        if let adapters, !adapters.isMerged, let a = adapters.pooler {
+            a.forward(x: h, ldx: C, y: p, ldy: C, rows: B, base: W, training: opts.training,
+                      seed: opts.seed(layer: model.config.numLayers, site: .adapter(.pooler)))
+        }
+        Kernels.addBias(p, bias: model.parameters.poolerBias.data, rows: B, cols: C)
+        Kernels.tanh(p, into: p, count: B * C)
+        return p
+    }
+
+    /// Backward through the pooler, from dp (B, C) (overwritten) to the [CLS] rows' gradient dh:
+    /// dz = dp ⊙ (1 − p²); its adapter (DoRA: dm, then dz ← g ⊙ dz) and, in full fine-tuning, Wp
+    /// and bp accumulate; dh = dz Wp (+ the adapter's path).
+    func poolerBackward(h: UnsafePointer<Float>, p: UnsafePointer<Float>, dp: UnsafeMutablePointer<Float>, rows B: Int, dh: UnsafeMutablePointer<Float>) {
+        let C = model.config.hiddenSize, W = model.parameters.poolerWeight.data
+        for i in 0..<(B * C) { dp[i] *= 1 - p[i] * p[i] }
+        let adapter = adapters.flatMap { $0.isMerged ? nil : $0.pooler }
+        if let g = baseGradients {
+            BLAS.gemm(transA: true, m: C, n: C, k: B, a: dp, lda: C, b: h, ldb: C, beta: 1, c: g.poolerWeight.data, ldc: C)
+            for r in 0..<B { for c in 0..<C { g.poolerBias.data[c] += dp[r * C + c] } }
+        }
+        adapter?.scaleGradient(dy: dp, ldy: C, rows: B)
+        BLAS.gemm(m: B, n: C, k: C, a: dp, lda: C, b: W, ldb: C, c: dh, ldc: C)
+        adapter?.lowRankBackward(dy: dp, ldy: C, x: h, ldx: C, rows: B, dx: dh, lddx: C)
     }
 
     /// A cosine head over a batch of 2P sequences (P first texts, then P second texts): mean-pooled
@@ -174,9 +221,9 @@ public final class Network: @unchecked Sendable {
             let loss = cosineLossAndGradients(out, targets: targets, options: opts, weight: weight, pearson: head.regressionLoss == .pearson)
             return (loss, UnsafeBufferPointer(start: headOutputs.base, count: B / 2))
         }
-        let h = clsRows(out)
+        let h = clsRows(out), features = self.features(out, head: head, options: opts)
         let outputs = headOutputs.base, dOutputs = dHeadOutputs.base
-        head.forward(h, rows: B, into: outputs)
+        head.forward(features, rows: B, into: outputs)
         let loss: Float
         switch (head.kind, targets) {
         case (.classification, .classes(let labels)): loss = Loss.crossEntropy(outputs, labels: labels, classes: K, gradient: dOutputs)
@@ -189,7 +236,13 @@ public final class Network: @unchecked Sendable {
         let N = batch.tokenCount
         if dOut.count < N * C { dOut = FloatBuffer(count: N * C) }
         if dh.count < B * C { dh = FloatBuffer(count: B * C) }
-        head.backward(h, rows: B, dLogits: dOutputs, dh: dh.base)
+        if head.pooled {
+            if dPooled.count < B * C { dPooled = FloatBuffer(count: B * C) }
+            head.backward(features, rows: B, dLogits: dOutputs, dh: dPooled.base)
+            if adaptation.mode != .head { poolerBackward(h: h, p: features, dp: dPooled.base, rows: B, dh: dh.base) }
+        } else {
+            head.backward(h, rows: B, dLogits: dOutputs, dh: dh.base)
+        }
         if adaptation.mode != .head {
             dOut.base.update(repeating: 0, count: N * C)
             for b in 0..<B { (dOut.base + batch.offsets[b] * C).update(from: dh.base + b * C, count: C) }
@@ -245,6 +298,10 @@ public final class Network: @unchecked Sendable {
         if dOut.count < maxN * C { dOut = FloatBuffer(count: maxN * C) }
         if cls.count < maxB * C { cls = FloatBuffer(count: maxB * C) }
         if dh.count < maxB * C { dh = FloatBuffer(count: maxB * C) }
+        if heads.contains(where: \.pooled) {
+            if pooledRows.count < maxB * C { pooledRows = FloatBuffer(count: maxB * C) }
+            if dPooled.count < maxB * C { dPooled = FloatBuffer(count: maxB * C) }
+        }
         let maxK = heads.map(\.outputs).max() ?? 1
         if headOutputs.count < maxB * maxK { headOutputs = FloatBuffer(count: maxB * maxK) }
         if dHeadOutputs.count < maxB * maxK { dHeadOutputs = FloatBuffer(count: maxB * maxK) }
@@ -259,7 +316,7 @@ public final class Network: @unchecked Sendable {
         let caches = (adapters?.all ?? []).reduce(0) { $0 + $1.cacheBytes }
         return MemoryReport(parameters: model.parameters.storage.byteCount + adapterBytes + headBytes + (adaptation.amp ? model.halfWeightBytes : 0),
                             gradients: gradientBytes, optimizer: optimizer?.byteCount ?? 0,
-                            activations: trainingActivations.byteCount + caches + (cls.byteCount + dh.byteCount + dOut.byteCount),
+                            activations: trainingActivations.byteCount + caches + (cls.byteCount + dh.byteCount + dOut.byteCount + pooledRows.byteCount + dPooled.byteCount),
                             workspace: workspace.byteCount, peakResident: ProcessMemory.peakResident)
     }
 

@@ -1,0 +1,306 @@
+// PEFT's adapter folder, in and out: `adapter_config.json` + `adapter_model.safetensors` (metadata
+// {"format": "pt"}), as PEFT's `save_pretrained` writes it for a LoRA or DoRA on a BERT model
+// (BertModel, or BertForSequenceClassification with its classifier in `modules_to_save`).
+//
+// Keys: base_model.model.[bert.]MODULE.lora_A.weight [r, in], ….lora_B.weight [out, r],
+// ….lora_magnitude_vector [out] (DoRA), base_model.model.classifier.{weight,bias}; MODULE is
+// encoder.layer.N.attention.self.{query,key,value}, ….attention.output.dense,
+// ….intermediate.dense, ….output.dense, or pooler.dense. The classifier reads the pooled output,
+// tanh(W_pooler h_[CLS] + b): it becomes a pooled head.
+//
+// Which modules carry adapters follows PEFT's own rules (peft/tuners/tuners_utils.py,
+// check_target_module_exists): a list of names matches a module whose name is the entry or ends
+// with "." + entry; a string is a regular expression the whole module name must match;
+// "all-linear" is every linear layer but the classifier; layers_to_transform keeps modules whose
+// name has that layer index (so never the pooler). lorabook adapts the same targets in every
+// adapted layer with one rank and one alpha: a folder that needs more is refused, naming the key.
+import Foundation
+
+public enum PeftFolder {
+    public static let configName = "adapter_config.json"
+    public static let weightsName = "adapter_model.safetensors"
+
+    /// Whether `url` is a folder holding a PEFT adapter configuration.
+    public static func isAdapterFolder(_ url: URL) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &directory) && directory.boolValue
+            && FileManager.default.fileExists(atPath: url.appendingPathComponent(configName).path)
+    }
+
+    /// PEFT's module name (in BertForSequenceClassification) of an adapter's linear layer.
+    static func moduleName(layer: Int, target: AdapterTarget) -> String {
+        let prefix = "bert.encoder.layer.\(layer)."
+        switch target {
+        case .query: return prefix + "attention.self.query"
+        case .key: return prefix + "attention.self.key"
+        case .value: return prefix + "attention.self.value"
+        case .attentionOutput: return prefix + "attention.output.dense"
+        case .intermediate: return prefix + "intermediate.dense"
+        case .output: return prefix + "output.dense"
+        case .pooler: return "bert.pooler.dense"
+        }
+    }
+
+    /// Every linear layer of the model as PEFT names it, with where lorabook puts an adapter.
+    static func linearModules(_ c: BertConfig) -> [(name: String, layer: Int?, target: AdapterTarget)] {
+        var list: [(String, Int?, AdapterTarget)] = []
+        for l in 0..<c.numLayers { for t in AdapterTarget.encoder { list.append((moduleName(layer: l, target: t), l, t)) } }
+        list.append((moduleName(layer: 0, target: .pooler), nil, .pooler))
+        return list
+    }
+
+    // MARK: reading
+
+    /// Builds a network on `model` from a PEFT folder: its adapters and, when the folder saved a
+    /// classifier, a pooled head named `head`. Every problem names the file and the key.
+    public static func load(_ folder: URL, model: BertModel, head: String = "classifier") throws -> Network {
+        let configURL = folder.appendingPathComponent(configName), weightsURL = folder.appendingPathComponent(weightsName)
+        guard FileManager.default.fileExists(atPath: configURL.path) else {
+            throw ModelError.missingModelFile(folder: folder.path, file: configName, expected: "a PEFT adapter folder (adapter_config.json and adapter_model.safetensors, as PEFT's save_pretrained writes them)")
+        }
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+            let bin = FileManager.default.fileExists(atPath: folder.appendingPathComponent("adapter_model.bin").path)
+            throw ModelError.missingModelFile(folder: folder.path, file: weightsName, expected: bin
+                ? "safetensors weights; this folder has only adapter_model.bin: save it again with PEFT's save_pretrained(…, safe_serialization=True)"
+                : "the adapter's weights")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: configURL) } catch {
+            throw ModelError.fileUnreadable(path: configURL.path, reason: "\(error.localizedDescription)")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ModelError.invalidConfig(path: configURL.path, reason: "not a JSON object")
+        }
+        let config = try Config(json, path: configURL.path, model: model.config)
+        let file = try SafeTensorsFile(contentsOf: weightsURL)
+        let prefix = "base_model.model."
+
+        // the classifier, when saved
+        var classes: Int?
+        if let w = file.entries[prefix + "classifier.weight"] {
+            guard w.shape.count == 2, w.shape[1] == model.config.hiddenSize, (1...TaskSpec.maxClasses).contains(w.shape[0]) else {
+                throw ModelError.shapeMismatch(path: weightsURL.path, key: prefix + "classifier.weight", expected: [-1, model.config.hiddenSize], actual: w.shape)
+            }
+            classes = w.shape[0]
+        }
+
+        let adaptation = AdaptationConfig(mode: config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha, dropout: config.dora ? 0 : config.dropout,
+                                          targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
+        let network: Network
+        do { network = try Network(model: model, adaptation: adaptation) } catch let e as ModelError {
+            throw ModelError.invalidConfig(path: configURL.path, reason: "\(e)")
+        }
+        var expected: [(key: String, tensor: Tensor)] = []
+        for a in network.adapters?.all ?? [] {
+            let module = prefix + moduleName(layer: a.layer, target: a.target)
+            expected.append((module + ".lora_A.weight", a.A))
+            expected.append((module + ".lora_B.weight", a.B))
+            if let m = a.magnitude { expected.append((module + ".lora_magnitude_vector", m)) }
+        }
+        if let classes {
+            let h = network.addHead(head, kind: classes == 1 ? .regression : .classification, classes: classes, pooled: true)
+            expected.append((prefix + "classifier.weight", h.weight))
+            expected.append((prefix + "classifier.bias", h.bias))
+        }
+        for (key, tensor) in expected {
+            // older PEFT versions saved the magnitude as a module with a weight
+            let name = file.entries[key] != nil ? key : key + ".weight"
+            guard let e = file.entries[name] else { throw ModelError.missingTensor(path: weightsURL.path, key: key, expectedShape: tensor.shape) }
+            guard e.shape == tensor.shape else { throw ModelError.shapeMismatch(path: weightsURL.path, key: key, expected: tensor.shape, actual: e.shape) }
+            try file.read(name, into: tensor.data)
+        }
+        let used = Set(expected.flatMap { [$0.key, $0.key + ".weight"] })
+        if let extra = file.names.first(where: { !used.contains($0) }) {
+            throw ModelError.invalidSafetensors(path: weightsURL.path, reason: "tensor '\(extra)' is not one lorabook can load: expected only the LoRA/DoRA tensors of the modules in target_modules and a classifier")
+        }
+        return network
+    }
+
+    /// What lorabook reads of a PEFT LoraConfig.
+    struct Config {
+        var rank: Int
+        var alpha: Float
+        var dropout: Float
+        var rsLoRA: Bool
+        var dora: Bool
+        var targets: [AdapterTarget]
+        var layers: [Int]?
+
+        init(_ json: [String: Any], path: String, model c: BertConfig) throws {
+            func bad(_ key: String, _ reason: String) -> ModelError { .invalidConfig(path: path, reason: "\(key): \(reason)") }
+            func number(_ key: String) -> Double? { (json[key] as? NSNumber)?.doubleValue }
+            func flag(_ key: String) throws -> Bool {
+                guard let v = json[key], !(v is NSNull) else { return false }
+                guard let b = v as? Bool else { throw bad(key, "expected true or false") }
+                return b
+            }
+            func isEmpty(_ key: String) -> Bool {
+                guard let v = json[key] else { return true }
+                if v is NSNull { return true }
+                if let d = v as? [String: Any] { return d.isEmpty }
+                if let a = v as? [Any] { return a.isEmpty }
+                return false
+            }
+            let type = (json["peft_type"] as? String) ?? "LORA"
+            guard type == "LORA" else { throw bad("peft_type", "'\(type)' is not supported (lorabook reads LORA, with use_dora for DoRA)") }
+            guard let r = number("r"), r >= 1, r == r.rounded(), r <= 1_000_000 else { throw bad("r", "expected a whole number of at least 1") }
+            rank = Int(r)
+            alpha = Float(number("lora_alpha") ?? 8)
+            guard alpha.isFinite else { throw bad("lora_alpha", "expected a number") }
+            dropout = Float(number("lora_dropout") ?? 0)
+            guard dropout >= 0 && dropout < 1 else { throw bad("lora_dropout", "expected 0 ≤ lora_dropout < 1") }
+            rsLoRA = try flag("use_rslora")
+            dora = try flag("use_dora")
+            if try flag("fan_in_fan_out") { throw bad("fan_in_fan_out", "true is for GPT-2's Conv1D layers; BERT's linear layers need false") }
+            if let b = json["bias"] as? String, b != "none" { throw bad("bias", "'\(b)' trains biases, which lorabook's adapters do not (expected \"none\")") }
+            if try flag("lora_bias") { throw bad("lora_bias", "a bias on lora_B is not supported") }
+            for key in ["layer_replication", "target_parameters", "trainable_token_indices", "exclude_modules"] where !isEmpty(key) {
+                throw bad(key, "not supported by lorabook (expected null)")
+            }
+            for key in ["use_qalora", "use_bdlora"] where try flag(key) { throw bad(key, "not supported by lorabook (expected false)") }
+            if let p = json["rank_pattern"] as? [String: Any], p.values.contains(where: { ($0 as? NSNumber)?.doubleValue != r }) {
+                throw bad("rank_pattern", "per-module ranks are not supported: lorabook gives every adapter the rank r")
+            }
+            let loraAlpha = alpha
+            if let p = json["alpha_pattern"] as? [String: Any], p.values.contains(where: { ($0 as? NSNumber).map { Float($0.doubleValue) } != loraAlpha }) {
+                throw bad("alpha_pattern", "per-module alphas are not supported: lorabook gives every adapter lora_alpha")
+            }
+            if let saved = json["modules_to_save"] as? [String], let other = saved.first(where: { !["classifier", "score"].contains($0) }) {
+                throw bad("modules_to_save", "'\(other)' is not supported (lorabook saves only a classifier head)")
+            }
+
+            // layers_to_transform: an index or a list of indexes
+            var layers: [Int]?
+            switch json["layers_to_transform"] {
+            case nil, is NSNull: layers = nil
+            case let n as NSNumber: layers = [n.intValue]
+            case let a as [NSNumber]: layers = a.map(\.intValue)
+            default: throw bad("layers_to_transform", "expected a layer index or a list of them")
+            }
+            for l in layers ?? [] where !(0..<c.numLayers).contains(l) { throw bad("layers_to_transform", "layer \(l) does not exist (the model has layers 0…\(c.numLayers - 1))") }
+            if let pattern = json["layers_pattern"] as? String, !pattern.isEmpty, pattern != "layer" { throw bad("layers_pattern", "'\(pattern)' does not name BERT's encoder layers (expected \"layer\" or null)") }
+
+            // which modules carry adapters, by PEFT's matching rules
+            let modules = PeftFolder.linearModules(c)
+            var matched: [(layer: Int?, target: AdapterTarget)] = []
+            switch json["target_modules"] {
+            case let names as [String]:
+                if names.contains("classifier") || names.contains("score") { throw bad("target_modules", "an adapter on the classifier is not supported") }
+                for m in modules where names.contains(where: { m.name == $0 || m.name.hasSuffix("." + $0) }) { matched.append((m.layer, m.target)) }
+            case let text as String where text == "all-linear":
+                matched = modules.map { ($0.layer, $0.target) }
+            case let text as String:
+                let regex: NSRegularExpression
+                do { regex = try NSRegularExpression(pattern: "^(?:" + text + ")$") } catch { throw bad("target_modules", "'\(text)' is not a regular expression") }
+                for m in modules where regex.firstMatch(in: m.name, range: NSRange(m.name.startIndex..., in: m.name)) != nil { matched.append((m.layer, m.target)) }
+            default:
+                throw bad("target_modules", "expected a list of module names or a regular expression")
+            }
+            if let layers { matched = matched.filter { $0.layer.map(layers.contains) ?? false } }
+            guard !matched.isEmpty else { throw bad("target_modules", "no linear layer of this BERT matches") }
+
+            // lorabook's form: the same targets in every adapted layer, and perhaps the pooler
+            let adaptedLayers = Set(matched.compactMap(\.layer)).sorted()
+            let encoderTargets = AdapterTarget.encoder.filter { t in matched.contains { $0.target == t } }
+            for l in adaptedLayers {
+                let here = Set(matched.filter { $0.layer == l }.map(\.target))
+                guard here == Set(encoderTargets) else {
+                    throw bad("target_modules", "layer \(l) adapts \(here.map(\.rawValue).sorted()) but others adapt \(encoderTargets.map(\.rawValue)): lorabook adapts the same layers in every adapted block")
+                }
+            }
+            targets = encoderTargets + (matched.contains { $0.target == .pooler } ? [.pooler] : [])
+            self.layers = adaptedLayers.isEmpty || adaptedLayers.count == c.numLayers ? nil : adaptedLayers
+            if encoderTargets.isEmpty { self.layers = nil }
+        }
+    }
+
+    // MARK: writing
+
+    /// Writes `network`'s adapters (and its pooled head, as PEFT's classifier) as a PEFT folder
+    /// that PeftModel.from_pretrained(BertForSequenceClassification.from_pretrained(base), folder)
+    /// loads. Written into a temporary folder and renamed into place: a folder is complete or absent.
+    public static func save(_ network: Network, to folder: URL) throws {
+        let a = network.adaptation
+        guard let adapters = network.adapters, a.usesAdapters else {
+            throw ModelError.invalidArgument(name: "format=peft", reason: "a PEFT adapter folder holds LoRA or DoRA adapters; this run trained with \(a.mode.rawValue)")
+        }
+        let trainedHeads = network.heads.filter { $0.kind != .cosine }
+        guard trainedHeads.count <= 1 else {
+            throw ModelError.invalidArgument(name: "format=peft", reason: "the run has \(trainedHeads.count) heads (\(trainedHeads.map(\.name).joined(separator: ", "))); PEFT's BertForSequenceClassification has one classifier")
+        }
+        if let h = trainedHeads.first, !h.pooled {
+            throw ModelError.invalidArgument(name: "format=peft", reason: "head '\(h.name)' reads the raw [CLS] vector; BertForSequenceClassification's classifier reads the pooled one: train with head=pooled to export it")
+        }
+        let head = trainedHeads.first
+        let prefix = "base_model.model."
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for ad in adapters.all {
+            let module = prefix + moduleName(layer: ad.layer, target: ad.target)
+            tensors.append((module + ".lora_A.weight", ad.A))
+            tensors.append((module + ".lora_B.weight", ad.B))
+            if let m = ad.magnitude { tensors.append((module + ".lora_magnitude_vector", m)) }
+        }
+        if let head {
+            tensors.append((prefix + "classifier.weight", head.weight))
+            tensors.append((prefix + "classifier.bias", head.bias))
+        }
+        tensors.sort { $0.name < $1.name }
+
+        let config: [String: Any] = [
+            "peft_type": "LORA",
+            "task_type": head == nil ? "FEATURE_EXTRACTION" : "SEQ_CLS",
+            "base_model_name_or_path": network.model.folder.path,
+            "r": a.rank, "lora_alpha": Double(a.alpha), "lora_dropout": Double(a.dropout),
+            "use_rslora": a.rsLoRA, "use_dora": a.mode == .dora,
+            "target_modules": targetModules(a, layers: network.model.config.numLayers),
+            "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
+            "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
+            "rank_pattern": [String: Any](), "alpha_pattern": [String: Any](),
+            "modules_to_save": head == nil ? NSNull() as Any : ["classifier"] as Any,
+            "revision": NSNull(),
+        ]
+
+        let fm = FileManager.default
+        let parent = folder.deletingLastPathComponent()
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        let tmp = parent.appendingPathComponent(".\(folder.lastPathComponent).tmp-\(UUID().uuidString)")
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+        do {
+            let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try json.write(to: tmp.appendingPathComponent(configName))
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: tmp.appendingPathComponent(weightsName))
+            if fm.fileExists(atPath: folder.path) {
+                guard isAdapterFolder(folder) || ((try? fm.contentsOfDirectory(atPath: folder.path))?.isEmpty ?? false) else {
+                    throw ModelError.invalidArgument(name: folder.path, reason: "exists and is not a PEFT adapter folder; it is left as it is")
+                }
+                try fm.removeItem(at: folder)
+            }
+            try fm.moveItem(at: tmp, to: folder)
+        } catch {
+            try? fm.removeItem(at: tmp)
+            throw error
+        }
+    }
+
+    /// PEFT's target_modules for lorabook's targets and layers: a list of module-name suffixes when
+    /// one matches exactly these layers, else a regular expression over the full module names.
+    static func targetModules(_ a: AdaptationConfig, layers count: Int) -> Any {
+        let encoder = AdapterTarget.encoder.filter(a.targets.contains)
+        let pooler = a.targets.contains(.pooler)
+        let suffixes: [AdapterTarget: String] = [.query: "query", .key: "key", .value: "value", .attentionOutput: "attention.output.dense",
+                                                 .intermediate: "intermediate.dense", .pooler: "pooler.dense"]
+        // a list works when every layer is adapted and `output` (whose suffix "output.dense" also
+        // matches "attention.output.dense") comes with the attention output
+        if a.layers == nil, !encoder.contains(.output) || encoder.contains(.attentionOutput) {
+            var names = encoder.filter { $0 != .attentionOutput || !encoder.contains(.output) }.map { $0 == .output ? "output.dense" : suffixes[$0]! }
+            if pooler { names.append("pooler.dense") }
+            return names
+        }
+        let layers = (a.layers ?? Array(0..<count)).map(String.init).joined(separator: "|")
+        let parts = encoder.map { moduleName(layer: 0, target: $0).replacingOccurrences(of: "bert.encoder.layer.0.", with: "").replacingOccurrences(of: ".", with: "\\.") }
+        var pattern = "bert\\.encoder\\.layer\\.(?:\(layers))\\.(?:\(parts.joined(separator: "|")))"
+        if encoder.isEmpty { pattern = "" }
+        if pooler { pattern += (pattern.isEmpty ? "" : "|") + "bert\\.pooler\\.dense" }
+        return pattern
+    }
+}
