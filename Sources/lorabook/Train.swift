@@ -77,6 +77,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "For sts: cls (a regression head on the pair's [CLS]) or cosine (5 · cosine of the two sentences' mean-pooled embeddings).")
     var similarity = "cls"
 
+    @Option(name: .long, help: "What the head reads: cls (the raw [CLS] vector) or pooled (tanh(W_pooler h_[CLS] + b), as HF's BertForSequenceClassification; exports to PEFT with its classifier).")
+    var head = "cls"
+
     @Option(name: .long, help: "Score the task during training: epoch, or every N steps (a learning curve, printed at the end).")
     var evalEvery: String?
 
@@ -95,8 +98,11 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Group examples of similar length into batches.")
     var bucketing = false
 
-    @Option(name: .long, help: "Save the trained adapters and head to this safetensors file (written atomically).")
+    @Option(name: .long, help: "Save the trained adapters and head: a safetensors file (--format lorabook) or a PEFT adapter folder (--format peft); written atomically.")
     var save: String?
+
+    @Option(name: .long, help: "lorabook (one safetensors file) or peft (adapter_config.json + adapter_model.safetensors, for PeftModel.from_pretrained).")
+    var format = "lorabook"
 
     @OptionGroup var storeOptions: StoreOptions
 
@@ -123,6 +129,12 @@ struct Train: ParsableCommand {
         guard let similarity = TrainRequest.Similarity(rawValue: similarity) else {
             throw ModelError.invalidArgument(name: "--similarity '\(self.similarity)'", reason: "expected cls or cosine")
         }
+        guard let headInput = HeadInput(rawValue: head) else {
+            throw ModelError.invalidArgument(name: "--head '\(head)'", reason: "expected cls or pooled")
+        }
+        guard ["lorabook", "peft"].contains(format) else {
+            throw ModelError.invalidArgument(name: "--format '\(format)'", reason: "expected lorabook or peft")
+        }
         var monitoring: EvaluationRequest?
         if evalEvery != nil || validation != nil || keep != nil || patience != nil || evalLimit != nil {
             var every = EvaluationSchedule.epoch
@@ -138,9 +150,10 @@ struct Train: ParsableCommand {
         let model = try options.load()
         let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
-        let request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
+        var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
                                    weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: monitoring)
+        request.head = headInput == .pooled ? .pooled : nil
         let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
         let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
         _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
@@ -172,7 +185,7 @@ struct Train: ParsableCommand {
         let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
         let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
         if let save {
-            try AdapterFile.save(network, to: URL(fileURLWithPath: save))
+            if format == "peft" { try PeftFolder.save(network, to: URL(fileURLWithPath: save)) } else { try AdapterFile.save(network, to: URL(fileURLWithPath: save)) }
             progress.line("saved \(save)")
         }
         let m = result.memory

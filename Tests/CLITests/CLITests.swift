@@ -2,6 +2,11 @@
 import XCTest
 import Foundation
 
+func XCTAssertClose(_ a: [Double], _ b: [Double], tolerance: Double, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+    for (x, y) in zip(a, b) where abs(x - y) > tolerance { XCTFail("\(message): \(a) against \(b) (tolerance \(tolerance))", file: file, line: line); return }
+}
+
 final class CLITests: XCTestCase {
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
@@ -94,6 +99,47 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(json["last_hidden_mean"] as! Double, fp32["last_hidden_mean"] as! Double, accuracy: 1e-4)
             XCTAssertEqual(json["last_hidden_l2norm"] as! Double, fp32["last_hidden_l2norm"] as! Double, accuracy: 1e-3)
         }
+    }
+
+    /// `lorabook predict` with the PEFT-saved adapters: PEFT's logits as JSON lines, from arguments,
+    /// a file and standard input; bad input named by file and line.
+    func testPredictGivesPEFTsLogits() throws {
+        let peft = TestBinary.repositoryRoot.appendingPathComponent("Tests/ModelTests/Fixtures/golden/peft")
+        for name in ["lora-r4-qv", "dora-r2-all"] {
+            let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: peft.appendingPathComponent(name + ".expected.json"))) as! [String: Any]
+            let texts = expected["texts"] as! [String], logits = expected["logits"] as! [[Double]]
+            let r = try run(["predict", "--adapter", peft.appendingPathComponent(name).path, "--task", "sst", "--json"] + texts)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+            XCTAssertEqual(lines.count, texts.count)
+            for (line, (text, want)) in zip(lines, zip(texts, logits)) {
+                XCTAssertEqual(line["text"] as? String, text)
+                XCTAssertClose(line["logits"] as! [Double], want, tolerance: 1e-4, "\(name): \(text)")
+                XCTAssertEqual(line["label"] as? Int, want.indices.max { want[$0] < want[$1] })
+                XCTAssertEqual((line["probabilities"] as! [Double]).reduce(0, +), 1, accuracy: 1e-9)
+            }
+            XCTAssertTrue(r.stderr.contains("sequences/s"), r.stderr)
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-predict-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("in.txt")
+        try "a fine film\n\nawful\r\n".write(to: file, atomically: true, encoding: .utf8)
+        let adapter = peft.appendingPathComponent("lora-r4-qv").path
+        let fromFile = try run(["predict", "--adapter", adapter, "--file", file.path])
+        XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
+        XCTAssertEqual(fromFile.stdout.split(separator: "\n").map { $0.split(separator: "\t").last! }, ["a fine film", "awful"])
+        let (status, piped) = try TestBinary.execute(URL(fileURLWithPath: "/bin/bash"), ["-c", "printf 'one\\ntwo\\nthree\\n' | '\(TestBinary.url.path)' predict --adapter '\(adapter)' 2>/dev/null"])
+        XCTAssertEqual(status, 0, piped)
+        XCTAssertEqual(piped.split(separator: "\n").count, 3, piped)
+        try Data([0x6f, 0x6b, 0x0a, 0x62, 0xff, 0x0a]).write(to: file)
+        let bad = try run(["predict", "--adapter", adapter, "--file", file.path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("\(file.path):2") && bad.stderr.contains("UTF-8"), bad.stderr)
+        let noHead = try run(["predict", "--adapter", adapter, "--task", "sst", "--json", "x"])
+        XCTAssertEqual(noHead.status, 0, "a PEFT classifier takes the task's name")
+        let missing = try run(["predict", "--adapter", folder.appendingPathComponent("nothing").path, "x"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("nothing") && missing.stderr.contains("no such file or folder"), missing.stderr)
     }
 
     func testLongPairIsTruncatedWithAWarning() throws {

@@ -85,6 +85,7 @@ final class EvaluatorTests: XCTestCase {
             ("plot 3 x=a y=b", "expected a table, a record or a list of records, got number 3"),
             ("print nosuch", "unknown variable 'nosuch'"),
             ("quit 1", "too many arguments for 'quit'"),
+            ("predict 1 \"good\"", "parameter 'run' of 'predict' expects a run"),
         ]
         // every command has at least one row here
         let covered = Set(table.map { String($0.0.prefix { $0 != " " }) })

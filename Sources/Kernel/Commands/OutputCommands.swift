@@ -190,17 +190,26 @@ enum OutputCommands {
     }
 
     static let save = CommandSpec(
-        "save", group: "results", summary: "Save a table (.csv, .tsv, .json), a chart (.svg, .txt) or a run (.safetensors) to a file, atomically.",
+        "save", group: "results", summary: "Save a table (.csv, .tsv, .json), a chart (.svg, .txt) or a run (.safetensors, or a PEFT folder with format=peft) to a file, atomically.",
+        detail: "format=peft writes a run's LoRA or DoRA adapters as PEFT's adapter folder (adapter_config.json + adapter_model.safetensors), with a pooled head (train … head=pooled) as BertForSequenceClassification's classifier: PeftModel.from_pretrained loads it (docs/interop.md).",
         parameters: [
             ParameterSpec("value", .any, positional: true, required: true, "a table, chart or run"),
-            ParameterSpec("path", .string, positional: true, required: true, "the file; its extension picks the format"),
+            ParameterSpec("path", .string, positional: true, required: true, "the file (its extension picks the format), or the folder for format=peft"),
+            ParameterSpec("format", .choice(["lorabook", "peft"]), default: "lorabook", "for a run: one lorabook .safetensors file, or a PEFT adapter folder"),
         ],
-        examples: ["let t = table()\nt += {rank: 1, acc: 0.3}\nsave t \"/tmp/lorabook-example.csv\""]
+        examples: ["let t = table()\nt += {rank: 1, acc: 0.3}\nsave t \"/tmp/lorabook-example.csv\"",
+                   "model\nlora rank=2 targets=attention\nlet r = train sst limit=32 head=pooled\nsave r \"/tmp/lorabook-example-peft\" format=peft\nlet back = load \"/tmp/lorabook-example-peft\" task=sst\nprint back.rank\n# expect: 2"]
     ) { inv in
         let v = inv.value("value")!
         let path = try inv.string("path")!
         let url = URL(fileURLWithPath: path)
         let ext = url.pathExtension.lowercased()
+        if try inv.string("format") == "peft" {
+            guard case .run(let r) = v else { throw Diagnostic("format=peft saves a run, not a \(v.typeName)", at: inv.location("value")) }
+            do { try PeftFolder.save(r.network, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("format")) }
+            inv.session.writtenFiles.append(url.standardizedFileURL.path)
+            return .none
+        }
         let data: Data
         switch (v, ext) {
         case (.table(let t), "csv"), (.table(let t), "tsv"):
@@ -219,7 +228,7 @@ enum OutputCommands {
             return .none
         default:
             throw Diagnostic("cannot save a \(v.typeName) as .\(ext)", at: inv.location("path"),
-                             hint: "tables: .csv, .tsv, .json; charts: .svg, .txt; runs: .safetensors")
+                             hint: "tables: .csv, .tsv, .json; charts: .svg, .txt; runs: .safetensors, or a folder with format=peft")
         }
         do { try AtomicFile.write(data, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
         inv.session.writtenFiles.append(url.standardizedFileURL.path)

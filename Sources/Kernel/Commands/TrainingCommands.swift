@@ -4,7 +4,7 @@ import Model
 import Sweeps
 
 enum TrainingCommands {
-    static let all: [CommandSpec] = [train, eval, ensemble, report, spectrum, load]
+    static let all: [CommandSpec] = [train, eval, ensemble, report, spectrum, load, predict]
 
     static func mb(_ bytes: Int) -> Value { .number((Double(bytes) / 1_048_576 * 10).rounded() / 10) }
 
@@ -46,6 +46,8 @@ enum TrainingCommands {
             ParameterSpec("patience", .integer, "stop after this many evaluations without improvement"),
             ParameterSpec("similarity", .choice(["cls", "cosine"]), default: "cls",
                           "for similarity tasks (sts): a regression head on the pair's [CLS], or 5 · cosine of the two sentences' mean-pooled embeddings"),
+            ParameterSpec("head", .choice(HeadInput.allCases.map(\.rawValue)), default: "cls",
+                          "what the heads read: the raw [CLS] vector, or pooled: tanh(W_pooler h_[CLS] + b), as HF's BertForSequenceClassification (a pooled run exports to PEFT with its classifier)"),
         ],
         variadic: "tasks",
         returns: "run: mode, rank, targets, tasks, seed, epochs, steps, loss, seconds, seconds_per_epoch, examples_per_s, trainable, memory (MB): parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
@@ -90,6 +92,7 @@ enum TrainingCommands {
             evaluation: evaluation)
         request.learningRateScales = scales
         request.regressionLoss = try inv.string("loss").flatMap(RegressionLoss.init).flatMap { $0 == .mse ? nil : $0 }
+        request.head = try inv.string("head").flatMap(HeadInput.init).flatMap { $0 == .cls ? nil : $0 }
         let sources = try tasks.map { try s.source($0, at: inv.location("tasks")) }
         let trained: (network: Network, result: TrainResult)
         do {
@@ -357,20 +360,59 @@ enum TrainingCommands {
     }
 
     static let load = CommandSpec(
-        "load", group: "training", summary: "Load a run saved with `save RUN \"file.safetensors\"` onto the current model.",
-        parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file")],
+        "load", group: "training", summary: "Load a run saved with `save RUN \"file.safetensors\"`, or a PEFT adapter folder, onto the current model.",
+        detail: "A PEFT folder (adapter_config.json + adapter_model.safetensors, LoRA or DoRA, as PEFT's save_pretrained writes it) becomes a run with its adapters and, when it saved a classifier, a pooled head for task= (docs/interop.md).",
+        parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file, or a PEFT adapter folder"),
+                     ParameterSpec("task", .name, default: "classifier", "for a PEFT folder: the task its classifier answers (eval TASK run=… then scores it)")],
         returns: "run", examples: ["model\nlora rank=2\nlet r = train sst limit=32\nsave r \"/tmp/lorabook-example-run.safetensors\"\nlet again = load \"/tmp/lorabook-example-run.safetensors\"\neval sst limit=20 run=again"]
     ) { inv in
         let model = try inv.session.requireModel(at: inv.call.location)
         let path = try inv.string("path")!
+        let url = URL(fileURLWithPath: path)
+        let isFolder = PeftFolder.isAdapterFolder(url)
+        if inv.has("task") && !isFolder { throw Diagnostic("task= is for PEFT adapter folders; a lorabook file names its heads itself", at: inv.location("task")) }
         let network: Network
-        do { network = try AdapterFile.load(URL(fileURLWithPath: path), model: model) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        do { network = try AdapterFile.open(url, model: model, peftHead: try inv.string("task") ?? "classifier") } catch let e as ModelError {
+            throw Diagnostic(e.description, at: inv.location("path"))
+        }
         var r = SessionCommands.describe(network.adaptation)
-        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let name = isFolder ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
         r.fields += [("name", .string(name)), ("tasks", .list(network.heads.map { .string($0.name) })), ("trainable", .number(Double(network.trainableParameterCount)))]
         let run = RunHandle(name: name, network: network, record: r, tasks: network.heads.map(\.name))
         inv.session.lastRun = run
         return .run(run)
     }
-}
 
+    static let predict = CommandSpec(
+        "predict", group: "training", summary: "What a run answers for one text (or a pair): the label and class probabilities, or a value.",
+        parameters: [ParameterSpec("run", .run, positional: true, required: true, "the run"),
+                     ParameterSpec("text", .string, positional: true, required: true, "the text"),
+                     ParameterSpec("pair", .string, positional: true, "the second text of a pair (quora, sts)"),
+                     ParameterSpec("task", .name, default: "the run's first task", "which head answers"),
+                     ParameterSpec("max_length", .integer, default: "128", "tokens per example")],
+        returns: "record: task, text, label, probability, probabilities, logits (classification); value (regression, similarity)",
+        examples: ["model\nlora rank=2\nlet r = train sst limit=32\nlet p = predict r \"a gripping, beautifully made film\"\nprint len(p.probabilities)\n# expect: 5"]
+    ) { inv in
+        guard let run = try inv.run("run") else { throw Diagnostic("predict needs a run", at: inv.call.location) }
+        let task = try inv.string("task") ?? run.tasks.first ?? run.network.heads.first?.name ?? ""
+        guard let head = run.network.head(task) else {
+            throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.has("task") ? inv.location("task") : inv.location("run"),
+                             hint: run.network.heads.isEmpty ? "it has no task head" : "its heads: \(run.network.heads.map(\.name).joined(separator: ", "))")
+        }
+        let text = try inv.string("text")!, pair = try inv.string("pair")
+        if head.kind == .cosine && pair == nil { throw Diagnostic("a similarity head compares two texts: give the pair", at: inv.location("text")) }
+        let p: Prediction
+        do {
+            p = try Predictor(network: run.network, head: head, maxLength: try inv.count("max_length", in: 3...65_536) ?? 128).predict([(text, pair)])[0]
+        } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("text")) }
+        var fields: [(String, Value)] = [("task", .string(task)), ("text", .string(text))]
+        if let pair { fields.append(("pair", .string(pair))) }
+        if let label = p.label {
+            fields += [("label", .number(Double(label))), ("probability", .number(p.probabilities[label])),
+                       ("probabilities", .list(p.probabilities.map { .number($0) })), ("logits", .list(p.logits.map { .number($0) }))]
+        } else {
+            fields.append(("value", .number(p.logits[0])))
+        }
+        return .record(Record(fields))
+    }
+}

@@ -27,10 +27,23 @@ public enum AdapterFile {
         try SafeTensorsWriter.write(tensors, metadata: metadata, to: url)
     }
 
+    /// What a user names as an adapter: a lorabook file, or a PEFT adapter folder (PeftFolder; its
+    /// classifier becomes a pooled head named `peftHead`).
+    public static func open(_ url: URL, model: BertModel, peftHead: String = "classifier") throws -> Network {
+        var directory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &directory) else {
+            throw ModelError.fileUnreadable(path: url.path, reason: "no such file or folder")
+        }
+        return directory.boolValue ? try PeftFolder.load(url, model: model, head: peftHead) : try load(url, model: model)
+    }
+
     /// Rebuilds the saved configuration on `model` and loads its tensors. Fails, naming the file,
     /// when it is not a lorabook adapter file or was trained for a model of another shape.
     public static func load(_ url: URL, model: BertModel) throws -> Network {
         let file = try SafeTensorsFile(contentsOf: url)
+        if file.metadata["format"] == "pt", file.names.contains(where: { $0.hasPrefix("base_model.model.") }) {
+            throw ModelError.invalidSafetensors(path: url.path, reason: "this is PEFT's adapter_model.safetensors: load its folder (with adapter_config.json) instead")
+        }
         guard file.metadata["format"] == "lorabook-adapter", let adaptationJSON = file.metadata["adaptation"],
               let headsJSON = file.metadata["heads"] else {
             throw ModelError.invalidSafetensors(path: url.path, reason: "no lorabook adapter metadata (expected a file written by lorabook's save)")

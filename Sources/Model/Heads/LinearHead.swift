@@ -13,6 +13,10 @@ public enum HeadKind: String, Codable, Sendable {
     case cosine
 }
 
+/// What a task head reads: the raw [CLS] vector of the last layer (lorabook's default), or the
+/// pooler's output on it (HF's BertForSequenceClassification; what PEFT's SEQ_CLS adapters use).
+public enum HeadInput: String, Codable, Sendable, CaseIterable { case cls, pooled }
+
 public final class LinearHead: @unchecked Sendable {
     public let name: String
     public let kind: HeadKind

@@ -31,6 +31,8 @@ public struct TrainRequest: Codable, Sendable, Equatable {
     public var regressionLoss: RegressionLoss?
     /// Learning-rate multiplier per task, in order (nil: 1 each).
     public var learningRateScales: [Float]?
+    /// What the heads read (nil: the raw [CLS] vector).
+    public var head: HeadInput?
 
     public static let defaultMaxLength = 128
 
@@ -151,7 +153,7 @@ public enum TrainingPipeline {
         for (i, task) in request.tasks.enumerated() {
             let spec = try data.dataset(task).spec
             let separate = request.similarity == .cosine && spec.kind == .regression
-            let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes)
+            let head = network.addHead(task, kind: separate ? .cosine : spec.kind, classes: spec.classes, pooled: request.head == .pooled)
             head.regressionLoss = request.regressionLoss ?? .mse
             var encoded: EncodedDataset
             if let evaluation, let fraction = evaluation.validation {

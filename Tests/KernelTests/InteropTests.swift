@@ -1,0 +1,71 @@
+// The language with PEFT: `load` of a PEFT folder (its classifier answering a task), `predict`,
+// `train … head=pooled` and `save … format=peft` back to a folder that loads to the same answers.
+import XCTest
+import Foundation
+@testable import Kernel
+import Model
+
+final class InteropTests: XCTestCase {
+    var peft: URL { K.repoRoot.appendingPathComponent("Tests/ModelTests/Fixtures/golden/peft") }
+
+    func testAPEFTFolderLoadsAsARunThatEvaluatesAndPredicts() throws {
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: peft.appendingPathComponent("dora-r2-all.expected.json"))) as! [String: Any]
+        let text = (expected["texts"] as! [String])[1], logits = (expected["logits"] as! [[Double]])[1]
+        let source = """
+        model
+        let r = load "\(peft.appendingPathComponent("dora-r2-all").path)" task=sst
+        print r.mode
+        print r.tasks
+        let p = predict r "\(text)"
+        print p.logits
+        let e = eval sst limit=20 run=r
+        print e.examples
+        """
+        let (lines, diagnostics, _) = K.run(source)
+        XCTAssertTrue(diagnostics.isEmpty, "\(diagnostics.map(\.message))")
+        XCTAssertTrue(lines.contains("dora"), "\(lines)")
+        XCTAssertTrue(lines.contains { $0.contains("sst") }, "\(lines)")
+        let printed = try XCTUnwrap(lines.first { $0.hasPrefix("[") && $0.contains(".") && !$0.contains("sst") })
+        let numbers = printed.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        XCTAssertEqual(numbers.count, 5, printed)
+        // printed values are rounded for display: compare at that precision
+        for (a, b) in zip(numbers, logits) { XCTAssertEqual(a, b, accuracy: 5e-4, printed) }
+        XCTAssertTrue(lines.contains("20"), "\(lines)")
+    }
+
+    func testAPooledRunExportsToPEFTAndLoadsBackToTheSameAnswers() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-interop-\(UUID().uuidString)")
+        let source = """
+        model
+        dora rank=2 targets=[query, value, pooler]
+        let r = train sst limit=48 batch=16 head=pooled
+        save r "\(dir.path)" format=peft
+        let back = load "\(dir.path)" task=sst
+        let a = predict r "a moving and funny film"
+        let b = predict back "a moving and funny film"
+        print a.logits == b.logits
+        print back.targets
+        """
+        let (lines, diagnostics, _) = K.run(source)
+        XCTAssertTrue(diagnostics.isEmpty, "\(diagnostics.map(\.message))")
+        XCTAssertEqual(lines.filter { $0 == "true" }.count, 1, "\(lines)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        XCTAssertEqual(config["use_dora"] as? Bool, true)
+        XCTAssertEqual(config["task_type"] as? String, "SEQ_CLS")
+        XCTAssertEqual(Set(config["target_modules"] as? [String] ?? []), ["query", "value", "pooler.dense"])
+
+        // a raw-[CLS] head does not carry over: the error says what to do
+        let (_, d2, _) = K.run("model\nlora rank=2\nlet r = train sst limit=16\nsave r \"\(dir.path)-cls\" format=peft")
+        XCTAssertTrue(d2.first?.message.contains("head=pooled") == true, "\(d2.map(\.message))")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "-cls"), "nothing written")
+    }
+
+    /// head=pooled is part of what a run is: its store key differs from the raw-[CLS] run's.
+    func testTheHeadInputIsPartOfTheRequest() throws {
+        var a = TrainRequest(tasks: ["sst"], adaptation: AdaptationConfig(mode: .lora), seed: 0)
+        let plain = try JSONEncoder().encode(a)
+        XCTAssertFalse(String(decoding: plain, as: UTF8.self).contains("head"), "requests made before head= existed keep their encoding")
+        a.head = .pooled
+        XCTAssertNotEqual(try JSONEncoder().encode(a), plain)
+    }
+}
