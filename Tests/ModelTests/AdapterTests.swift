@@ -21,7 +21,7 @@ final class AdapterTests: XCTestCase {
     func testLoRAWithZeroBLeavesOutputsUnchanged() throws {
         for mode in [AdaptationMode.lora, .dora] {
             let base = try Network(model: tiny, adaptation: AdaptationConfig(mode: .head), seed: 1)
-            let adapted = try Network(model: tiny, adaptation: AdaptationConfig(mode: mode, rank: 4, targets: AdapterTarget.allCases), seed: 1)
+            let adapted = try Network(model: tiny, adaptation: AdaptationConfig(mode: mode, rank: 4, targets: AdapterTarget.encoder), seed: 1)
             let h1 = base.addHead("t", kind: .classification, classes: 3)
             let h2 = adapted.addHead("t", kind: .classification, classes: 3)
             h2.weight.copy(from: h1.weight); h2.bias.copy(from: h1.bias)
@@ -37,7 +37,7 @@ final class AdapterTests: XCTestCase {
             let original = model.parameters.storage.base.withMemoryRebound(to: Float.self, capacity: model.parameters.count) {
                 Array(UnsafeBufferPointer(start: $0, count: model.parameters.count))
             }
-            let net = try Network(model: model, adaptation: AdaptationConfig(mode: mode, rank: 3, targets: AdapterTarget.allCases), seed: 2)
+            let net = try Network(model: model, adaptation: AdaptationConfig(mode: mode, rank: 3, targets: AdapterTarget.encoder), seed: 2)
             randomize(net)
             let head = net.addHead("t", kind: .classification, classes: 3)
             let b = try batch(model)
@@ -56,7 +56,7 @@ final class AdapterTests: XCTestCase {
     /// copies must be remade (stale copies would drop the adapters' contribution once merged).
     func testMergedEqualsUnmergedUnderAmp() throws {
         let model = tiny.cloned()
-        var config = AdaptationConfig(mode: .lora, rank: 3, targets: AdapterTarget.allCases)
+        var config = AdaptationConfig(mode: .lora, rank: 3, targets: AdapterTarget.encoder)
         config.amp = true
         let net = try Network(model: model, adaptation: config, seed: 2)
         randomize(net)
@@ -77,7 +77,7 @@ final class AdapterTests: XCTestCase {
     func testSaveThenLoadGivesIdenticalOutputs() throws {
         let dir = Fixtures.temporaryDirectory()
         for (i, config) in [AdaptationConfig(mode: .lora, rank: 2, targets: [.query, .value, .output], layers: [1]),
-                            AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.allCases),
+                            AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.encoder),
                             AdaptationConfig(mode: .full), AdaptationConfig(mode: .head)].enumerated() {
             let net = try Network(model: tiny, adaptation: config, seed: 4)
             randomize(net)

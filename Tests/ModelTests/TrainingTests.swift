@@ -19,7 +19,7 @@ final class TrainingTests: XCTestCase {
 
     func train(_ mode: AdaptationMode, seed: UInt64 = 0, epochs: Int = 4, stopAfter: Int? = nil) throws -> (Network, TrainingSummary, [TrainingEvent]) {
         let data = try toyData()
-        let net = try Network(model: tiny, adaptation: AdaptationConfig(mode: mode, rank: 2, targets: AdapterTarget.allCases), seed: seed)
+        let net = try Network(model: tiny, adaptation: AdaptationConfig(mode: mode, rank: 2, targets: AdapterTarget.encoder), seed: seed)
         net.hiddenDropout = 0; net.attentionDropout = 0
         let head = net.addHead("toy", kind: .classification, classes: 2)
         let trainer = try Trainer(network: net, tasks: [TaskBinding(name: "toy", data: data, head: head)],
@@ -36,7 +36,7 @@ final class TrainingTests: XCTestCase {
         let texts = ["short", "a somewhat longer sentence about a film", "the longest of these sentences , by a few words , is this one here"]
         let batches = try [[0], [0, 1], [2, 1, 0]].map { idx in try model.batch(idx.map { (texts[$0], nil) }) }
         for amp in [false, true] {
-            let net = try Network(model: model, adaptation: AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.allCases, amp: amp))
+            let net = try Network(model: model, adaptation: AdaptationConfig(mode: .dora, rank: 2, targets: AdapterTarget.encoder, amp: amp))
             let head = net.addHead("sst", kind: .classification, classes: 5)
             net.reserve(sequenceLengths: batches.map(\.lengths))
             let before = net.memory(optimizer: nil)
