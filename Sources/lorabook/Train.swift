@@ -104,6 +104,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "lorabook (one safetensors file) or peft (adapter_config.json + adapter_model.safetensors, for PeftModel.from_pretrained).")
     var format = "lorabook"
 
+    @Option(name: .long, help: "Write a TensorBoard log (train/loss, train/learning_rate, eval/…) to DIR/RUN-NAME/events.out.tfevents.*.")
+    var logDir: String?
+
     @OptionGroup var storeOptions: StoreOptions
 
     @Flag(name: .long, help: "Print one JSON object with the results.")
@@ -161,7 +164,10 @@ struct Train: ParsableCommand {
         let progress = ProgressPrinter(label: "train:")
         progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         Interrupt.install()
+        let log = try logDir.map { try TrainingLog(folder: URL(fileURLWithPath: $0), run: request.name ?? request.defaultName) }
+        defer { log?.close() }
         let onEvent: (TrainingEvent) -> Void = { event in
+            log?.record(event)
             switch event {
             case .step(let p): progress.show(p)
             case .stopped(let step): progress.line("stopped by Ctrl-C after step \(step)")
@@ -176,6 +182,7 @@ struct Train: ParsableCommand {
             let obtained = try store.obtain(request, model: model, sources: [.builtIn(task: task, folder: folder.folder.standardizedFileURL.path)], data: folder,
                                             onEvent: onEvent, shouldStop: { Interrupt.requested }, warn: { progress.line("warning: \($0)") })
             (network, result, storeKey, fromStore) = (obtained.network, obtained.result, obtained.key, obtained.origin == .stored)
+            if fromStore { log?.record(stored: result) }
             if fromStore { progress.line("loaded from the run store \(store.directory.path) (run \(obtained.key.prefix(12)); trained \(formatDuration(result.seconds)) then)") }
         } else {
             (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested })

@@ -4,6 +4,7 @@ import XCTest
 import Foundation
 @testable import Kernel
 import Model
+import Sweeps
 
 final class InteropTests: XCTestCase {
     var peft: URL { K.repoRoot.appendingPathComponent("Tests/ModelTests/Fixtures/golden/peft") }
@@ -58,6 +59,38 @@ final class InteropTests: XCTestCase {
         let (_, d2, _) = K.run("model\nlora rank=2\nlet r = train sst limit=16\nsave r \"\(dir.path)-cls\" format=peft")
         XCTAssertTrue(d2.first?.message.contains("head=pooled") == true, "\(d2.map(\.message))")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "-cls"), "nothing written")
+    }
+
+    /// `train … log="DIR"`: a TensorBoard file per run with every step's loss and learning rate and
+    /// each evaluation's metric; a run loaded from the store writes its curve.
+    func testTrainWritesATensorBoardLog() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-tb-\(UUID().uuidString)")
+        let store = RunStore(directory: dir.appendingPathComponent("store"))
+        let source = """
+        model
+        lora rank=2
+        let r = train sst limit=48 batch=16 epochs=2 eval=sst eval_limit=20 log="\(dir.path)/logs"
+        print r.steps
+        """
+        for round in 0..<2 {
+            let session = Session()
+            session.store = store
+            let (lines, diagnostics, _) = K.run(source, session: session)
+            XCTAssertTrue(diagnostics.isEmpty, "\(diagnostics.map(\.message))")
+            XCTAssertTrue(lines.contains("6"), "\(lines)")
+            let files = try FileManager.default.contentsOfDirectory(at: dir.appendingPathComponent("logs/lora-r2-s0"), includingPropertiesForKeys: nil)
+                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            XCTAssertEqual(files.count, round + 1)
+            let (_, scalars) = try TensorBoardReader.scalars(files.last!)
+            let tags = Set(scalars.map(\.tag))
+            XCTAssertEqual(scalars.filter { $0.tag == "eval/accuracy" }.map(\.step), [3, 6], "\(round): an evaluation per epoch")
+            if round == 0 {
+                XCTAssertEqual(scalars.filter { $0.tag == "train/loss" }.map(\.step), Array(1...6))
+                XCTAssertTrue(tags.isSuperset(of: ["train/learning_rate", "train/epoch_loss", "eval/train_loss"]), "\(tags)")
+            } else {
+                XCTAssertFalse(tags.contains("train/loss"), "from the store: only what it kept")
+            }
+        }
     }
 
     /// head=pooled is part of what a run is: its store key differs from the raw-[CLS] run's.

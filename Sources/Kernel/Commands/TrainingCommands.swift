@@ -46,6 +46,7 @@ enum TrainingCommands {
             ParameterSpec("patience", .integer, "stop after this many evaluations without improvement"),
             ParameterSpec("similarity", .choice(["cls", "cosine"]), default: "cls",
                           "for similarity tasks (sts): a regression head on the pair's [CLS], or 5 · cosine of the two sentences' mean-pooled embeddings"),
+            ParameterSpec("log", .string, "write a TensorBoard log to this folder (a subfolder per run: train/loss, train/learning_rate, eval/…)"),
             ParameterSpec("head", .choice(HeadInput.allCases.map(\.rawValue)), default: "cls",
                           "what the heads read: the raw [CLS] vector, or pooled: tanh(W_pooler h_[CLS] + b), as HF's BertForSequenceClassification (a pooled run exports to PEFT with its classifier)"),
         ],
@@ -97,7 +98,12 @@ enum TrainingCommands {
         let trained: (network: Network, result: TrainResult)
         do {
             let data = SessionData(session: s, at: inv.location("tasks"))
-            let onEvent: (TrainingEvent) -> Void = { if case .step(let p) = $0 { s.progress?(p) } }
+            let log = try s.planner == nil ? inv.string("log").map { try TrainingLog(folder: URL(fileURLWithPath: $0), run: request.name ?? request.defaultName) } : nil
+            defer { log?.close() }
+            let onEvent: (TrainingEvent) -> Void = { event in
+                log?.record(event)
+                if case .step(let p) = event { s.progress?(p) }
+            }
             if let planner = s.planner {
                 switch try planned(request, sources: sources, model: model, session: s, planner: planner) {
                 case .placeholder(let placeholder):
@@ -110,6 +116,7 @@ enum TrainingCommands {
                 let obtained = try store.obtain(request, model: model, sources: sources, data: data, onEvent: onEvent, shouldStop: s.shouldStop,
                                                 warn: { s.emit(.warning($0)) })
                 trained = (obtained.network, obtained.result)
+                if obtained.origin == .stored { log?.record(stored: obtained.result) }
             } else {
                 trained = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: s.shouldStop)
             }
