@@ -56,6 +56,9 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Verbose: also print every cell's outputs on stderr.")
     var verbose = false
 
+    @Option(name: .long, help: "Also write every table and chart's data of the report as CSV files into this folder.")
+    var export: String?
+
     @OptionGroup var storeOptions: StoreOptions
 
     @Option(name: .long, help: "Run the trainings the store lacks in N worker processes first (the cores split between them), then render.")
@@ -103,6 +106,12 @@ struct Run: ParsableCommand {
         }
         if case .failed = executed.status {} else {
             try? FileManager.default.removeItem(at: failedTarget)   // a good run leaves no stale failed report beside it
+            if let export {
+                do {
+                    let files = try ReportData.export(executed, to: URL(fileURLWithPath: export))
+                    if !quiet { progress.line("exported \(files.count) CSV file\(files.count == 1 ? "" : "s") to \(export)") }
+                } catch { throw fail("error: cannot export to \(export): \(error)", NotebookExit.unwritable) }
+            }
         }
         let claims = executed.claims
         let stored = interpreter.session.store.map { "; runs: \($0.trained) trained, \($0.loaded) from the store" } ?? ""

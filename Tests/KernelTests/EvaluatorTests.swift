@@ -50,6 +50,23 @@ final class EvaluatorTests: XCTestCase {
         }
     }
 
+    /// CSV as RFC 4180 quotes it, text a spreadsheet would run as a formula defused, TSV without
+    /// stray separators; a chart's numbers as a table.
+    func testTablesAndChartsAsCSV() {
+        var t = Table(title: "Rank sweep")
+        t.append(Record([("name", .string("a, \"b\"")), ("acc", .number(0.5))]))
+        t.append(Record([("name", .string("=HYPERLINK(\"http://x\")")), ("acc", .number(-1))]))
+        t.append(Record([("name", .string("line\nbreak\tx"))]))
+        XCTAssertEqual(t.csv(), "name,acc\n\"a, \"\"b\"\"\",0.5\n\"'=HYPERLINK(\"\"http://x\"\")\",-1\n\"line\nbreak\tx\",\n")
+        XCTAssertEqual(t.tsv(), "name\tacc\na, \"b\"\t0.5\n'=HYPERLINK(\"http://x\")\t-1\nline break x\t\n")
+        XCTAssertEqual(Table.stem(t.title, fallback: "x"), "rank-sweep")
+        XCTAssertEqual(Table.stem("../../etc/passwd", fallback: "x"), "etc-passwd")
+        XCTAssertEqual(Table.stem("", fallback: "cell-2-table-1"), "cell-2-table-1")
+        let chart = Chart(kind: .line, title: "t", xLabel: "rank", yLabel: "accuracy", logX: false,
+                          series: [.init(name: "lora", points: [(1, 0.3, nil), (8, 0.4, 0.02)], categories: nil)], categories: nil)
+        XCTAssertEqual(chart.data.csv(), "series,rank,accuracy,error\nlora,1,0.3,\nlora,8,0.4,0.02\n")
+    }
+
     /// Argument binding against the specs: every kind of mistake, one message each.
     func testCommandArgumentErrors() {
         let table: [(String, String)] = [

@@ -147,6 +147,29 @@ final class NotebookTests: XCTestCase {
         for forbidden in ["<script", "src=\"http", "href=\"http", "<?xml", "<link "] { XCTAssertFalse(html.contains(forbidden), forbidden) }
     }
 
+    /// Every table and chart in a report links its data as CSV (a data: URI, so the report stays one
+    /// offline file), and the same data exports as files.
+    func testReportLinksAndExportsItsData() throws {
+        let url = try Self.tinyNotebook()
+        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))
+        let html = try HTMLRenderer.render(executed)
+        let links = html.components(separatedBy: "<p class=\"data-link\"><a download=\"").dropFirst()
+        XCTAssertGreaterThanOrEqual(links.count, 2, "a table and a chart")
+        let items = ReportData.items(executed)
+        XCTAssertEqual(items.count, links.count)
+        for (link, item) in zip(links, items) {
+            XCTAssertTrue(link.hasPrefix(item.name + ".csv\""), "\(link.prefix(80)) against \(item.name)")
+            let base64 = link.components(separatedBy: "base64,")[1].components(separatedBy: "\"")[0]
+            XCTAssertEqual(String(decoding: try XCTUnwrap(Data(base64Encoded: base64)), as: UTF8.self), item.table.csv())
+        }
+        let chart = try XCTUnwrap(items.first { $0.name.hasSuffix("-data") })
+        XCTAssertTrue(chart.table.csv().hasPrefix("series,"), chart.table.csv())
+        let folder = url.deletingLastPathComponent().appendingPathComponent("export")
+        let files = try ReportData.export(executed, to: folder)
+        XCTAssertEqual(files.map { $0.deletingPathExtension().lastPathComponent }, items.map(\.name))
+        XCTAssertEqual(try String(contentsOf: files[0], encoding: .utf8), items[0].table.csv())
+    }
+
     func testFailingCellStopsTheRunWithABanner() throws {
         let url = try Self.tinyNotebook(extraCell: "\n```lorabook id=broken\nprint nosuchvar\n```\n\n```lorabook id=after\nprint 1\n```\n")
         let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))

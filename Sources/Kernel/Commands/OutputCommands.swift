@@ -171,11 +171,6 @@ enum OutputCommands {
         return .chart(chart)
     }
 
-    static func csvField(_ v: Value) -> String {
-        let s = v.text
-        return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-
     static func json(_ v: Value) -> Any {
         switch v {
         case .none: return NSNull()
@@ -190,7 +185,7 @@ enum OutputCommands {
     }
 
     static let save = CommandSpec(
-        "save", group: "results", summary: "Save a table (.csv, .tsv, .json), a chart (.svg, .txt) or a run (.safetensors, or a PEFT folder with format=peft) to a file, atomically.",
+        "save", group: "results", summary: "Save a table (.csv, .tsv, .json), a chart (.svg, .txt, or its data as .csv) or a run (.safetensors, or a PEFT folder with format=peft) to a file, atomically.",
         detail: "format=peft writes a run's LoRA or DoRA adapters as PEFT's adapter folder (adapter_config.json + adapter_model.safetensors), with a pooled head (train … head=pooled) as BertForSequenceClassification's classifier: PeftModel.from_pretrained loads it (docs/interop.md).",
         parameters: [
             ParameterSpec("value", .any, positional: true, required: true, "a table, chart or run"),
@@ -212,11 +207,9 @@ enum OutputCommands {
         }
         let data: Data
         switch (v, ext) {
-        case (.table(let t), "csv"), (.table(let t), "tsv"):
-            let sep = ext == "csv" ? "," : "\t"
-            var text = t.columns.joined(separator: sep) + "\n"
-            for r in t.rows { text += t.columns.map { c in ext == "csv" ? csvField(r[c] ?? .none) : (r[c]?.text ?? "") }.joined(separator: sep) + "\n" }
-            data = Data(text.utf8)
+        case (.table(let t), "csv"): data = Data(t.csv().utf8)
+        case (.table(let t), "tsv"): data = Data(t.tsv().utf8)
+        case (.chart(let c), "csv"): data = Data(c.data.csv().utf8)
         case (.table, "json"), (.record, "json"), (.list, "json"):
             data = try JSONSerialization.data(withJSONObject: json(v), options: [.prettyPrinted, .sortedKeys])
         case (.chart(let c), "svg"), (.chart(let c), "txt"):
@@ -228,7 +221,7 @@ enum OutputCommands {
             return .none
         default:
             throw Diagnostic("cannot save a \(v.typeName) as .\(ext)", at: inv.location("path"),
-                             hint: "tables: .csv, .tsv, .json; charts: .svg, .txt; runs: .safetensors, or a folder with format=peft")
+                             hint: "tables: .csv, .tsv, .json; charts: .svg, .txt, .csv (its data); runs: .safetensors, or a folder with format=peft")
         }
         do { try AtomicFile.write(data, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
         inv.session.writtenFiles.append(url.standardizedFileURL.path)

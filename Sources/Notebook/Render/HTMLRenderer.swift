@@ -166,16 +166,22 @@ public enum HTMLRenderer {
             html += "<div class=\"source hidden\">\(meta)</div>\n"
         }
         if !c.options.hideOutput {
+            var tables = 0, charts = 0
             for o in ex.outputs {
                 switch o {
                 case .text(let t): html += "<pre class=\"out\">\(escape(t))</pre>\n"
-                case .table(let t): html += table(t)
+                case .table(let t):
+                    tables += 1
+                    html += table(t)
+                    html += dataLink(t, name: ReportData.tableName(t, cell: c, n: tables), label: "CSV")
                 case .metrics(let title, let r):
                     html += "<table class=\"metrics\"><caption>\(escape(title))</caption>\n" + r.fields.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1.text))</td></tr>" }.joined(separator: "\n") + "\n</table>\n"
                 case .chart(let ch):
+                    charts += 1
                     do { html += "<figure class=\"chart\">\(try chart(ch))</figure>\n" } catch {
                         throw ChartFailure(cell: c, path: path, reason: "\(error)")
                     }
+                    html += dataLink(ch.data, name: ReportData.chartName(ch, cell: c, n: charts), label: "chart data (CSV)")
                 case .claim(let cl):
                     html += "<div class=\"claim \(cl.passed ? "pass" : cl.inconclusive ? "inconclusive" : "fail")\">\(escape(OutputText.claim(cl)))</div>\n"
                 case .warning(let w): html += "<div class=\"warning\">warning: \(escape(w))</div>\n"
@@ -188,6 +194,12 @@ public enum HTMLRenderer {
             html += "<pre class=\"error\">\(escape(d.rendered(file: path, source: source)))</pre>\n"
         }
         return html + "</section>\n"
+    }
+
+    /// A link that downloads a table as CSV from a data: URI (the report stays one offline file).
+    static func dataLink(_ t: Table, name: String, label: String) -> String {
+        let uri = "data:text/csv;charset=utf-8;base64," + Data(t.csv().utf8).base64EncodedString()
+        return "<p class=\"data-link\"><a download=\"\(escape(name)).csv\" href=\"\(uri)\">\(escape(label))</a></p>\n"
     }
 
     static func table(_ t: Table) -> String {
@@ -266,6 +278,7 @@ public enum HTMLRenderer {
     .warning { color: var(--warn); margin: .4rem 0; }
     figure.chart { margin: .8rem 0; background: #ffffff; border: 1px solid var(--line); border-radius: 6px; padding: .4rem; }
     figure.chart svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
+    p.data-link { margin: 0.2em 0 1em; font-size: 0.85em; text-align: right; }
     footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; }
     @media print { details.source { display: none; } body { font-size: 11pt; } section.cell { break-inside: avoid; }
       figure.chart { border: none; } a { color: inherit; text-decoration: none; } }
