@@ -93,6 +93,35 @@ final class InteropTests: XCTestCase {
         }
     }
 
+    /// A fine-tuned checkpoint (BertForSequenceClassification's keys: bert.* and classifier.*) loads
+    /// with `model`; its classifier is the current run and `eval sst` scores it.
+    func testAFineTunedCheckpointsClassifierIsEvaluated() throws {
+        let base = K.repoRoot.appendingPathComponent("models/minilm-l6")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-finetuned-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "vocab.txt", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: base.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        let model = try BertModel.load(folder: base)
+        var tensors = model.parameters.named.map { (name: "bert." + $0.name, tensor: $0.tensor) }
+        let w = Tensor(zeros: [5, 384]), b = Tensor(zeros: [5])
+        var rng = SplitMix64(seed: 3)
+        for i in 0..<w.count { w.data[i] = Float(rng.nextUniform() - 0.5) }
+        tensors += [(name: "classifier.weight", tensor: w), (name: "classifier.bias", tensor: b)]
+        try SafeTensorsWriter.write(tensors, to: dir.appendingPathComponent("model.safetensors"))
+        let (lines, diagnostics, _) = K.run("""
+        let m = model "\(dir.path)"
+        let e = eval sst limit=25
+        print e.examples
+        let p = predict m.classifier "a fine film"
+        print len(p.probabilities)
+        """)
+        XCTAssertTrue(diagnostics.isEmpty, "\(diagnostics.map(\.message))")
+        XCTAssertTrue(lines.contains { $0.contains("the checkpoint's classifier (5 labels") && $0.contains("eval sst") }, "\(lines)")
+        XCTAssertTrue(lines.contains("25"), "\(lines)")
+        XCTAssertTrue(lines.contains("5"), "\(lines)")
+    }
+
     /// head=pooled is part of what a run is: its store key differs from the raw-[CLS] run's.
     func testTheHeadInputIsPartOfTheRequest() throws {
         var a = TrainRequest(tasks: ["sst"], adaptation: AdaptationConfig(mode: .lora), seed: 0)

@@ -35,6 +35,73 @@ final class CheckpointLoadingTests: XCTestCase {
         XCTAssertEqual(oa.pooled(0), ob.pooled(0))
     }
 
+    /// The tokenizer follows the checkpoint: a cased vocabulary with do_lower_case false keeps the
+    /// case and the accents, and gives HF's ids (Fixtures/tokenizers/README.md, recorded with
+    /// transformers 5.25); the same vocabulary read from tokenizer.json alone (as transformers 5
+    /// saves it) gives the same; do_lower_case true gives HF's uncased ids.
+    func testTokenizersFollowTheCheckpoint() throws {
+        let texts = ["Hello World!", "hello world", "Café Über the Worlds", "CAFÉ, The world"]
+        let cased: [[Int32]] = [[2, 5, 7, 12, 3], [2, 6, 8, 3], [2, 9, 17, 14, 7, 13, 3], [2, 1, 16, 15, 8, 3]]
+        let uncased: [[Int32]] = [[2, 6, 8, 12, 3], [2, 6, 8, 3], [2, 10, 18, 14, 8, 13, 3], [2, 10, 16, 14, 8, 3]]
+        let saved = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/tokenizers/cased-transformers5", withExtension: nil))
+        let fromJSON = try BertTokenizer.load(folder: saved)
+        XCTAssertFalse(fromJSON.lowercase)
+        XCTAssertEqual(try texts.map { try fromJSON.encode($0).ids }, cased)
+
+        let tokens = fromJSON.vocabulary.tokens
+        for (lower, expected) in [(false, cased), (true, uncased)] {
+            let dir = Fixtures.temporaryDirectory()
+            try (tokens.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+            try JSONSerialization.data(withJSONObject: ["do_lower_case": lower]).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+            let t = try BertTokenizer.load(folder: dir)
+            XCTAssertEqual(try texts.map { try t.encode($0).ids }, expected, "do_lower_case \(lower)")
+        }
+        // no tokenizer_config.json: uncased, as BERT's default
+        let bare = Fixtures.temporaryDirectory()
+        try (tokens.joined(separator: "\n") + "\n").write(to: bare.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try texts.map { try BertTokenizer.load(folder: bare).encode($0).ids }, uncased)
+        // neither vocab.txt nor tokenizer.json: named
+        XCTAssertThrowsError(try BertTokenizer.load(folder: Fixtures.temporaryDirectory())) {
+            XCTAssertTrue("\($0)".contains("vocab.txt") && "\($0)".contains("tokenizer.json"), "\($0)")
+        }
+    }
+
+    /// Checkpoints as they come: a fine-tuned classifier is kept (with its labels), an MLM
+    /// checkpoint without a pooler loads (a pooled head then says why it cannot), a .bin-only
+    /// folder gets the conversion recipe.
+    func testFineTunedAndMaskedLMCheckpointsLoad() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let w = Tensor(zeros: [3, 8]), b = Tensor(zeros: [3])
+        for i in 0..<w.count { w.data[i] = Float(i) / 10 }
+        try Fixtures.writeTinyCheckpoint(to: dir, rename: { "bert." + $0 }, extra: [("classifier.weight", w), ("classifier.bias", b)])
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        config["id2label"] = ["0": "negative", "1": "neutral", "2": "positive"]
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
+        let model = try BertModel.load(folder: dir)
+        let classifier = try XCTUnwrap(model.classifier)
+        XCTAssertEqual(classifier.weight.toArray(), w.toArray())
+        XCTAssertEqual(classifier.labels, ["negative", "neutral", "positive"])
+        XCTAssertTrue(model.hasPooler)
+
+        let mlm = Fixtures.temporaryDirectory()
+        try Fixtures.writeTinyCheckpoint(to: mlm, rename: { $0.hasPrefix("pooler.") ? nil : "bert." + $0 },
+                                         extra: [("cls.predictions.bias", Tensor(zeros: [20])), ("cls.predictions.transform.dense.weight", Tensor(zeros: [8, 8]))])
+        let masked = try BertModel.load(folder: mlm)
+        XCTAssertFalse(masked.hasPooler)
+        XCTAssertNil(masked.classifier)
+        let request = { var r = TrainRequest(tasks: ["sst"], adaptation: AdaptationConfig(mode: .head), seed: 0); r.head = .pooled; return r }()
+        XCTAssertThrowsError(try TrainingPipeline.run(request, model: masked, data: DataFolder(folder: dir, tokenizer: masked.tokenizer))) {
+            XCTAssertTrue("\($0)".contains("no pooler weights"), "\($0)")
+        }
+
+        let bin = Fixtures.temporaryDirectory()
+        try Fixtures.writeTinyCheckpoint(to: bin, weights: false)
+        try Data([0]).write(to: bin.appendingPathComponent("pytorch_model.bin"))
+        XCTAssertThrowsError(try BertModel.load(folder: bin)) {
+            XCTAssertTrue("\($0)".contains("pytorch_model.bin") && "\($0)".contains("safe_serialization=True"), "\($0)")
+        }
+    }
+
     func testBadFoldersAndTensorsGiveNamedErrors() throws {
         let missing = "/nonexistent/lorabook-model"
         XCTAssertThrowsError(try BertModel.load(folder: URL(fileURLWithPath: missing))) {

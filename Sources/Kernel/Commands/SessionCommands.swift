@@ -7,7 +7,7 @@ enum SessionCommands {
 
     static let model = CommandSpec(
         "model", group: "setup", summary: "Load a BERT checkpoint folder (default: the MiniLM-L6 from setup).",
-        detail: "Any folder with config.json, vocab.txt and model.safetensors loads (e.g. bert-base-uncased). Later commands use this model.",
+        detail: "Any HF BERT checkpoint folder with config.json, model.safetensors and a vocabulary (vocab.txt, or tokenizer.json) loads, e.g. bert-base-uncased or a cased model (tokenizer_config.json's do_lower_case is followed). A fine-tuned BertForSequenceClassification's classifier becomes the current run when its label count fits a task (the record's `classifier`); MLM heads are ignored. Later commands use this model.",
         parameters: [ParameterSpec("path", .string, positional: true, default: "models/minilm-l6", "the checkpoint folder")],
         returns: "record {name, path, layers, hidden, heads, parameters}",
         examples: ["let m = model\nprint m.layers"]
@@ -17,9 +17,42 @@ enum SessionCommands {
         do { m = try BertModel.load(folder: folder) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
         inv.session.model = m
         let c = m.config
-        return .record(Record([("name", .string(c.name)), ("path", .string(folder.path)), ("layers", .number(Double(c.numLayers))),
-                               ("hidden", .number(Double(c.hiddenSize))), ("heads", .number(Double(c.numHeads))),
-                               ("parameters", .number(Double(m.parameters.count)))]))
+        var fields: [(String, Value)] = [("name", .string(c.name)), ("path", .string(folder.path)), ("layers", .number(Double(c.numLayers))),
+                                         ("hidden", .number(Double(c.hiddenSize))), ("heads", .number(Double(c.numHeads))),
+                                         ("parameters", .number(Double(m.parameters.count)))]
+        if let run = try checkpointRun(m, session: inv.session) {
+            fields.append(("classifier", .run(run)))
+        }
+        return .record(Record(fields))
+    }
+
+    /// A fine-tuned checkpoint's classifier as a run (a frozen encoder and a pooled head named
+    /// `classifier`) when its label count fits a built-in task: `eval TASK` then scores it. Otherwise
+    /// it is ignored, and a note says so.
+    static func checkpointRun(_ m: BertModel, session s: Session) throws -> RunHandle? {
+        guard let classifier = m.classifier else { return nil }
+        let K = classifier.weight.shape[0]
+        let labels = classifier.labels.isEmpty ? "" : " (\(classifier.labels.joined(separator: ", ")))"
+        let fitting = Datasets.builtIn.filter { $0.value.spec.kind == (K == 1 ? .regression : .classification) && (K == 1 || $0.value.spec.classes == K) }.keys.sorted()
+            + (K == 2 ? ["sst2"] : [])
+        guard !fitting.isEmpty else {
+            s.emit(.warning("the checkpoint's classifier has \(K) labels\(labels), which no built-in task has: it is ignored (the encoder is loaded)"))
+            return nil
+        }
+        guard m.hasPooler else {
+            s.emit(.warning("the checkpoint's classifier reads the pooled output, and it has no pooler weights: the classifier is ignored"))
+            return nil
+        }
+        let network = try Network(model: m, adaptation: AdaptationConfig(mode: .head))
+        let head = network.addHead("classifier", kind: K == 1 ? .regression : .classification, classes: K, pooled: true)
+        head.weight.copy(from: classifier.weight)
+        head.bias.copy(from: classifier.bias)
+        var r = describe(network.adaptation)
+        r.fields += [("name", .string("classifier")), ("tasks", .list([.string("classifier")])), ("labels", .list(classifier.labels.map { .string($0) }))]
+        let run = RunHandle(name: "classifier", network: network, record: r, tasks: ["classifier"])
+        s.lastRun = run
+        s.emit(.text("the checkpoint's classifier (\(K) label\(K == 1 ? "" : "s")\(labels)) is the current run: `eval \(fitting.joined(separator: "|"))` scores it"))
+        return run
     }
 
     static let data = CommandSpec(

@@ -274,7 +274,7 @@ enum TrainingCommands {
         let tasks = try inv.strings("tasks") ?? run.tasks
         var results: [(String, Evaluation)] = []
         for task in tasks {
-            guard let head = run.network.head(task) else {
+            guard let head = try head(of: run, for: task, session: s, at: inv.location("tasks")) else {
                 throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
             }
             let data = try s.encoded(task, split: try inv.string("split") ?? "dev", subset: try evaluationSubset(inv),
@@ -313,6 +313,16 @@ enum TrainingCommands {
         var r = evaluationRecord(results)
         r["members"] = .number(Double(runs.count))
         return .record(r)
+    }
+
+    /// The head that answers `task`: the one named after it, or a loaded classifier (a checkpoint's
+    /// or a PEFT folder's, named `classifier`) with as many outputs as the task has classes.
+    static func head(of run: RunHandle, for task: String, session s: Session, at location: SourceLocation?) throws -> LinearHead? {
+        if let h = run.network.head(task) { return h }
+        guard let h = run.network.head("classifier"), run.network.heads.count == 1 else { return nil }
+        let spec = try s.dataset(task, split: "dev", at: location).spec
+        let fits = spec.kind == .regression ? h.kind == .regression : (h.kind == .classification && h.outputs == spec.classes)
+        return fits ? h : nil
     }
 
     static let report = CommandSpec(

@@ -84,6 +84,9 @@ public enum PeftFolder {
             classes = w.shape[0]
         }
 
+        if classes != nil && !model.hasPooler {
+            throw ModelError.invalidArgument(name: folder.path, reason: "its classifier reads the pooled output, and the model \(model.folder.path) has no pooler weights (pooler.dense.*)")
+        }
         let adaptation = AdaptationConfig(mode: config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha, dropout: config.dora ? 0 : config.dropout,
                                           targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
         let network: Network

@@ -15,6 +15,8 @@ public struct BertConfig: Sendable, Equatable, Codable {
     /// Dropout probabilities used while training (HF's hidden_dropout_prob, attention_probs_dropout_prob).
     public var hiddenDropout: Float = 0.1
     public var attentionDropout: Float = 0.1
+    /// A fine-tuned classifier's label names, by id (config.json's id2label), when it has them.
+    public var labels: [String]?
 
     public var headDim: Int { hiddenSize / numHeads }
 
@@ -79,6 +81,10 @@ public struct BertConfig: Sendable, Equatable, Codable {
             name: (json["_name_or_path"] as? String) ?? url.deletingLastPathComponent().lastPathComponent)
         hiddenDropout = (json["hidden_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1
         attentionDropout = (json["attention_probs_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1
+        if let map = json["id2label"] as? [String: Any], map.count <= TaskSpec.maxClasses {
+            let pairs = map.compactMap { k, v in Int(k).map { ($0, v as? String ?? "\(v)") } }
+            if pairs.count == map.count, Set(pairs.map(\.0)) == Set(0..<map.count) { labels = pairs.sorted { $0.0 < $1.0 }.map(\.1) }
+        }
         guard hiddenSize % numHeads == 0 else {
             throw ModelError.invalidConfig(path: path, reason: "'hidden_size' \(hiddenSize) is not a multiple of 'num_attention_heads' \(numHeads)")
         }

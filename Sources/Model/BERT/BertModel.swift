@@ -48,11 +48,22 @@ public final class BertModel: @unchecked Sendable {
     public private(set) var parameterGeneration = 0
     public func parametersChanged() { parameterGeneration &+= 1 }
 
+    /// Whether the checkpoint had pooler weights (a pooled head needs them; nothing else does).
+    public internal(set) var hasPooler = true
+    /// A fine-tuned checkpoint's sequence-classification head (`classifier.weight` [K, C] and
+    /// `classifier.bias`, BertForSequenceClassification's, on the pooled output), with config.json's
+    /// labels (id2label) when it names them.
+    public internal(set) var classifier: (weight: Tensor, bias: Tensor, labels: [String])?
+
     public init(folder: URL, config: BertConfig, parameters: BertParameters, tokenizer: BertTokenizer) {
         self.folder = folder; self.config = config; self.parameters = parameters; self.tokenizer = tokenizer
     }
 
-    /// Loads `config.json`, `vocab.txt` and `model.safetensors` from a checkpoint folder.
+    /// Loads `config.json`, the tokenizer (BertTokenizer.load: vocab.txt or tokenizer.json, with
+    /// tokenizer_config.json's settings) and `model.safetensors` from a checkpoint folder: a BertModel,
+    /// or the encoder of a BertForMaskedLM (its `cls.*` head ignored) or of a
+    /// BertForSequenceClassification (its `classifier.*` head kept as `classifier`). Pooler weights
+    /// may be missing (MLM checkpoints have none); then `hasPooler` is false.
     public static func load(folder: URL) throws -> BertModel {
         BLAS.initialize()
         var isDir: ObjCBool = false
@@ -66,18 +77,33 @@ public final class BertModel: @unchecked Sendable {
             }
             return url
         }
-        let config = try BertConfig(contentsOf: try file("config.json", "the HF BERT config with hidden_size, num_hidden_layers, …"))
-        let vocabURL = try file("vocab.txt", "the WordPiece vocabulary, one token per line")
-        let weightsURL = try file("model.safetensors", "the weights in safetensors format; PyTorch .bin checkpoints are not read")
-        let tokenizer = try BertTokenizer(vocabularyFile: vocabURL)
+        let configURL = try file("config.json", "the HF BERT config with hidden_size, num_hidden_layers, …")
+        let config = try BertConfig(contentsOf: configURL)
+        let bin = ["pytorch_model.bin", "model.bin", "tf_model.h5"].first { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+        let weightsURL = try file("model.safetensors", bin.map {
+            "safetensors weights; this folder has only \($0): convert it once with transformers, `AutoModel.from_pretrained(\"DIR\").save_pretrained(\"DIR\", safe_serialization=True)` (a fine-tuned classifier: AutoModelForSequenceClassification)"
+        } ?? "the weights in safetensors format")
+        let tokenizer = try BertTokenizer.load(folder: folder)
         guard tokenizer.vocabulary.count <= config.vocabSize else {
-            throw ModelError.invalidVocabulary(path: vocabURL.path, reason: "\(tokenizer.vocabulary.count) tokens but config.json's vocab_size is \(config.vocabSize)")
+            throw ModelError.invalidVocabulary(path: folder.appendingPathComponent("vocab.txt").path, reason: "\(tokenizer.vocabulary.count) tokens but config.json's vocab_size is \(config.vocabSize)")
         }
         let weights = try SafeTensorsFile(contentsOf: weightsURL)   // mapped, not read
         try BertParameters.check(weights, against: config)
         let parameters = BertParameters(config: config)
         try parameters.load(from: weights)
-        return BertModel(folder: folder, config: config, parameters: parameters, tokenizer: tokenizer)
+        let model = BertModel(folder: folder, config: config, parameters: parameters, tokenizer: tokenizer)
+        model.hasPooler = weights.names.contains { BertParameters.map(checkpointKey: $0, isParameter: { _ in true }) == .parameter("pooler.dense.weight") }
+        if let w = weights.entries["classifier.weight"], let b = weights.entries["classifier.bias"] {
+            let C = config.hiddenSize
+            guard w.shape.count == 2, w.shape[1] == C, (1...TaskSpec.maxClasses).contains(w.shape[0]), b.shape == [w.shape[0]] else {
+                throw ModelError.shapeMismatch(path: weightsURL.path, key: "classifier.weight", expected: [-1, C], actual: w.shape)
+            }
+            let weight = Tensor(zeros: w.shape), bias = Tensor(zeros: b.shape)
+            try weights.read("classifier.weight", into: weight.data)
+            try weights.read("classifier.bias", into: bias.data)
+            model.classifier = (weight, bias, config.labels ?? [])
+        }
+        return model
     }
 
     /// A copy with its own parameters (full fine-tuning changes them; the original stays intact).

@@ -122,11 +122,16 @@ public final class BertParameters: @unchecked Sendable {
         var k = key
         if k.hasPrefix("bert.") { k.removeFirst(5) }
         if k.hasPrefix("cls.") { return .ignored(reason: "pretraining head") }
+        if k == "classifier.weight" || k == "classifier.bias" { return .ignored(reason: "sequence-classification head (BertModel.classifier)") }
         if k == "embeddings.position_ids" { return .ignored(reason: "position id buffer") }
         if k.hasSuffix(".gamma") { k = String(k.dropLast(6)) + ".weight" }
         if k.hasSuffix(".beta") { k = String(k.dropLast(5)) + ".bias" }
         return isParameter(k) ? .parameter(k) : .unknown
     }
+
+    /// The pooler's weights: optional in a checkpoint (masked-LM checkpoints have none; only pooled
+    /// heads read them).
+    static func isPooler(_ name: String) -> Bool { name.hasPrefix("pooler.") }
 
     /// Checks a checkpoint's header against the config before anything is allocated: every
     /// parameter present once with the config's shape, no unknown tensor. A config that says
@@ -148,8 +153,12 @@ public final class BertParameters: @unchecked Sendable {
                 }
             }
         }
-        if let missing = layout(config).first(where: { !seen.contains($0.0) }) {
+        if let missing = layout(config).first(where: { !seen.contains($0.0) && !isPooler($0.0) }) {
             throw ModelError.missingTensor(path: file.path, key: missing.0, expectedShape: missing.1)
+        }
+        if seen.contains("pooler.dense.weight") != seen.contains("pooler.dense.bias") {
+            let missing = seen.contains("pooler.dense.weight") ? "pooler.dense.bias" : "pooler.dense.weight"
+            throw ModelError.missingTensor(path: file.path, key: missing, expectedShape: missing.hasSuffix("weight") ? [config.hiddenSize, config.hiddenSize] : [config.hiddenSize])
         }
     }
 
@@ -173,7 +182,7 @@ public final class BertParameters: @unchecked Sendable {
                 try file.read(key, into: t.data)
             }
         }
-        if let missing = named.first(where: { !loaded.contains($0.name) }) {
+        if let missing = named.first(where: { !loaded.contains($0.name) && !Self.isPooler($0.name) }) {
             throw ModelError.missingTensor(path: file.path, key: missing.name, expectedShape: missing.tensor.shape)
         }
     }

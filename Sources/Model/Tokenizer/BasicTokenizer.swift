@@ -2,14 +2,15 @@
 //  1. clean: drop U+0000, U+FFFD and control characters (category C*, except \t \n \r);
 //     map whitespace (space, \t, \n, \r, category Zs) to a space;
 //  2. put spaces around CJK ideographs (the CJK Unified Ideographs blocks; not kana or hangul);
-//  3. strip accents: canonical decomposition (NFD), then drop nonspacing marks (Mn);
-//  4. lower-case;
+//  3. strip accents: canonical decomposition (NFD), then drop nonspacing marks (Mn) — by default
+//     when lower-casing (HF's strip_accents None), or as `stripAccents` says;
+//  4. lower-case (uncased models; a cased model keeps the case);
 //  5. split on whitespace, then split every punctuation character (ASCII symbols and category P*)
 //     into a token of its own.
 import Foundation
 
 public enum BasicTokenizer {
-    public static func split(_ text: String, lowercase: Bool = true) -> [String] {
+    public static func split(_ text: String, lowercase: Bool = true, stripAccents: Bool? = nil) -> [String] {
         var cleaned = String.UnicodeScalarView()
         for u in text.unicodeScalars {
             if u.value == 0 || u.value == 0xFFFD || isControl(u) { continue }
@@ -18,12 +19,13 @@ public enum BasicTokenizer {
             cleaned.append(u)
         }
         var normalized = String(cleaned)
-        if lowercase {
+        if stripAccents ?? lowercase {
             let nfd = normalized.decomposedStringWithCanonicalMapping
             var stripped = String.UnicodeScalarView()
             for u in nfd.unicodeScalars where u.properties.generalCategory != .nonspacingMark { stripped.append(u) }
-            normalized = String(stripped).lowercased()
+            normalized = String(stripped)
         }
+        if lowercase { normalized = normalized.lowercased() }
         var words: [String] = []
         var current = String.UnicodeScalarView()
         func flush() { if !current.isEmpty { words.append(String(current)); current = String.UnicodeScalarView() } }

@@ -13,40 +13,53 @@ public struct Encoding: Sendable, Equatable {
 }
 
 public struct BertTokenizer: Sendable {
+    /// The special tokens' text (HF's cls_token, sep_token, pad_token, unk_token, mask_token).
+    public struct Specials: Sendable, Equatable {
+        public var cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", unk = "[UNK]", mask = "[MASK]"
+        public init() {}
+        public var all: [String] { [cls, sep, pad, mask, unk] }
+    }
+
     public let vocabulary: Vocabulary
     public let lowercase: Bool
+    /// nil: strip accents exactly when lower-casing (HF's default).
+    public let stripAccents: Bool?
+    public let specials: Specials
     public let maxInputCharsPerWord: Int
     public let clsID: Int32, sepID: Int32, padID: Int32, unkID: Int32
 
-    public init(vocabulary: Vocabulary, lowercase: Bool = true, maxInputCharsPerWord: Int = 100) {
+    public init(vocabulary: Vocabulary, lowercase: Bool = true, stripAccents: Bool? = nil, specials: Specials = Specials(), maxInputCharsPerWord: Int = 100) {
         self.vocabulary = vocabulary
         self.lowercase = lowercase
+        self.stripAccents = stripAccents
+        self.specials = specials
         self.maxInputCharsPerWord = maxInputCharsPerWord
-        clsID = vocabulary.id("[CLS]") ?? 101
-        sepID = vocabulary.id("[SEP]") ?? 102
-        padID = vocabulary.id("[PAD]") ?? 0
-        unkID = vocabulary.id("[UNK]") ?? 100
+        clsID = vocabulary.id(specials.cls) ?? 101
+        sepID = vocabulary.id(specials.sep) ?? 102
+        padID = vocabulary.id(specials.pad) ?? 0
+        unkID = vocabulary.id(specials.unk) ?? 100
     }
 
     public init(vocabularyFile url: URL) throws {
         self.init(vocabulary: try Vocabulary(contentsOf: url))
     }
 
-    /// The special tokens that, written literally in a text, stand for themselves (as in HF's
-    /// tokenizers: matched case-sensitively on the raw text, before any normalisation).
-    public static let specialTokens = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"]
+    /// The default special tokens (uncased BERT's).
+    public static let specialTokens = Specials().all
 
-    /// Word pieces of `text`; a literal special token such as "[SEP]" stays one token.
+    /// Word pieces of `text`; a literal special token such as "[SEP]" stays one token (as in HF's
+    /// tokenizers: matched case-sensitively on the raw text, before any normalisation).
     public func tokenize(_ text: String) -> [String] {
         var pieces: [String] = []
         var rest = Substring(text)
+        let specialTokens = specials.all
         while !rest.isEmpty {
-            let hits = Self.specialTokens.compactMap { tok in rest.range(of: tok).map { ($0, tok) } }
+            let hits = specialTokens.compactMap { tok in rest.range(of: tok).map { ($0, tok) } }
             guard let (range, tok) = hits.min(by: { $0.0.lowerBound < $1.0.lowerBound }) else {
-                pieces += BasicTokenizer.split(String(rest), lowercase: lowercase).flatMap(wordPieces)
+                pieces += BasicTokenizer.split(String(rest), lowercase: lowercase, stripAccents: stripAccents).flatMap(wordPieces)
                 break
             }
-            pieces += BasicTokenizer.split(String(rest[..<range.lowerBound]), lowercase: lowercase).flatMap(wordPieces)
+            pieces += BasicTokenizer.split(String(rest[..<range.lowerBound]), lowercase: lowercase, stripAccents: stripAccents).flatMap(wordPieces)
             pieces.append(tok)
             rest = rest[range.upperBound...]
         }
@@ -57,7 +70,7 @@ public struct BertTokenizer: Sendable {
     /// `maxInputCharsPerWord` scalars, or one with no match at some position, becomes [UNK].
     public func wordPieces(_ word: String) -> [String] {
         let scalars = Array(word.unicodeScalars)
-        if scalars.count > maxInputCharsPerWord { return ["[UNK]"] }
+        if scalars.count > maxInputCharsPerWord { return [specials.unk] }
         var pieces: [String] = []
         var start = 0
         while start < scalars.count {
@@ -69,7 +82,7 @@ public struct BertTokenizer: Sendable {
                 if vocabulary.id(s) != nil { found = s; break }
                 end -= 1
             }
-            guard let piece = found else { return ["[UNK]"] }
+            guard let piece = found else { return [specials.unk] }
             pieces.append(piece)
             start = end
         }
@@ -102,10 +115,10 @@ public struct BertTokenizer: Sendable {
             if pa.count > n1 { pa.removeLast(pa.count - n1) }
             if pb.count > n2 { pb.removeLast(pb.count - n2) }
         }
-        var tokens = ["[CLS]"] + pa + ["[SEP]"]
+        var tokens = [specials.cls] + pa + [specials.sep]
         var types = [Int32](repeating: 0, count: tokens.count)
         if b != nil {
-            tokens += pb + ["[SEP]"]
+            tokens += pb + [specials.sep]
             types += [Int32](repeating: 1, count: pb.count + 1)
         }
         let ids = tokens.map { vocabulary.id($0) ?? unkID }

@@ -146,6 +146,9 @@ public enum TrainingPipeline {
     public static func run(_ request: TrainRequest, model: BertModel, data: TrainingData,
                            onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> (network: Network, result: TrainResult) {
         try request.validate()
+        if request.head == .pooled && !model.hasPooler {
+            throw ModelError.invalidArgument(name: "head=pooled", reason: "the checkpoint \(model.folder.path) has no pooler weights (pooler.dense.*) for a pooled head to read; use head=cls")
+        }
         let network = try Network(model: model, adaptation: request.adaptation, seed: request.seed)
         var bindings: [TaskBinding] = []
         var monitored: [(task: String, data: EncodedDataset, head: LinearHead)] = []
