@@ -37,24 +37,8 @@ public final class RunStore: @unchecked Sendable {
 
     // MARK: keys
 
-    private static let digestLock = NSLock()
-    nonisolated(unsafe) private static var digests: [String: (size: Int, mtime: Double, sha: String)] = [:]
-
     /// A file's SHA-256, remembered per process while its size and modification time stay the same.
-    public static func digest(_ path: String) -> String {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
-        let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        digestLock.lock()
-        let known = digests[path]
-        digestLock.unlock()
-        if let known, known.size == size, known.mtime == mtime { return known.sha }
-        let sha = SHA256.file(path) ?? "missing"
-        digestLock.lock()
-        digests[path] = (size, mtime, sha)
-        digestLock.unlock()
-        return sha
-    }
+    public static func digest(_ path: String) -> String { SHA256.remembered(path) ?? "missing" }
 
     /// The key of a training: see the file's header for what it covers.
     public static func key(_ request: TrainRequest, model: URL, sources: [TaskSource]) throws -> String {

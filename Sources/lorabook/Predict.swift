@@ -30,6 +30,9 @@ struct Predict: ParsableCommand {
     @Option(name: .long, help: "Inputs per forward pass.")
     var batch = 64
 
+    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
+    var force = false
+
     @Flag(name: .long, help: "One JSON object per input.")
     var json = false
 
@@ -41,7 +44,7 @@ struct Predict: ParsableCommand {
         guard (1...65_536).contains(batch) else { throw ModelError.invalidArgument(name: "--batch \(batch)", reason: "expected 1…65536") }
         let inputs = try readInputs()
         let model = try options.load()
-        let network = try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: task ?? "classifier")
+        let network = try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: task ?? "classifier", force: force)
         let name = task ?? network.heads.first?.name
         guard let name, let head = network.head(name) else {
             throw ModelError.invalidArgument(name: "--task \(task ?? "")", reason: network.heads.isEmpty

@@ -116,6 +116,29 @@ final class PeftFolderTests: XCTestCase {
         }
     }
 
+    /// An adapter records its base weights (a lorabook file: their SHA-256; a PEFT folder written by
+    /// lorabook: the model folder): loading it onto other weights of the same shape is refused, and
+    /// allowed when forced.
+    func testAdaptersRefuseOtherBaseWeights() throws {
+        let a = Fixtures.temporaryDirectory(), b = Fixtures.temporaryDirectory()
+        try Fixtures.writeTinyCheckpoint(to: a, seed: 1)
+        try Fixtures.writeTinyCheckpoint(to: b, seed: 2)
+        let modelA = try BertModel.load(folder: a), modelB = try BertModel.load(folder: b)
+        let network = try Network(model: modelA, adaptation: AdaptationConfig(mode: .lora, rank: 2, targets: [.query, .pooler]))
+        network.addHead("sst", kind: .classification, classes: 3, pooled: true)
+        let out = Fixtures.temporaryDirectory()
+        let file = out.appendingPathComponent("run.safetensors"), folder = out.appendingPathComponent("peft")
+        try AdapterFile.save(network, to: file)
+        try PeftFolder.save(network, to: folder)
+        for url in [file, folder] {
+            XCTAssertNoThrow(try AdapterFile.open(url, model: modelA, peftHead: "sst"))
+            XCTAssertThrowsError(try AdapterFile.open(url, model: modelB, peftHead: "sst")) {
+                XCTAssertTrue("\($0)".contains("other base weights") && "\($0)".contains(url.path), "\($0)")
+            }
+            XCTAssertNoThrow(try AdapterFile.open(url, model: modelB, peftHead: "sst", force: true))
+        }
+    }
+
     func testBadFoldersAreNamed() throws {
         let model = try Fixtures.model.get()
         let dir = Fixtures.temporaryDirectory()

@@ -380,7 +380,8 @@ enum TrainingCommands {
         "load", group: "training", summary: "Load a run saved with `save RUN \"file.safetensors\"`, or a PEFT adapter folder, onto the current model.",
         detail: "A PEFT folder (adapter_config.json + adapter_model.safetensors, LoRA or DoRA, as PEFT's save_pretrained writes it) becomes a run with its adapters and, when it saved a classifier, a pooled head for task= (docs/interop.md).",
         parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file, or a PEFT adapter folder"),
-                     ParameterSpec("task", .name, default: "classifier", "for a PEFT folder: the task its classifier answers (eval TASK run=… then scores it)")],
+                     ParameterSpec("task", .name, default: "classifier", "for a PEFT folder: the task its classifier answers (eval TASK run=… then scores it)"),
+                     ParameterSpec("force", .bool, default: "false", "load an adapter trained on other base weights than the current model's (refused otherwise)")],
         returns: "run", examples: ["model\nlora rank=2\nlet r = train sst limit=32\nsave r \"/tmp/lorabook-example-run.safetensors\"\nlet again = load \"/tmp/lorabook-example-run.safetensors\"\neval sst limit=20 run=again"]
     ) { inv in
         let model = try inv.session.requireModel(at: inv.call.location)
@@ -389,7 +390,7 @@ enum TrainingCommands {
         let isFolder = PeftFolder.isAdapterFolder(url)
         if inv.has("task") && !isFolder { throw Diagnostic("task= is for PEFT adapter folders; a lorabook file names its heads itself", at: inv.location("task")) }
         let network: Network
-        do { network = try AdapterFile.open(url, model: model, peftHead: try inv.string("task") ?? "classifier") } catch let e as ModelError {
+        do { network = try AdapterFile.open(url, model: model, peftHead: try inv.string("task") ?? "classifier", force: try inv.bool("force") ?? false) } catch let e as ModelError {
             throw Diagnostic(e.description, at: inv.location("path"))
         }
         var r = SessionCommands.describe(network.adaptation)

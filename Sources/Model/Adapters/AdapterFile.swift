@@ -22,6 +22,7 @@ public enum AdapterFile {
             "adaptation": String(decoding: try encoder.encode(network.adaptation), as: UTF8.self),
             "heads": String(decoding: try JSONSerialization.data(withJSONObject: heads, options: [.sortedKeys]), as: UTF8.self),
             "model_name": c.name,
+            "base_weights_sha256": network.model.weightsDigest ?? "",
             "model_shape": "hidden=\(c.hiddenSize) layers=\(c.numLayers) heads=\(c.numHeads) intermediate=\(c.intermediateSize) vocab=\(c.vocabSize)",
         ]
         try SafeTensorsWriter.write(tensors, metadata: metadata, to: url)
@@ -29,17 +30,24 @@ public enum AdapterFile {
 
     /// What a user names as an adapter: a lorabook file, or a PEFT adapter folder (PeftFolder; its
     /// classifier becomes a pooled head named `peftHead`).
-    public static func open(_ url: URL, model: BertModel, peftHead: String = "classifier") throws -> Network {
+    public static func open(_ url: URL, model: BertModel, peftHead: String = "classifier", force: Bool = false) throws -> Network {
         var directory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &directory) else {
             throw ModelError.fileUnreadable(path: url.path, reason: "no such file or folder")
         }
-        return directory.boolValue ? try PeftFolder.load(url, model: model, head: peftHead) : try load(url, model: model)
+        return directory.boolValue ? try PeftFolder.load(url, model: model, head: peftHead, force: force) : try load(url, model: model, force: force)
+    }
+
+    /// Refuses an adapter trained on other base weights than `model`'s (by the weights file's
+    /// SHA-256), unless forced: an adapter on the wrong base computes without error and means nothing.
+    static func checkBase(_ recorded: String?, model: BertModel, path: String, force: Bool) throws {
+        guard !force, let recorded, !recorded.isEmpty, let ours = model.weightsDigest, ours != recorded else { return }
+        throw ModelError.invalidArgument(name: "adapter \(path)", reason: "it was trained on other base weights (sha256 \(recorded.prefix(12))…) than this model's \(model.folder.path) (sha256 \(ours.prefix(12))…); load the model it was trained on, or force it (load … force=true, --force)")
     }
 
     /// Rebuilds the saved configuration on `model` and loads its tensors. Fails, naming the file,
     /// when it is not a lorabook adapter file or was trained for a model of another shape.
-    public static func load(_ url: URL, model: BertModel) throws -> Network {
+    public static func load(_ url: URL, model: BertModel, force: Bool = false) throws -> Network {
         let file = try SafeTensorsFile(contentsOf: url)
         if file.metadata["format"] == "pt", file.names.contains(where: { $0.hasPrefix("base_model.model.") }) {
             throw ModelError.invalidSafetensors(path: url.path, reason: "this is PEFT's adapter_model.safetensors: load its folder (with adapter_config.json) instead")
@@ -53,6 +61,7 @@ public enum AdapterFile {
         if let saved = file.metadata["model_shape"], saved != shape {
             throw ModelError.invalidArgument(name: "adapter file \(url.path)", reason: "it was trained for a model with \(saved), this model has \(shape)")
         }
+        try checkBase(file.metadata["base_weights_sha256"], model: model, path: url.path, force: force)
         let adaptation: AdaptationConfig
         do { adaptation = try JSONDecoder().decode(AdaptationConfig.self, from: Data(adaptationJSON.utf8)) } catch {
             throw ModelError.invalidSafetensors(path: url.path, reason: "its adaptation metadata cannot be read")

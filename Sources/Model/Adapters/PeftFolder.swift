@@ -53,7 +53,7 @@ public enum PeftFolder {
 
     /// Builds a network on `model` from a PEFT folder: its adapters and, when the folder saved a
     /// classifier, a pooled head named `head`. Every problem names the file and the key.
-    public static func load(_ folder: URL, model: BertModel, head: String = "classifier") throws -> Network {
+    public static func load(_ folder: URL, model: BertModel, head: String = "classifier", force: Bool = false) throws -> Network {
         let configURL = folder.appendingPathComponent(configName), weightsURL = folder.appendingPathComponent(weightsName)
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw ModelError.missingModelFile(folder: folder.path, file: configName, expected: "a PEFT adapter folder (adapter_config.json and adapter_model.safetensors, as PEFT's save_pretrained writes them)")
@@ -72,6 +72,11 @@ public enum PeftFolder {
             throw ModelError.invalidConfig(path: configURL.path, reason: "not a JSON object")
         }
         let config = try Config(json, path: configURL.path, model: model.config)
+        // base_model_name_or_path: when it is a local checkpoint folder, its weights must be this model's
+        if let base = json["base_model_name_or_path"] as? String, base.hasPrefix("/") || base.hasPrefix("."),
+           let theirs = SHA256.remembered(URL(fileURLWithPath: base, relativeTo: folder).appendingPathComponent("model.safetensors").path) {
+            try AdapterFile.checkBase(theirs, model: model, path: folder.path, force: force)
+        }
         let file = try SafeTensorsFile(contentsOf: weightsURL)
         let prefix = "base_model.model."
 

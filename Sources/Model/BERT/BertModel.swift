@@ -55,6 +55,10 @@ public final class BertModel: @unchecked Sendable {
     /// labels (id2label) when it names them.
     public internal(set) var classifier: (weight: Tensor, bias: Tensor, labels: [String])?
 
+    /// The SHA-256 of the checkpoint's weights file (nil when it has none): adapters record it, and
+    /// refuse to load onto other weights.
+    public var weightsDigest: String? { SHA256.remembered(folder.appendingPathComponent("model.safetensors").path) }
+
     public init(folder: URL, config: BertConfig, parameters: BertParameters, tokenizer: BertTokenizer) {
         self.folder = folder; self.config = config; self.parameters = parameters; self.tokenizer = tokenizer
     }

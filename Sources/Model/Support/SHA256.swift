@@ -79,3 +79,25 @@ public struct SHA256 {
         return sha.finish()
     }
 }
+
+extension SHA256 {
+    private static let rememberedLock = NSLock()
+    nonisolated(unsafe) private static var rememberedDigests: [String: (size: Int, mtime: Double, sha: String?)] = [:]
+
+    /// `file(path)`, remembered per process while the file's size and modification time stay the
+    /// same (a model's weights are hashed once however often runs are keyed, saved and loaded).
+    public static func remembered(_ path: String) -> String? {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+        let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        rememberedLock.lock()
+        let known = rememberedDigests[path]
+        rememberedLock.unlock()
+        if let known, known.size == size, known.mtime == mtime { return known.sha }
+        let sha = file(path)
+        rememberedLock.lock()
+        rememberedDigests[path] = (size, mtime, sha)
+        rememberedLock.unlock()
+        return sha
+    }
+}
