@@ -1,0 +1,58 @@
+// `lorabook eval`: a trained adapter (a lorabook file or a PEFT folder) scored on a task's dev split.
+import ArgumentParser
+import Foundation
+import Model
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a trained adapter (a lorabook file or a PEFT folder) on a task's dev split.",
+        discussion: "Prints the task's metric (accuracy, or Pearson r for sts), the majority-class baseline on the same rows, and the loss; --json gives one object.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "The adapter: a file saved by lorabook or a PEFT adapter folder.")
+    var adapter: String
+
+    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb or sst2 (a PEFT folder's classifier answers it).")
+    var task = "sst"
+
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
+    var data: String?
+
+    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (default: all).")
+    var devLimit: Int?
+
+    @Option(name: .long, help: "stratified (default), random or first.")
+    var sample = "stratified"
+
+    @Option(name: .long, help: "Maximum tokens per example.")
+    var maxLength = 128
+
+    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
+    var force = false
+
+    @Flag(name: .long, help: "One JSON object.")
+    var json = false
+
+    func run() throws {
+        if let devLimit, devLimit < 1 { throw ModelError.invalidArgument(name: "--dev-limit \(devLimit)", reason: "expected at least 1") }
+        guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "--max-length \(maxLength)", reason: "expected 3…65536") }
+        guard let sampling = Sampling(rawValue: sample) else { throw ModelError.invalidArgument(name: "--sample '\(sample)'", reason: "expected stratified, random or first") }
+        let model = try options.load()
+        let network = try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: task, force: force)
+        let dev = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer, split: "dev")
+        let spec = try dev.dataset(task).spec
+        guard let head = network.head(task) ?? network.heads.first(where: { $0.name == "classifier" && $0.outputs == spec.classes }) else {
+            throw ModelError.invalidArgument(name: "--task \(task)", reason: "the adapter has no head for it; its heads: \(network.heads.map(\.name).joined(separator: ", "))")
+        }
+        let rows = try dev.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
+        let e = TaskEvaluator.evaluate(network, head: head, data: rows)
+        if json {
+            let object: [String: Any] = ["task": task, "adapter": adapter, "examples": e.examples, "metric": e.metricName, "score": e.score,
+                                         "baseline": e.baseline, "loss": e.loss]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print("\(task) dev \(e.metricName): \(String(format: "%.4f", e.score)) on \(e.examples) examples (baseline \(String(format: "%.4f", e.baseline)), loss \(String(format: "%.4f", e.loss)))")
+        }
+    }
+}
