@@ -209,11 +209,11 @@ public final class RunStore: @unchecked Sendable {
     /// store that cannot be written is a warning, never a lost run.
     /// `key` when the caller computed it already (the request's key on `model` and `sources`).
     public func obtain(_ request: TrainRequest, model: BertModel, sources: [TaskSource], data: TrainingData, key: String? = nil,
-                       onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false },
+                       onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }, start: Network? = nil,
                        warn: (String) -> Void = { _ in }) throws -> (network: Network, result: TrainResult, origin: Origin, key: String) {
         let key = try key ?? Self.key(request, model: model.folder, sources: sources)
         if let (network, result) = stored(key, request: request, model: model, warn: warn) { return (network, result, .stored, key) }
-        let (network, result) = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: shouldStop)
+        let (network, result) = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: shouldStop, start: start)
         if !result.stopped {
             do {
                 try save(key: key, network: network, result: result, sources: sources, model: model.folder)

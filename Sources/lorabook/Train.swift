@@ -20,6 +20,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "full, head, lora or dora.")
     var mode = "lora"
 
+    @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.")
+    var adapter: String?
+
     @Option(name: .long, help: "Adapter rank.")
     var rank = 8
 
@@ -151,18 +154,30 @@ struct Train: ParsableCommand {
             monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: kept, patience: patience)
         }
         let model = try options.load()
-        let adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
+        var adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
+        var start: Network?, startDigest: String?
+        if let adapter {
+            let url = URL(fileURLWithPath: adapter)
+            let network = try AdapterFile.open(url, model: model, peftHead: task)
+            start = network
+            adaptation = network.adaptation
+            adaptation.amp = amp
+            startDigest = PeftFolder.isAdapterFolder(url)
+                ? SHA256.hex(Data(((SHA256.file(url.appendingPathComponent(PeftFolder.configName).path) ?? "") + (SHA256.file(url.appendingPathComponent(PeftFolder.weightsName).path) ?? "")).utf8))
+                : SHA256.file(url.path)
+        }
         var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
                                    weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: monitoring)
-        request.head = headInput == .pooled ? .pooled : nil
+        request.head = headInput == .pooled || start?.head(task)?.pooled == true ? .pooled : nil
+        request.initialWeights = startDigest
         let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
         let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
         _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
         let trainCount = try folder.dataset(task).subset(request.subset).count
         let progress = ProgressPrinter(label: "train:")
-        progress.line("\(mode.rawValue)\(adaptation.usesAdapters ? " r=\(rank) \(targets)" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
+        progress.line((adapter.map { "from \($0): " } ?? "") + "\(adaptation.mode.rawValue)\(adaptation.usesAdapters ? " r=\(adaptation.rank) \(adaptation.targets.map(\.rawValue).joined(separator: ","))" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
         Interrupt.install()
         let log = try logDir.map { try TrainingLog(folder: URL(fileURLWithPath: $0), run: request.name ?? request.defaultName) }
         defer { log?.close() }
@@ -180,12 +195,12 @@ struct Train: ParsableCommand {
             // the same run store as notebooks: a training asked for before is loaded, not repeated
             let store = RunStore(directory: storeURL)
             let obtained = try store.obtain(request, model: model, sources: [.builtIn(task: task, folder: folder.folder.standardizedFileURL.path)], data: folder,
-                                            onEvent: onEvent, shouldStop: { Interrupt.requested }, warn: { progress.line("warning: \($0)") })
+                                            onEvent: onEvent, shouldStop: { Interrupt.requested }, start: start, warn: { progress.line("warning: \($0)") })
             (network, result, storeKey, fromStore) = (obtained.network, obtained.result, obtained.key, obtained.origin == .stored)
             if fromStore { log?.record(stored: result) }
             if fromStore { progress.line("loaded from the run store \(store.directory.path) (run \(obtained.key.prefix(12)); trained \(formatDuration(result.seconds)) then)") }
         } else {
-            (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested })
+            (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested }, start: start)
         }
         // the dev split, scored with the head the pipeline made for the task
         let head = network.heads[0]
@@ -205,7 +220,7 @@ struct Train: ParsableCommand {
                 return row
             },
             "kept": result.kept.map { $0 as Any } ?? NSNull(), "stopped_early": result.stoppedEarly,
-            "task": task, "mode": mode.rawValue, "rank": rank, "targets": targets, "amp": amp, "epochs": epochs, "batch": batch,
+            "task": task, "mode": adaptation.mode.rawValue, "rank": adaptation.rank, "targets": adaptation.targets.map(\.rawValue).joined(separator: ","), "amp": amp, "epochs": epochs, "batch": batch,
                 "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": dev.count,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
                 "seconds": result.seconds, "examples_per_s": result.examplesPerSecond, "steps": result.steps,

@@ -122,6 +122,35 @@ final class InteropTests: XCTestCase {
         XCTAssertTrue(lines.contains("5"), "\(lines)")
     }
 
+    /// A run can start from a trained adapter (lorabook train --adapter): at a learning rate of 1e-12 it ends
+    /// with the adapter's weights; the adapter is part of the request (and so of the key);
+    /// an adapter of another configuration is refused.
+    func testATrainingStartsFromAnAdapter() throws {
+        let model = try BertModel.load(folder: K.repoRoot.appendingPathComponent("models/minilm-l6"))
+        let start = try PeftFolder.load(K.repoRoot.appendingPathComponent("Tests/ModelTests/Fixtures/golden/peft/lora-r4-qv"), model: model, head: "sst")
+        let data = DataFolder(folder: Locations.dataFolder().url, tokenizer: model.tokenizer)
+        var request = TrainRequest(tasks: ["sst"], adaptation: start.adaptation, seed: 0, limit: 32, batchSize: 16, learningRate: 1e-12)
+        request.head = .pooled
+        let fresh = try TrainingPipeline.run(request, model: model, data: data).network
+        XCTAssertThrowsError(try TrainingPipeline.run(request, model: model, data: data, start: start), "the adapter must be named in the request")
+        request.initialWeights = "digest of the adapter"
+        let continued = try TrainingPipeline.run(request, model: model, data: data, start: start).network
+        func distance(_ a: Network, _ b: Network) -> Float {
+            zip(a.trainables, b.trainables).map { x, y in zip(x.parameter.toArray(), y.parameter.toArray()).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+        }
+        XCTAssertEqual(continued.trainables.map(\.name), start.trainables.map(\.name))
+        XCTAssertLessThan(distance(continued, start), 1e-9, "steps of 1e-12 move only values near zero, by about their resolution")
+        XCTAssertGreaterThan(distance(fresh, start), 1e-3, "a fresh start is elsewhere")
+        let key = try RunStore.key(request, model: model.folder, sources: [.builtIn(task: "sst", folder: Locations.dataFolder().url.path)])
+        request.initialWeights = nil
+        XCTAssertNotEqual(try RunStore.key(request, model: model.folder, sources: [.builtIn(task: "sst", folder: Locations.dataFolder().url.path)]), key)
+        request.initialWeights = "x"
+        request.adaptation.rank = 8
+        XCTAssertThrowsError(try TrainingPipeline.run(request, model: model, data: data, start: start)) {
+            XCTAssertTrue("\($0)".contains("r=4") && "\($0)".contains("r=8"), "\($0)")
+        }
+    }
+
     /// head=pooled is part of what a run is: its store key differs from the raw-[CLS] run's.
     func testTheHeadInputIsPartOfTheRequest() throws {
         var a = TrainRequest(tasks: ["sst"], adaptation: AdaptationConfig(mode: .lora), seed: 0)

@@ -33,6 +33,9 @@ public struct TrainRequest: Codable, Sendable, Equatable {
     public var learningRateScales: [Float]?
     /// What the heads read (nil: the raw [CLS] vector).
     public var head: HeadInput?
+    /// The SHA-256 of the adapter the run starts from (`lorabook train --adapter`; nil: a fresh
+    /// initialisation). Its weights are the run's starting point, so they are part of what it is.
+    public var initialWeights: String?
 
     public static let defaultMaxLength = 128
 
@@ -143,8 +146,12 @@ public final class DataFolder: TrainingData {
 public enum TrainingPipeline {
     /// Trains `request` on `model`: builds the network (adapters or full), a head per task, the
     /// trainer, and runs it. `shouldStop` is asked between steps (the run keeps what it learned).
+    /// `start`: a trained network to continue from (its adaptation must be the request's, and
+    /// `request.initialWeights` must name it); its adapters, and its heads of the same name and
+    /// shape, are copied in before the first step.
     public static func run(_ request: TrainRequest, model: BertModel, data: TrainingData,
-                           onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> (network: Network, result: TrainResult) {
+                           onEvent: (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false },
+                           start: Network? = nil) throws -> (network: Network, result: TrainResult) {
         try request.validate()
         if request.head == .pooled && !model.hasPooler {
             throw ModelError.invalidArgument(name: "head=pooled", reason: "the checkpoint \(model.folder.path) has no pooler weights (pooler.dense.*) for a pooled head to read; use head=cls")
@@ -175,6 +182,18 @@ public enum TrainingPipeline {
                 }
             }
             bindings.append(TaskBinding(name: task, data: encoded, head: head, weight: request.weights?[i] ?? 1, learningRateScale: request.learningRateScales?[i] ?? 1))
+        }
+        if let start {
+            guard request.initialWeights != nil else { throw ModelError.invalidArgument(name: "start", reason: "a run that starts from an adapter must name it (initialWeights)") }
+            guard start.adaptation.mode == request.adaptation.mode, start.adaptation.rank == request.adaptation.rank,
+                  start.adaptation.targets == request.adaptation.targets, start.adaptation.layers == request.adaptation.layers else {
+                throw ModelError.invalidArgument(name: "adapter", reason: "it is \(start.adaptation.mode.rawValue) r=\(start.adaptation.rank) on \(start.adaptation.targets.map(\.rawValue).joined(separator: ",")); the run asks for \(request.adaptation.mode.rawValue) r=\(request.adaptation.rank) on \(request.adaptation.targets.map(\.rawValue).joined(separator: ","))")
+            }
+            let from = Dictionary(start.trainables.map { ($0.name, $0.parameter) }, uniquingKeysWith: { a, _ in a })
+            for t in network.trainables {
+                if let p = from[t.name], p.shape == t.parameter.shape { t.parameter.copy(from: p) }
+                else if !t.name.hasPrefix("heads.") { throw ModelError.invalidArgument(name: "adapter", reason: "it has no tensor \(t.name) of shape \(t.parameter.shape)") }
+            }
         }
         monitored.sort { a, b in evaluation!.tasks.firstIndex(of: a.task)! < evaluation!.tasks.firstIndex(of: b.task)! }
         let monitor = evaluation.map { e in
