@@ -45,6 +45,13 @@ def lorabook_logits(lorabook, folder):
     return [json.loads(line)["logits"] for line in out.splitlines()]
 
 
+def classes(folder):
+    """The number of labels of a folder's saved classifier."""
+    from safetensors import safe_open
+    with safe_open(str(folder / "adapter_model.safetensors"), "pt") as f:
+        return f.get_tensor("base_model.model.classifier.weight").shape[0]
+
+
 def compare(name, ours, theirs):
     worst = max(abs(a - b) for ra, rb in zip(ours, theirs) for a, b in zip(ra, rb))
     ok = len(ours) == len(theirs) and worst <= TOLERANCE
@@ -58,17 +65,16 @@ def main():
     torch.manual_seed(0)
     ok = True
     for folder in exported:
-        labels = json.loads((folder / "adapter_config.json").read_text()).get("task_type") == "SEQ_CLS"
-        from safetensors import safe_open
-        with safe_open(str(folder / "adapter_model.safetensors"), "pt") as f:
-            k = f.get_tensor("base_model.model.classifier.weight").shape[0] if labels else 2
-        ok &= compare(f"export {folder.name}", lorabook_logits(lorabook, folder), peft_logits(base_dir, str(folder), k))
+        ok &= compare(f"export {folder.name}", lorabook_logits(lorabook, folder), peft_logits(base_dir, str(folder), classes(folder)))
 
     cases = {
         "lora-r3-qkv-rslora": dict(r=3, lora_alpha=5, target_modules=["query", "key", "value"], use_rslora=True),
         "lora-r6-ffn-layers-1-4": dict(r=6, lora_alpha=12, target_modules=["intermediate.dense", "output.dense"], layers_to_transform=[1, 4]),
         "dora-r5-regex": dict(r=5, lora_alpha=3, target_modules=r".*\.(attention\.self\.value|attention\.output\.dense|pooler\.dense)", use_dora=True),
         "dora-r1-all-linear": dict(r=1, lora_alpha=16, target_modules="all-linear", use_dora=True),
+        "lora-r4-rank-alpha-pattern": dict(r=4, lora_alpha=8, target_modules=["query", "value", "pooler.dense"],
+                                           rank_pattern={"query": 2, "layer.5.attention.self.value": 7},
+                                           alpha_pattern={"value": 3, "pooler.dense": 20}),
     }
     for name, kwargs in cases.items():
         labels = 3
@@ -85,6 +91,14 @@ def main():
         with torch.no_grad():
             theirs = model(**tok(TEXTS, padding=True, truncation=True, max_length=128, return_tensors="pt")).logits.tolist()
         ok &= compare(f"import {name}", lorabook_logits(lorabook, folder), theirs)
+
+    # lorabook continues training the patterned adapter and exports it: per-module ranks and alphas
+    # go back out as PEFT's rank_pattern and alpha_pattern
+    again = work / "lb-continued-rank-alpha-pattern"
+    subprocess.run([lorabook, "train", "--adapter", str(work / "lora-r4-rank-alpha-pattern"), "--task", "sst", "--limit", "48",
+                    "--batch", "16", "--dev-limit", "16", "--no-store", "--save", str(again), "--format", "peft"],
+                   check=True, capture_output=True)
+    ok &= compare(f"export {again.name}", lorabook_logits(lorabook, again), peft_logits(base_dir, str(again), classes(again)))
     sys.exit(0 if ok else 1)
 
 

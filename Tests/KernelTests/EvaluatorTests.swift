@@ -103,6 +103,7 @@ final class EvaluatorTests: XCTestCase {
             ("print nosuch", "unknown variable 'nosuch'"),
             ("quit 1", "too many arguments for 'quit'"),
             ("predict 1 \"good\"", "parameter 'run' of 'predict' expects a run"),
+            ("truncate", "no run to truncate"),
         ]
         // every command has at least one row here
         let covered = Set(table.map { String($0.0.prefix { $0 != " " }) })

@@ -87,8 +87,19 @@ final class PeftFolderTests: XCTestCase {
         XCTAssertEqual(try parse(["layers_to_transform": 2]).layers, [2])
         XCTAssertEqual(try parse(["target_modules": #"bert\.encoder\.layer\.0\.attention\.self\.query"#]).layers, [0])
 
-        for (patch, key) in [(["peft_type": "IA3"], "peft_type"), (["rank_pattern": ["query": 8]], "rank_pattern"),
-                             (["alpha_pattern": ["value": 2]], "alpha_pattern"), (["fan_in_fan_out": true], "fan_in_fan_out"),
+        // rank_pattern and alpha_pattern, PEFT's way: a key matches a module name that ends with it
+        // (after a dot); the longest matching key decides
+        let patterned = try parse(["target_modules": ["query", "value"], "rank_pattern": ["query": 8, "layer.2.attention.self.query": 3],
+                                   "alpha_pattern": ["value": 2, "layer.0.attention.self.value": 8]])
+        XCTAssertEqual(patterned.rankPattern?["encoder.layer.0.query"], 8)
+        XCTAssertEqual(patterned.rankPattern?["encoder.layer.2.query"], 3)
+        XCTAssertNil(patterned.rankPattern?["encoder.layer.0.value"], "value keeps r")
+        XCTAssertEqual(patterned.alphaPattern?["encoder.layer.1.value"], 2)
+        XCTAssertNil(patterned.alphaPattern?["encoder.layer.0.value"], "layer 0's value keeps lora_alpha (8)")
+        XCTAssertEqual(patterned.rankPattern?.count, 6)
+
+        for (patch, key) in [(["peft_type": "IA3"], "peft_type"), (["rank_pattern": ["query": 0]], "rank_pattern"),
+                             (["alpha_pattern": ["value": "x"]], "alpha_pattern"), (["fan_in_fan_out": true], "fan_in_fan_out"),
                              (["bias": "all"], "bias"), (["target_modules": ["classifier"]], "target_modules"),
                              (["target_modules": #"bert\.encoder\.layer\.0\.attention\.self\.query|bert\.encoder\.layer\.1\.attention\.self\.value"#], "target_modules"),
                              (["target_modules": ["nothing"]], "target_modules"), (["layers_to_transform": [9]], "layers_to_transform"),
@@ -97,7 +108,31 @@ final class PeftFolderTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("adapter_config.json") && "\(error)".contains(key), "\(patch): \(error)")
             }
         }
-        XCTAssertNoThrow(try parse(["rank_pattern": ["query": 4]]), "a pattern that repeats r is fine")
+        XCTAssertNil(try parse(["rank_pattern": ["query": 4]]).rankPattern, "a pattern that repeats r changes nothing")
+    }
+
+    /// Per-adapter ranks and alphas survive export and import, and give the same outputs.
+    func testRankPatternsRoundTrip() throws {
+        let model = try Fixtures.model.get()
+        var a = AdaptationConfig(mode: .lora, rank: 4, alpha: 8, targets: [.query, .value])
+        a.rankPattern = ["encoder.layer.1.query": 2, "encoder.layer.5.value": 7]
+        a.alphaPattern = ["encoder.layer.1.query": 3]
+        let network = try Network(model: model, adaptation: a, seed: 5)
+        for ad in network.adapters!.all { for i in 0..<ad.B.count { ad.B.data[i] = Float(i % 7) * 0.01 } }
+        network.addHead("sst", kind: .classification, classes: 5, pooled: true)
+        XCTAssertEqual(network.adapters!.all.first { $0.name == "encoder.layer.1.query" }?.A.shape, [2, 384])
+        XCTAssertEqual(network.adapters!.all.first { $0.name == "encoder.layer.1.query" }?.scaling, 1.5)
+        let out = Fixtures.temporaryDirectory().appendingPathComponent("patterned")
+        try PeftFolder.save(network, to: out)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent(PeftFolder.configName))) as! [String: Any]
+        XCTAssertEqual(config["rank_pattern"] as? [String: Int], ["bert.encoder.layer.1.attention.self.query": 2, "bert.encoder.layer.5.attention.self.value": 7])
+        let back = try PeftFolder.load(out, model: model, head: "sst")
+        XCTAssertEqual(back.adaptation.rankPattern, a.rankPattern)
+        XCTAssertEqual(back.adaptation.alphaPattern, a.alphaPattern)
+        let file = out.deletingLastPathComponent().appendingPathComponent("patterned.safetensors")
+        try AdapterFile.save(network, to: file)
+        XCTAssertEqual(try AdapterFile.load(file, model: model).adaptation, a)
+        XCTAssertEqual(try logits(back, ["a quiet , lovely film"]), try logits(network, ["a quiet , lovely film"]))
     }
 
     /// A folder lorabook writes for targets a list cannot express uses a regular expression, which

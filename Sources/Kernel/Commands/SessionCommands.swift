@@ -167,6 +167,8 @@ enum SessionCommands {
             if c.dropout > 0 { r["dropout"] = .number(Double(c.dropout)) }
             if let l = c.layers { r["layers"] = .list(l.map { .number(Double($0)) }) }
             if c.rsLoRA { r["rslora"] = .bool(true) }
+            if let p = c.rankPattern { r["rank_pattern"] = .record(Record(p.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })) }
+            if let p = c.alphaPattern { r["alpha_pattern"] = .record(Record(p.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })) }
         }
         if c.amp { r["amp"] = .bool(true) }
         return r

@@ -4,7 +4,7 @@ import Model
 import Sweeps
 
 enum TrainingCommands {
-    static let all: [CommandSpec] = [train, eval, ensemble, report, spectrum, load, predict]
+    static let all: [CommandSpec] = [train, eval, ensemble, report, spectrum, truncate, load, predict]
 
     static func mb(_ bytes: Int) -> Value { .number((Double(bytes) / 1_048_576 * 10).rounded() / 10) }
 
@@ -374,6 +374,36 @@ enum TrainingCommands {
                              ("energy_4", .number(u.energy(top: 4))), ("energy_8", .number(u.energy(top: 8)))]))
         }
         return .table(t)
+    }
+
+    static let truncate = CommandSpec(
+        "truncate", group: "training",
+        summary: "Cut each adapter of a run to the rank its update needs (SVD of s·B·A), as a new run with per-layer ranks.",
+        detail: "energy=E keeps, per adapter, the fewest singular directions that hold the share E of the update's energy (Σσ²); rank=K keeps at most K. Each cut update is factored back into a smaller LoRA with the same scaling (the best approximation of that rank); a DoRA adapter keeps its magnitude. The new run evaluates, saves (its rank pattern included) and loads like any other; its record's rank_pattern shows the ranks.",
+        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run"),
+                     ParameterSpec("energy", .number, "keep the fewest directions holding this share of each update's energy (0 < E ≤ 1)"),
+                     ParameterSpec("rank", .integer, "keep at most this many directions per adapter")],
+        returns: "run: mode, rank, rank_pattern, targets, name, tasks, trainable",
+        examples: ["model\nlora rank=4\nlet r = train sst limit=32\nlet t = truncate r energy=0.9\nprint t.trainable <= r.trainable\n# expect: true"]
+    ) { inv in
+        let s = inv.session
+        guard let run = try inv.run("run") ?? s.lastRun else { throw Diagnostic("no run to truncate", at: inv.call.location, hint: "train one first") }
+        let rule: Truncation.Rule
+        switch (try inv.number("energy"), try inv.count("rank")) {
+        case (let e?, nil): rule = .energy(e)
+        case (nil, let k?): rule = .rank(k)
+        case (nil, nil): throw Diagnostic("truncate needs energy= or rank=", at: inv.call.location)
+        default: throw Diagnostic("give energy= or rank=, not both", at: inv.location("rank"))
+        }
+        let network: Network
+        do { network = try Truncation.truncated(run.network, rule: rule) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        var r = SessionCommands.describe(network.adaptation)
+        let suffix: String = { if case .energy(let e) = rule { return "e\(Value.format(e))" }; if case .rank(let k) = rule { return "k\(k)" }; return "" }()
+        let name = run.name + "-" + suffix
+        r.fields += [("name", .string(name)), ("tasks", .list(run.tasks.map { .string($0) })), ("trainable", .number(Double(network.trainableParameterCount)))]
+        let truncated = RunHandle(name: name, network: network, record: r, tasks: run.tasks)
+        s.lastRun = truncated
+        return .run(truncated)
     }
 
     static let load = CommandSpec(

@@ -72,6 +72,11 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
     public var rsLoRA: Bool
     /// Mixed precision: bf16 products of the linear layers, fp32 master weights (EncoderOptions.amp).
     public var amp: Bool
+    /// Ranks and alphas of particular adapters, by adapter name (`encoder.layer.3.query`, `pooler`),
+    /// where they differ from `rank` and `alpha` (PEFT's rank_pattern and alpha_pattern; a
+    /// truncated run's per-layer ranks). nil: every adapter has `rank` and `alpha`.
+    public var rankPattern: [String: Int]?
+    public var alphaPattern: [String: Float]?
 
     public init(mode: AdaptationMode, rank: Int = 8, alpha: Float? = nil, dropout: Float = 0,
                 targets: [AdapterTarget] = [.query, .value], layers: [Int]? = nil, rsLoRA: Bool = false, amp: Bool = false) {
@@ -79,7 +84,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         self.targets = targets; self.layers = layers; self.rsLoRA = rsLoRA; self.amp = amp
     }
 
-    private enum CodingKeys: String, CodingKey { case mode, rank, alpha, dropout, targets, layers, rsLoRA, amp }
+    private enum CodingKeys: String, CodingKey { case mode, rank, alpha, dropout, targets, layers, rsLoRA, amp, rankPattern, alphaPattern }
 
     /// Files written before `amp` existed decode with amp = false.
     public init(from decoder: Decoder) throws {
@@ -92,6 +97,22 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         layers = try c.decodeIfPresent([Int].self, forKey: .layers)
         rsLoRA = try c.decode(Bool.self, forKey: .rsLoRA)
         amp = try c.decodeIfPresent(Bool.self, forKey: .amp) ?? false
+        rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern)
+        alphaPattern = try c.decodeIfPresent([String: Float].self, forKey: .alphaPattern)
+    }
+
+    /// The rank of the adapter named `name` (LowRankAdapter.name).
+    public func rank(for name: String) -> Int { rankPattern?[name] ?? rank }
+    public func alpha(for name: String) -> Float { alphaPattern?[name] ?? alpha }
+    /// s = alpha / r (or alpha / √r with rsLoRA) of the adapter named `name`.
+    public func scaling(for name: String) -> Float {
+        let r = Float(rank(for: name)), a = alpha(for: name)
+        return rsLoRA ? a / r.squareRoot() : a / r
+    }
+
+    /// The name of the adapter on (layer, target): `encoder.layer.L.TARGET`, or `pooler`.
+    public static func adapterName(layer: Int, target: AdapterTarget) -> String {
+        target == .pooler ? "pooler" : "encoder.layer.\(layer).\(target.rawValue)"
     }
 
     public var usesAdapters: Bool { mode == .lora || mode == .dora }
@@ -108,6 +129,16 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
             guard rank <= min(i, o) else {
                 throw ModelError.invalidArgument(name: "rank \(rank)", reason: "larger than the \(t.rawValue) layer allows (at most \(min(i, o)) for its [\(o), \(i)] weight)")
             }
+        }
+        let names = Set((0..<c.numLayers).flatMap { l in AdapterTarget.encoder.map { Self.adapterName(layer: l, target: $0) } } + ["pooler"])
+        for (name, r) in rankPattern ?? [:] {
+            guard names.contains(name) else { throw ModelError.invalidArgument(name: "rank pattern '\(name)'", reason: "not an adapter name (encoder.layer.N.TARGET or pooler)") }
+            let target = name == "pooler" ? AdapterTarget.pooler : AdapterTarget(rawValue: String(name.split(separator: ".").last!))!
+            let (i, o) = target.shape(c)
+            guard r >= 1 && r <= min(i, o) else { throw ModelError.invalidArgument(name: "rank \(r) of \(name)", reason: "expected 1…\(min(i, o))") }
+        }
+        for name in (alphaPattern ?? [:]).keys where !names.contains(name) {
+            throw ModelError.invalidArgument(name: "alpha pattern '\(name)'", reason: "not an adapter name (encoder.layer.N.TARGET or pooler)")
         }
         guard dropout >= 0 && dropout < 1 else { throw ModelError.invalidArgument(name: "dropout \(dropout)", reason: "expected 0 ≤ dropout < 1") }
         if mode == .dora && dropout > 0 {

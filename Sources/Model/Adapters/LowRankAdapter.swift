@@ -40,7 +40,8 @@ public final class LowRankAdapter: @unchecked Sendable {
     init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
         self.layer = layer; self.target = target
         isDoRA = config.mode == .dora
-        rank = config.rank; scaling = config.scaling; dropout = config.dropout
+        let name = AdaptationConfig.adapterName(layer: layer, target: target)
+        rank = config.rank(for: name); scaling = config.scaling(for: name); dropout = config.dropout
         inFeatures = shape.inFeatures; outFeatures = shape.outFeatures
         A = Tensor(zeros: [rank, inFeatures])
         B = Tensor(zeros: [outFeatures, rank])
@@ -52,7 +53,7 @@ public final class LowRankAdapter: @unchecked Sendable {
     }
 
     public var parameterCount: Int { A.count + B.count + (magnitude?.count ?? 0) }
-    public var name: String { target == .pooler ? "pooler" : "encoder.layer.\(layer).\(target.rawValue)" }
+    public var name: String { AdaptationConfig.adapterName(layer: layer, target: target) }
 
     /// PEFT's initialisation: A kaiming-uniform with a = √5 (U(±1/√in)), B = 0; DoRA's m = ‖W0‖_row.
     func initialize(base W0: UnsafePointer<Float>, rng: inout SplitMix64) {

@@ -92,8 +92,10 @@ public enum PeftFolder {
         if classes != nil && !model.hasPooler {
             throw ModelError.invalidArgument(name: folder.path, reason: "its classifier reads the pooled output, and the model \(model.folder.path) has no pooler weights (pooler.dense.*)")
         }
-        let adaptation = AdaptationConfig(mode: config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha, dropout: config.dora ? 0 : config.dropout,
+        var adaptation = AdaptationConfig(mode: config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha, dropout: config.dora ? 0 : config.dropout,
                                           targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
+        adaptation.rankPattern = config.rankPattern
+        adaptation.alphaPattern = config.alphaPattern
         let network: Network
         do { network = try Network(model: model, adaptation: adaptation) } catch let e as ModelError {
             throw ModelError.invalidConfig(path: configURL.path, reason: "\(e)")
@@ -133,6 +135,9 @@ public enum PeftFolder {
         var dora: Bool
         var targets: [AdapterTarget]
         var layers: [Int]?
+        /// By adapter name (AdaptationConfig.adapterName), where they differ from r and lora_alpha.
+        var rankPattern: [String: Int]?
+        var alphaPattern: [String: Float]?
 
         init(_ json: [String: Any], path: String, model c: BertConfig) throws {
             func bad(_ key: String, _ reason: String) -> ModelError { .invalidConfig(path: path, reason: "\(key): \(reason)") }
@@ -166,13 +171,17 @@ public enum PeftFolder {
                 throw bad(key, "not supported by lorabook (expected null)")
             }
             for key in ["use_qalora", "use_bdlora"] where try flag(key) { throw bad(key, "not supported by lorabook (expected false)") }
-            if let p = json["rank_pattern"] as? [String: Any], p.values.contains(where: { ($0 as? NSNumber)?.doubleValue != r }) {
-                throw bad("rank_pattern", "per-module ranks are not supported: lorabook gives every adapter the rank r")
+            func pattern(_ key: String) throws -> [(NSRegularExpression, String, Double)] {
+                guard let v = json[key], !(v is NSNull) else { return [] }
+                guard let d = v as? [String: Any] else { throw bad(key, "expected an object of module name patterns and numbers") }
+                return try d.keys.sorted { $0.count > $1.count }.map { k in
+                    guard let n = (d[k] as? NSNumber)?.doubleValue, n.isFinite else { throw bad(key, "'\(k)' needs a number") }
+                    guard let re = try? NSRegularExpression(pattern: "^(?:.*\\.)?(?:" + k + ")$") else { throw bad(key, "'\(k)' is not a regular expression") }
+                    return (re, k, n)
+                }
             }
-            let loraAlpha = alpha
-            if let p = json["alpha_pattern"] as? [String: Any], p.values.contains(where: { ($0 as? NSNumber).map { Float($0.doubleValue) } != loraAlpha }) {
-                throw bad("alpha_pattern", "per-module alphas are not supported: lorabook gives every adapter lora_alpha")
-            }
+            let rankPatterns = try pattern("rank_pattern"), alphaPatterns = try pattern("alpha_pattern")
+            for (_, k, n) in rankPatterns where n < 1 || n != n.rounded() || n > 1_000_000 { throw bad("rank_pattern", "'\(k)': expected a whole number of at least 1") }
             if let saved = json["modules_to_save"] as? [String], let other = saved.first(where: { !["classifier", "score"].contains($0) }) {
                 throw bad("modules_to_save", "'\(other)' is not supported (lorabook saves only a classifier head)")
             }
@@ -217,6 +226,20 @@ public enum PeftFolder {
                 }
             }
             targets = encoderTargets + (matched.contains { $0.target == .pooler } ? [.pooler] : [])
+            // per-module ranks and alphas, PEFT's way: the longest pattern key that the module name
+            // ends with (after a dot) decides
+            func lookup(_ patterns: [(NSRegularExpression, String, Double)], _ name: String) -> Double? {
+                patterns.first { $0.0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }?.2
+            }
+            var ranks: [String: Int] = [:], alphas: [String: Float] = [:]
+            for m in matched {
+                let module = PeftFolder.moduleName(layer: m.layer ?? 0, target: m.target)
+                let name = AdaptationConfig.adapterName(layer: m.layer ?? 0, target: m.target)
+                if let r = lookup(rankPatterns, module), Int(r) != rank { ranks[name] = Int(r) }
+                if let a = lookup(alphaPatterns, module), Float(a) != alpha { alphas[name] = Float(a) }
+            }
+            rankPattern = ranks.isEmpty ? nil : ranks
+            alphaPattern = alphas.isEmpty ? nil : alphas
             self.layers = adaptedLayers.isEmpty || adaptedLayers.count == c.numLayers ? nil : adaptedLayers
             if encoderTargets.isEmpty { self.layers = nil }
         }
@@ -263,7 +286,8 @@ public enum PeftFolder {
             "target_modules": targetModules(a, layers: network.model.config.numLayers),
             "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
             "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
-            "rank_pattern": [String: Any](), "alpha_pattern": [String: Any](),
+            "rank_pattern": patternJSON(a.rankPattern?.mapValues(Double.init), network: network),
+            "alpha_pattern": patternJSON(a.alphaPattern?.mapValues(Double.init), network: network),
             "modules_to_save": head == nil ? NSNull() as Any : ["classifier"] as Any,
             "revision": NSNull(),
         ]
@@ -288,6 +312,15 @@ public enum PeftFolder {
             try? fm.removeItem(at: tmp)
             throw error
         }
+    }
+
+    /// A rank or alpha pattern by PEFT's full module names (which match only themselves).
+    static func patternJSON(_ pattern: [String: Double]?, network: Network) -> [String: Any] {
+        var out: [String: Any] = [:]
+        for a in network.adapters?.all ?? [] {
+            if let v = pattern?[a.name] { out[moduleName(layer: a.layer, target: a.target)] = v == v.rounded() ? Int(v) as Any : v as Any }
+        }
+        return out
     }
 
     /// PEFT's target_modules for lorabook's targets and layers: a list of module-name suffixes when

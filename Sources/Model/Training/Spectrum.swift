@@ -68,7 +68,7 @@ public enum Spectrum {
             }
         } else if network.adaptation.mode == .full {
             for l in 0..<network.model.config.numLayers {
-                for t in AdapterTarget.allCases {
+                for t in AdapterTarget.encoder {
                     let shape = t.shape(network.model.config)
                     let count = shape.outFeatures * shape.inFeatures
                     let w = Network.baseWeight(network.model.parameters, layer: l, target: t)
