@@ -4,6 +4,30 @@ import XCTest
 @testable import Kernel
 
 final class ChartLayoutTests: XCTestCase {
+    /// kind=heatmap: x columns by named rows, the first row at the top, numbers in the cells; its
+    /// data as a table of (row, column, value).
+    func testHeatmapsAreGridsOfNamedRowsAndColumns() throws {
+        let session = Session()
+        let (_, diagnostics, _) = K.run("""
+        let t = table()
+        t += {layer: 0, matrix: "query", rank: 1}
+        t += {layer: 1, matrix: "query", rank: 2}
+        t += {layer: 0, matrix: "value", rank: 4}
+        let c = plot t x=layer y=matrix value=rank kind=heatmap title="ranks"
+        plot t x=layer y=matrix kind=heatmap
+        """, session: session)
+        XCTAssertEqual(diagnostics.map(\.message), ["kind=heatmap needs value=COLUMN (each cell's number)"])
+        guard case .chart(let chart)? = session.variables["c"] else { return XCTFail("no chart") }
+        XCTAssertEqual(chart.kind, .heatmap)
+        XCTAssertEqual(chart.categories, ["0", "1"])
+        XCTAssertEqual(chart.series.map(\.name), ["query", "value"])
+        let script = Gnuplot.script(chart, format: .svg(width: 400, height: 300))
+        XCTAssertTrue(script.contains("set ytics ('query' 1, 'value' 0)"), script)
+        XCTAssertTrue(script.contains("with image"), script)
+        XCTAssertTrue(script.contains("\n0.0 1 1.0\n1.0 1 2.0\n0.0 0 4.0\n"), script)
+        XCTAssertEqual(chart.data.csv(), "matrix,layer,value\nquery,0,1\nquery,1,2\nvalue,0,4\n")
+    }
+
     func testBarsOverNumbersAreDodgedFromZero() {
         let chart = Chart(kind: .bar, title: "memory", xLabel: "rank", yLabel: "MB", logX: false,
                           series: [Chart.Series(name: "lora", points: [(1, 190, nil), (8, 200, nil)], categories: nil),

@@ -49,6 +49,8 @@ final class ChartSafetyTests: XCTestCase {
                   series: [.init(name: h, points: withErrors, categories: [h, "b"])], categories: [h, "b"]),
             Chart(kind: .line, title: h, xLabel: h, yLabel: h, logX: false,
                   series: [.init(name: h, points: withErrors, categories: ["a", h])], categories: ["a", h]),
+            Chart(kind: .heatmap, title: h, xLabel: h, yLabel: h, logX: false,
+                  series: [.init(name: h, points: points, categories: nil), .init(name: "r2", points: points, categories: nil)], categories: [h, "b"]),
         ]
     }
 

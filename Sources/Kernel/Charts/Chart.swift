@@ -3,7 +3,9 @@
 import Foundation
 
 public struct Chart: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case line, bar, scatter }
+    /// heatmap: one row per series (its name is the row's label), x over `categories`, each point's
+    /// y the cell's value (a colour, with the number written in the cell).
+    public enum Kind: String, Sendable, CaseIterable { case line, bar, scatter, heatmap }
     public struct Series: Sendable, Equatable {
         public var name: String
         public var points: [(x: Double, y: Double, error: Double?)]

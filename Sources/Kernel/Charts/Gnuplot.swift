@@ -73,6 +73,31 @@ public enum Gnuplot {
         s.append("set grid ytics")
         if case .text = format { s.append("unset grid") }
         let hasErrors = chart.series.contains { $0.points.contains { $0.error != nil } }
+        if chart.kind == .heatmap {
+            // a grid: columns are the x categories, rows the series (first at the top); data are
+            // numbers only (x index, row index, value), names go in quoted tic labels
+            let columns = chart.categories ?? []
+            let rows = chart.series.count
+            s.removeAll { $0 == "set grid ytics" || $0 == "set key outside right top" }
+            s.append("unset key")
+            s.append("set xtics (" + columns.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
+            s.append("set ytics (" + chart.series.enumerated().map { "\(quote($1.name)) \(rows - 1 - $0)" }.joined(separator: ", ") + ")")
+            s.append("set xrange [-0.5:\(max(0, columns.count) - 1).5]")
+            s.append("set yrange [-0.5:\(max(0, rows) - 1).5]")
+            s.append("$data << EOD")
+            for (r, series) in chart.series.enumerated() {
+                for p in series.points { s.append("\(number(p.x)) \(rows - 1 - r) \(number(p.y))") }
+            }
+            s.append("EOD")
+            if case .svg = format {
+                s.append("set palette defined (0 '#f7fbff', 1 '#6baed6', 2 '#08306b')")
+                s.append("set cbtics")
+                s.append("plot $data using 1:2:3 with image pixels, $data using 1:2:(sprintf('%.3g', $3)) with labels textcolor rgb '#d62728'")
+            } else {
+                s.append("plot $data using 1:2:(sprintf('%.3g', $3)) with labels")
+            }
+            return s.joined(separator: "\n") + "\n"
+        }
         if let categories = chart.categories {
             // bars (clustered) or lines over categories: one row per category (its index, then one
             // column per series); the category names are tic labels, quoted
@@ -132,7 +157,7 @@ public enum Gnuplot {
                 switch chart.kind {
                 case .scatter: style = hasErrors ? "yerrorbars" : "points pt 7"
                 case .bar: style = hasErrors ? "boxerrorbars" : "boxes"
-                case .line: style = hasErrors ? "yerrorlines" : "linespoints pt 7"
+                case .line, .heatmap: style = hasErrors ? "yerrorlines" : "linespoints pt 7"
                 }
                 return "$s\(i) using 1:2\(hasErrors ? ":3" : "") with \(style) title \(quote(series.name))"
             }

@@ -117,7 +117,8 @@ enum OutputCommands {
             ParameterSpec("x", .column, required: true, "the x column"),
             ParameterSpec("y", .list(.column), required: true, "the y column (several make several series)"),
             ParameterSpec("series", .column, "a column whose values split the rows into series"),
-            ParameterSpec("kind", .choice(Chart.Kind.allCases.map(\.rawValue)), default: "line", "line, bar or scatter"),
+            ParameterSpec("kind", .choice(Chart.Kind.allCases.map(\.rawValue)), default: "line", "line, bar, scatter, or heatmap (x columns by y rows, coloured by value=)"),
+            ParameterSpec("value", .column, "for kind=heatmap: the column of each cell's number (y names the rows)"),
             ParameterSpec("error", .column, "a column of error-bar half-widths (e.g. acc_std)"),
             ParameterSpec("logx", .bool, default: "false", "logarithmic x axis (base 2)"),
             ParameterSpec("title", .string, "chart title"),
@@ -129,6 +130,8 @@ enum OutputCommands {
     ) { inv in
         let t = try TableCommands.asTable(inv.value("data")!, at: inv.location("data"))
         let x = try inv.string("x")!, ys = try inv.strings("y")!
+        if try inv.string("kind") == "heatmap" { return .chart(try heatmap(t, x: x, ys: ys, inv: inv)) }
+        if inv.has("value") { throw Diagnostic("value= is for kind=heatmap", at: inv.location("value")) }
         let seriesColumn = try inv.string("series"), errorColumn = try inv.string("error")
         var used: [(String, String)] = [(x, "x")]
         for y in ys { used.append((y, "y")) }
@@ -169,6 +172,26 @@ enum OutputCommands {
                           yLabel: try inv.string("ylabel") ?? ys.joined(separator: ", "), logX: try inv.bool("logx") ?? false,
                           series: series, categories: numericX ? nil : categories)
         return .chart(chart)
+    }
+
+    /// kind=heatmap: rows named by the y column, columns by x, cells by value=.
+    static func heatmap(_ t: Table, x: String, ys: [String], inv: Invocation) throws -> Chart {
+        guard ys.count == 1, let y = ys.first else { throw Diagnostic("a heatmap takes one y column (the rows' names)", at: inv.location("y")) }
+        guard let valueColumn = try inv.string("value") else { throw Diagnostic("kind=heatmap needs value=COLUMN (each cell's number)", at: inv.location("kind")) }
+        for (c, p) in [(x, "x"), (y, "y"), (valueColumn, "value")] where !t.columns.contains(c) {
+            throw Diagnostic("the table has no column '\(c)'", at: inv.location(p), hint: Suggestions.didYouMean(c, among: t.columns) ?? "its columns: \(t.columns.joined(separator: ", "))")
+        }
+        var columns: [String] = [], series: [Chart.Series] = []
+        for r in t.rows { let c = r[x]?.text ?? ""; if !columns.contains(c) { columns.append(c) } }
+        for r in t.rows {
+            guard let v = TableCommands.number(r[valueColumn]) else { continue }
+            let name = r[y]?.text ?? "", xi = Double(columns.firstIndex(of: r[x]?.text ?? "")!)
+            if let i = series.firstIndex(where: { $0.name == name }) { series[i].points.append((xi, v, nil)) }
+            else { series.append(Chart.Series(name: name, points: [(xi, v, nil)], categories: nil)) }
+        }
+        guard !series.isEmpty else { throw Diagnostic("nothing to plot: column '\(valueColumn)' has no numbers", at: inv.location("value")) }
+        return Chart(kind: .heatmap, title: try inv.string("title"), xLabel: try inv.string("xlabel") ?? x, yLabel: try inv.string("ylabel") ?? y,
+                     logX: false, series: series, categories: columns)
     }
 
     static func json(_ v: Value) -> Any {

@@ -383,8 +383,8 @@ enum TrainingCommands {
         parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run"),
                      ParameterSpec("energy", .number, "keep the fewest directions holding this share of each update's energy (0 < E ≤ 1)"),
                      ParameterSpec("rank", .integer, "keep at most this many directions per adapter")],
-        returns: "run: mode, rank, rank_pattern, targets, name, tasks, trainable",
-        examples: ["model\nlora rank=4\nlet r = train sst limit=32\nlet t = truncate r energy=0.9\nprint t.trainable <= r.trainable\n# expect: true"]
+        returns: "run: mode, rank, rank_pattern, targets, name, tasks, trainable, ranks (a table: layer, matrix, rank)",
+        examples: ["model\nlora rank=4\nlet r = train sst limit=32\nlet t = truncate r energy=0.9\nprint t.trainable <= r.trainable\n# expect: true\nplot t.ranks x=layer y=matrix value=rank kind=heatmap title=\"rank per layer and matrix\""]
     ) { inv in
         let s = inv.session
         guard let run = try inv.run("run") ?? s.lastRun else { throw Diagnostic("no run to truncate", at: inv.call.location, hint: "train one first") }
@@ -400,7 +400,13 @@ enum TrainingCommands {
         var r = SessionCommands.describe(network.adaptation)
         let suffix: String = { if case .energy(let e) = rule { return "e\(Value.format(e))" }; if case .rank(let k) = rule { return "k\(k)" }; return "" }()
         let name = run.name + "-" + suffix
-        r.fields += [("name", .string(name)), ("tasks", .list(run.tasks.map { .string($0) })), ("trainable", .number(Double(network.trainableParameterCount)))]
+        var ranks = Table(title: "ranks of \(name)")
+        for a in network.adapters?.all ?? [] {
+            ranks.append(Record([("layer", a.target == .pooler ? .string("pooler") : .number(Double(a.layer))), ("matrix", .string(a.target.rawValue)),
+                                 ("rank", .number(Double(a.rank)))]))
+        }
+        r.fields += [("name", .string(name)), ("tasks", .list(run.tasks.map { .string($0) })), ("trainable", .number(Double(network.trainableParameterCount))),
+                     ("ranks", .table(ranks))]
         let truncated = RunHandle(name: name, network: network, record: r, tasks: run.tasks)
         s.lastRun = truncated
         return .run(truncated)

@@ -38,6 +38,15 @@ extension Chart {
     /// The numbers a chart draws: one row per point (series, x or category, y, error when any).
     public var data: Table {
         var t = Table(title: title)
+        if kind == .heatmap {
+            for s in series {
+                for p in s.points {
+                    let column = categories.flatMap { $0.indices.contains(Int(p.x)) ? $0[Int(p.x)] : nil } ?? Value.format(p.x)
+                    t.append(Record([(yLabel.isEmpty ? "row" : yLabel, .string(s.name)), (xLabel.isEmpty ? "column" : xLabel, .string(column)), ("value", .number(p.y))]))
+                }
+            }
+            return t
+        }
         let hasErrors = series.contains { $0.points.contains { $0.error != nil } }
         for s in series {
             for (i, p) in s.points.enumerated() {
