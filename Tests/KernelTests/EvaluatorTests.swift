@@ -67,6 +67,17 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(chart.data.csv(), "series,rank,accuracy,error\nlora,1,0.3,\nlora,8,0.4,0.02\n")
     }
 
+    /// Tables show each column at the precision its data has (four significant digits for its
+    /// largest value), the same in text and HTML; CSV keeps every digit.
+    func testTableCellsRoundToTheirColumnsPrecision() {
+        var t = Table()
+        t.append(Record([("rank", .number(1)), ("memory_mb", .number(278.3333333)), ("acc", .number(0.31)), ("std", .number(0.0123456))]))
+        t.append(Record([("rank", .number(8)), ("memory_mb", .number(265.1)), ("acc", .number(0.41234)), ("std", .number(0.002))]))
+        XCTAssertEqual(OutputText.cells(t), [["1", "278.3", "0.3100", "0.01235"], ["8", "265.1", "0.4123", "0.00200"]])
+        XCTAssertTrue(OutputText.table(t).contains("278.3  0.3100"), OutputText.table(t))
+        XCTAssertTrue(t.csv().contains("278.3333333"))
+    }
+
     /// Argument binding against the specs: every kind of mistake, one message each.
     func testCommandArgumentErrors() {
         let table: [(String, String)] = [

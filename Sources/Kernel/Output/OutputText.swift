@@ -23,11 +23,31 @@ public enum OutputText {
         return v.text
     }
 
+    /// A table's cells as shown (text and HTML alike; CSV keeps full precision): a column's
+    /// fractional numbers all get the decimals that give its largest magnitude four significant
+    /// digits (278.3 and 265.1, 0.3100 and 0.4123), so a mean never shows more precision than its
+    /// data; whole numbers stay whole.
+    public static func cells(_ t: Table) -> [[String]] {
+        let decimals: [Int?] = t.columns.map { c in
+            let numbers = t.rows.compactMap { r -> Double? in if case .number(let n)? = r[c], n.isFinite { return n }; return nil }
+            guard numbers.contains(where: { $0 != $0.rounded() }) else { return nil }
+            let largest = numbers.map(abs).max() ?? 0
+            guard largest > 0 else { return 4 }
+            return min(8, max(0, 3 - Int(floor(log10(largest)))))
+        }
+        return t.rows.map { r in
+            t.columns.enumerated().map { i, c in
+                if let d = decimals[i], case .number(let n)? = r[c], n.isFinite, !(n == n.rounded() && d == 0) { return String(format: "%.\(d)f", n) }
+                return cell(r[c])
+            }
+        }
+    }
+
     public static func table(_ t: Table) -> String {
         var lines: [String] = []
         if let title = t.title { lines.append(title) }
         guard !t.columns.isEmpty else { return (lines + ["(empty table)"]).joined(separator: "\n") }
-        let cells = t.rows.map { r in t.columns.map { cell(r[$0]) } }
+        let cells = cells(t)
         let widths = t.columns.enumerated().map { i, c in max(c.count, cells.map { $0[i].count }.max() ?? 0) }
         // numeric columns (every non-empty cell a number) are right-aligned, header included
         let numeric = t.columns.indices.map { i in cells.allSatisfy { $0[i].isEmpty || Double($0[i]) != nil } && cells.contains { !$0[i].isEmpty } }

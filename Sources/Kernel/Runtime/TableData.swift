@@ -1,7 +1,7 @@
 // Tables and charts as data files: CSV and TSV text (save, the report's CSV links, run --export).
 // Text cells that a spreadsheet would take for a formula (=, +, -, @, tab, carriage return first)
 // get a leading apostrophe: notebook and data text never becomes code for another program. A missing
-// value (none) is an empty field.
+// value (none) is an empty field; numbers keep full precision.
 import Foundation
 
 extension Table {
@@ -14,7 +14,14 @@ extension Table {
 
     private func delimited(_ separator: String) -> String {
         func field(_ v: Value?) -> String {
-            var s = v == nil || v == Value.none ? "" : v!.text   // a missing value is an empty field
+            // a missing value is an empty field; numbers keep every digit (the shortest text that
+            // reads back as the same Double)
+            var s: String
+            switch v {
+            case nil, .none?: s = ""
+            case .number(let n)?: s = n.isFinite && n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : n.isFinite ? "\(n)" : Value.format(n)
+            case let value?: s = value.text
+            }
             if case .string? = v, let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { s = "'" + s }
             if separator == "\t" { return s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") }
             return s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

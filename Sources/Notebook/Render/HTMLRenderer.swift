@@ -206,11 +206,10 @@ public enum HTMLRenderer {
         var html = "<div class=\"table-wrap\"><table class=\"data\">\n"
         if let title = t.title { html += "<caption>\(escape(title))</caption>\n" }
         html += "<thead><tr>" + t.columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
-        for r in t.rows {
-            html += "<tr>" + t.columns.map { c -> String in
-                let v = r[c]
-                let numeric: Bool = { if case .number? = v { return true }; return false }()
-                return "<td\(numeric ? " class=\"num\"" : "")>\(escape(OutputText.cell(v)))</td>"
+        for (r, shown) in zip(t.rows, OutputText.cells(t)) {
+            html += "<tr>" + t.columns.enumerated().map { i, c -> String in
+                let numeric: Bool = { if case .number? = r[c] { return true }; return false }()
+                return "<td\(numeric ? " class=\"num\"" : "")>\(escape(shown[i]))</td>"
             }.joined() + "</tr>\n"
         }
         return html + "</tbody></table></div>\n"
