@@ -6,11 +6,7 @@ import XCTest
 import CKernels
 
 final class GradientCheckTests: XCTestCase {
-    static let tiny: BertModel = {
-        let dir = Fixtures.temporaryDirectory()
-        try! Fixtures.writeTinyCheckpoint(to: dir, seed: 5)
-        return try! BertModel.load(folder: dir)
-    }()
+    static let tiny = Fixtures.tinyModel(seed: 5)
 
     /// Sequences of different lengths (packing) and a pair (token types).
     func batch() throws -> TokenBatch {

@@ -30,6 +30,13 @@ enum Fixtures {
         return url
     }
 
+    /// A loaded tiny BERT (writeTinyCheckpoint's) with weights drawn from `seed`.
+    static func tinyModel(seed: UInt64) -> BertModel {
+        let dir = temporaryDirectory()
+        try! writeTinyCheckpoint(to: dir, seed: seed)
+        return try! BertModel.load(folder: dir)
+    }
+
     static func temporaryDirectory() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-tests-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -6,11 +6,7 @@ import XCTest
 @testable import Model
 
 final class TruncationTests: XCTestCase {
-    static let tiny: BertModel = {
-        let dir = Fixtures.temporaryDirectory()
-        try! Fixtures.writeTinyCheckpoint(to: dir, seed: 9)
-        return try! BertModel.load(folder: dir)
-    }()
+    static let tiny = Fixtures.tinyModel(seed: 9)
 
     func trained(_ mode: AdaptationMode) throws -> Network {
         let net = try Network(model: Self.tiny, adaptation: AdaptationConfig(mode: mode, rank: 4, targets: [.query, .value, .intermediate]), seed: 2)
