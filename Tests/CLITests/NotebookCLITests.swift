@@ -69,7 +69,7 @@ final class NotebookCLITests: XCTestCase {
                                    "-p", "multitask_limit=32", "-p", "members=2", "-o", out.path, "-q", "--no-cache"])
         XCTAssertTrue([0, 3, 5].contains(code), "every cell ran (status \(code)): \(log)")
         let html = try String(contentsOf: out, encoding: .utf8)
-        XCTAssertTrue(html.contains("Claims: ") && html.contains(" of 7 hold"), "seven claims in the scorecard")
+        XCTAssertTrue(html.contains("Claims: ") && html.contains(" of 8 hold"), "eight claims in the scorecard")
         XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 8, "eight charts")
         XCTAssertTrue(html.contains("energy in its top k directions"), "the spectrum of full fine-tuning's update")
         XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
