@@ -10,8 +10,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "The adapter: a file saved by lorabook or a PEFT adapter folder.")
-    var adapter: String
+    @OptionGroup var trained: AdapterOptions
 
     @Option(name: .long, help: "Task: sst, quora, sts, cfimdb or sst2 (a PEFT folder's classifier answers it).")
     var task = "sst"
@@ -28,9 +27,6 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Maximum tokens per example.")
     var maxLength = 128
 
-    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
-    var force = false
-
     @Flag(name: .long, help: "One JSON object.")
     var json = false
 
@@ -39,16 +35,16 @@ struct Eval: ParsableCommand {
         guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "--max-length \(maxLength)", reason: "expected 3…65536") }
         guard let sampling = Sampling(rawValue: sample) else { throw ModelError.invalidArgument(name: "--sample '\(sample)'", reason: "expected stratified, random or first") }
         let model = try options.load()
-        let network = try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: task, force: force)
+        // a PEFT folder's classifier is named after the task
+        let network = try trained.open(model: model, peftHead: task)
         let dev = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer, split: "dev")
-        let spec = try dev.dataset(task).spec
-        guard let head = network.head(task) ?? network.heads.first(where: { $0.name == "classifier" && $0.outputs == spec.classes }) else {
+        guard let head = network.head(task) else {
             throw ModelError.invalidArgument(name: "--task \(task)", reason: "the adapter has no head for it; its heads: \(network.heads.map(\.name).joined(separator: ", "))")
         }
         let rows = try dev.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
         let e = TaskEvaluator.evaluate(network, head: head, data: rows)
         if json {
-            let object: [String: Any] = ["task": task, "adapter": adapter, "examples": e.examples, "metric": e.metricName, "score": e.score,
+            let object: [String: Any] = ["task": task, "adapter": trained.adapter, "examples": e.examples, "metric": e.metricName, "score": e.score,
                                          "baseline": e.baseline, "loss": e.loss]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {

@@ -15,8 +15,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "The adapter: a file saved by lorabook (train --save, save RUN \"f.safetensors\") or a PEFT adapter folder.")
-    var adapter: String
+    @OptionGroup var trained: AdapterOptions
 
     @Option(name: .long, help: "Which head answers (default: the adapter's first; a PEFT folder's classifier is named after this).")
     var task: String?
@@ -30,9 +29,6 @@ struct Predict: ParsableCommand {
     @Option(name: .long, help: "Inputs per forward pass.")
     var batch = 64
 
-    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
-    var force = false
-
     @Flag(name: .long, help: "One JSON object per input.")
     var json = false
 
@@ -44,11 +40,11 @@ struct Predict: ParsableCommand {
         guard (1...65_536).contains(batch) else { throw ModelError.invalidArgument(name: "--batch \(batch)", reason: "expected 1…65536") }
         let inputs = try readInputs()
         let model = try options.load()
-        let network = try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: task ?? "classifier", force: force)
+        let network = try trained.open(model: model, peftHead: task ?? "classifier")
         let name = task ?? network.heads.first?.name
         guard let name, let head = network.head(name) else {
             throw ModelError.invalidArgument(name: "--task \(task ?? "")", reason: network.heads.isEmpty
-                ? "the adapter \(adapter) has no task head to predict with"
+                ? "the adapter \(trained.adapter) has no task head to predict with"
                 : "the adapter has no head '\(name ?? "")'; its heads: \(network.heads.map(\.name).joined(separator: ", "))")
         }
         let start = Date()
@@ -99,5 +95,19 @@ struct Predict: ParsableCommand {
         }
         guard !inputs.isEmpty else { throw ModelError.invalidArgument(name: source, reason: "no input text (give TEXT arguments, --file, or lines on standard input)") }
         return inputs
+    }
+}
+
+/// The trained adapter `eval` and `predict` read: a lorabook file or a PEFT folder, refused on other
+/// base weights unless forced.
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .long, help: "The adapter: a file saved by lorabook (train --save, save RUN \"f.safetensors\") or a PEFT adapter folder.")
+    var adapter: String
+
+    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
+    var force = false
+
+    func open(model: BertModel, peftHead: String) throws -> Network {
+        try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: peftHead, force: force)
     }
 }

@@ -163,9 +163,7 @@ struct Train: ParsableCommand {
             start = network
             adaptation = network.adaptation
             adaptation.amp = amp
-            startDigest = PeftFolder.isAdapterFolder(url)
-                ? SHA256.hex(Data(((SHA256.file(url.appendingPathComponent(PeftFolder.configName).path) ?? "") + (SHA256.file(url.appendingPathComponent(PeftFolder.weightsName).path) ?? "")).utf8))
-                : SHA256.file(url.path)
+            startDigest = AdapterFile.digest(url)
         }
         var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
@@ -197,8 +195,10 @@ struct Train: ParsableCommand {
             let obtained = try store.obtain(request, model: model, sources: [.builtIn(task: task, folder: folder.folder.standardizedFileURL.path)], data: folder,
                                             onEvent: onEvent, shouldStop: { Interrupt.requested }, start: start, warn: { progress.line("warning: \($0)") })
             (network, result, storeKey, fromStore) = (obtained.network, obtained.result, obtained.key, obtained.origin == .stored)
-            if fromStore { log?.record(stored: result) }
-            if fromStore { progress.line("loaded from the run store \(store.directory.path) (run \(obtained.key.prefix(12)); trained \(formatDuration(result.seconds)) then)") }
+            if fromStore {
+                log?.record(stored: result)
+                progress.line("loaded from the run store \(store.directory.path) (run \(obtained.key.prefix(12)); trained \(formatDuration(result.seconds)) then)")
+            }
         } else {
             (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested }, start: start)
         }

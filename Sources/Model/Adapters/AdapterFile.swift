@@ -38,6 +38,15 @@ public enum AdapterFile {
         return directory.boolValue ? try PeftFolder.load(url, model: model, head: peftHead, force: force) : try load(url, model: model, force: force)
     }
 
+    /// The SHA-256 of what a user names as an adapter (a lorabook file, or a PEFT folder's
+    /// configuration and weights): a run that starts from it carries it in its request.
+    public static func digest(_ url: URL) -> String? {
+        guard PeftFolder.isAdapterFolder(url) else { return SHA256.file(url.path) }
+        guard let config = SHA256.file(url.appendingPathComponent(PeftFolder.configName).path),
+              let weights = SHA256.file(url.appendingPathComponent(PeftFolder.weightsName).path) else { return nil }
+        return SHA256.hex(Data((config + weights).utf8))
+    }
+
     /// Refuses an adapter trained on other base weights than `model`'s (by the weights file's
     /// SHA-256), unless forced: an adapter on the wrong base computes without error and means nothing.
     static func checkBase(_ recorded: String?, model: BertModel, path: String, force: Bool) throws {

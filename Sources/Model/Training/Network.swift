@@ -70,16 +70,15 @@ public final class Network: @unchecked Sendable {
 
     /// The rows of the base weight an adapter on (layer, target) modifies, [out, in].
     static func baseWeight(_ p: BertParameters, layer l: Int, target: AdapterTarget) -> UnsafeMutablePointer<Float> {
-        if target == .pooler { return p.poolerWeight.data }
-        let w = p.layers[l], C = p.config.hiddenSize
+        let C = p.config.hiddenSize
         switch target {
-        case .query: return w.qkvWeight.data
-        case .key: return w.qkvWeight.data + C * C
-        case .value: return w.qkvWeight.data + 2 * C * C
-        case .attentionOutput: return w.attnOutWeight.data
-        case .intermediate: return w.ffnUpWeight.data
-        case .output: return w.ffnDownWeight.data
-        case .pooler: return p.poolerWeight.data
+        case .query: return p.layers[l].qkvWeight.data
+        case .key: return p.layers[l].qkvWeight.data + C * C
+        case .value: return p.layers[l].qkvWeight.data + 2 * C * C
+        case .attentionOutput: return p.layers[l].attnOutWeight.data
+        case .intermediate: return p.layers[l].ffnUpWeight.data
+        case .output: return p.layers[l].ffnDownWeight.data
+        case .pooler: return p.poolerWeight.data   // no layer: `l` is not read
         }
     }
 
