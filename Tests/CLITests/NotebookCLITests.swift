@@ -77,6 +77,24 @@ final class NotebookCLITests: XCTestCase {
         XCTAssertTrue(html.contains("(2) Memory: adapters alone take training memory to "), "findings written from the numbers")
     }
 
+    /// The paper notebook's full budget, at a tiny scale: learning-rate probes on a validation split,
+    /// learning curves, both budgets side by side, and the multitask members' recipe all run.
+    func testPaperNotebookFullBudgetRunsAtATinyScale() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("paper-full-\(UUID().uuidString).html")
+        let (code, log) = try run(["run", "notebooks/paper.md", "-p", "budget=full", "-p", "limit=40", "-p", "dev_limit=40", "-p", "ranks=[1, 2]",
+                                   "-p", "seeds=[0, 1]", "-p", "multitask_limit=40", "-p", "members=2", "-p", "max_epochs=2",
+                                   "-p", "multitask_epochs=2", "-o", out.path, "-q", "--no-cache"])
+        XCTAssertTrue([0, 3, 5].contains(code), "every cell ran (status \(code)): \(log)")
+        let html = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
+        XCTAssertTrue(html.contains(" of 8 hold"), "eight claims")
+        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 12,
+                       "the quick budget's eight charts, LoRA's and DoRA's learning curves, both budgets, the multitask curve")
+        XCTAssertTrue(html.contains("rank vs SST-5 dev accuracy at both budgets"))
+        XCTAssertTrue(html.contains("lora, quick budget") && html.contains("dora, full budget"), "both budgets' rows")
+        XCTAssertTrue(html.contains("At the full budget (each run kept at its best validation epoch of at most 2)"), "findings say the budget")
+    }
+
     /// The LoRA-vs-full study, at a tiny scale: every cell runs, five claims with the poster's numbers.
     func testLoRAVersusFullNotebookRunsAtATinyScale() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("lvf-\(UUID().uuidString).html")
