@@ -17,14 +17,17 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).")
     var task = "sst"
 
-    @Option(name: .long, help: "full, head, lora or dora.")
+    @Option(name: .long, help: "full, head, lora, dora or adalora.")
     var mode = "lora"
 
     @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.")
     var adapter: String?
 
-    @Option(name: .long, help: "Adapter rank.")
-    var rank = 8
+    @Option(name: .long, help: "Adapter rank (AdaLoRA: the initial rank r0; default 8, AdaLoRA 12).")
+    var rank: Int?
+
+    @Option(name: .long, help: "AdaLoRA: the average rank the budget is cut to (default 8).")
+    var targetRank: Int?
 
     @Option(name: .long, help: "Adapter alpha (default: 2 × rank).")
     var alpha: Float?
@@ -124,7 +127,7 @@ struct Train: ParsableCommand {
             }
         }
         guard let mode = AdaptationMode(rawValue: mode) else {
-            throw ModelError.invalidArgument(name: "--mode '\(self.mode)'", reason: "expected full, head, lora or dora")
+            throw ModelError.invalidArgument(name: "--mode '\(self.mode)'", reason: "expected full, head, lora, dora or adalora")
         }
         guard let schedule = ScheduleKind(rawValue: schedule) else {
             throw ModelError.invalidArgument(name: "--schedule '\(self.schedule)'", reason: "expected linear, constant or cosine")
@@ -154,8 +157,14 @@ struct Train: ParsableCommand {
             monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: kept, patience: patience)
         }
         let model = try options.load()
-        var adaptation = AdaptationConfig(mode: mode, rank: rank, alpha: alpha, dropout: adapterDropout,
+        var adaptation = AdaptationConfig(mode: mode, rank: rank ?? (mode == .adalora ? 12 : 8), alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
+        if mode == .adalora {
+            adaptation.adaLoRA = AdaLoRASettings(targetRank: targetRank ?? 8)
+            try adaptation.adaLoRA!.validate(initialRank: adaptation.rank)
+        } else if targetRank != nil {
+            throw ModelError.invalidArgument(name: "--target-rank", reason: "only AdaLoRA (--mode adalora) cuts its rank")
+        }
         var start: Network?, startDigest: String?
         if let adapter {
             let url = URL(fileURLWithPath: adapter)
@@ -229,6 +238,7 @@ struct Train: ParsableCommand {
                                  "activations": m.activations, "workspace": m.workspace, "training": m.training,
                                  "peak_rss": m.peakResident],
                 "blas_core": BLAS.coreName, "threads": BLAS.threads,
+                "ranks": Dictionary(uniqueKeysWithValues: (network.adapters?.all ?? []).map { ($0.name, $0.activeRank) }),
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
@@ -246,6 +256,9 @@ struct Train: ParsableCommand {
         print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(dev.count) examples (loss \(String(format: "%.4f", evaluation.loss)))")
         print("training: \(result.steps) steps in \(formatDuration(result.seconds)) (\(String(format: "%.1f", result.examplesPerSecond)) examples/s)\(result.stopped ? ", stopped early" : "")")
         print("trainable parameters: \(result.trainableParameters)")
+        if adaptation.mode == .adalora, let adapters = network.adapters?.all {
+            print("AdaLoRA ranks in use (of \(adaptation.rank)): " + adapters.map { "\($0.name) \($0.activeRank)" }.joined(separator: ", "))
+        }
         print("memory: parameters \(mb(m.parameters)), gradients \(mb(m.gradients)), optimizer \(mb(m.optimizer)), activations \(mb(m.activations)), workspace \(mb(m.workspace)); training total \(mb(m.training)); peak RSS \(mb(m.peakResident))")
     }
 }

@@ -115,6 +115,9 @@ final class EvaluatorTests: XCTestCase {
             ("quit 1", "too many arguments for 'quit'"),
             ("predict 1 \"good\"", "parameter 'run' of 'predict' expects a run"),
             ("truncate", "no run to truncate"),
+            ("adalora init_rank=4", "invalid target_rank 8: expected 1 … init_rank (4)"),
+            ("adalora beta1=1", "invalid beta1 1.0: expected 0 < β < 1"),
+            ("adalora rank=4", "unknown parameter 'rank' for 'adalora'"),
         ]
         // every command has at least one row here
         let covered = Set(table.map { String($0.0.prefix { $0 != " " }) })

@@ -26,6 +26,8 @@ final class GradientCheckTests: XCTestCase {
             for i in 0..<a.B.count { a.B.data[i] = Float(rng.nextUniform() - 0.5) * 0.5 }
             a.resetMagnitude(base: Network.baseWeight(net.model.parameters, layer: a.layer, target: a.target))
             if let m = a.magnitude { for i in 0..<m.count { m.data[i] *= Float(0.8 + 0.4 * rng.nextUniform()) } }
+            // AdaLoRA's E starts at zero too, which hides A's and B's gradients
+            if let ada = a as? AdaLoRAAdapter { for i in 0..<ada.E.count { ada.E.data[i] = Float(rng.nextUniform() - 0.5) } }
         }
         let targets: Targets = kind == .classification ? .classes([0, 2, 1]) : .values(kind == .binary ? [1, 0, 1] : [4.2, 0.5, 2.5])
         let report = GradientCheck.run(net, batch: try batch(), head: head, targets: targets, samples: 5)
@@ -52,6 +54,16 @@ final class GradientCheckTests: XCTestCase {
         }
         try check(AdaptationConfig(mode: .lora, rank: 2, dropout: 0.2, targets: AdapterTarget.encoder), dropout: true)
         try check(AdaptationConfig(mode: .lora, rank: 3, targets: [.output], layers: [1], rsLoRA: true))
+    }
+
+    func testAdaLoRAOnEveryTargetSet() throws {
+        for set in ["attention", "all-linear"] {
+            var c = AdaptationConfig(mode: .adalora, rank: 3, targets: try AdapterTarget.parse(set))
+            c.adaLoRA = AdaLoRASettings(targetRank: 2)
+            try check(c)
+        }
+        try check(AdaptationConfig(mode: .adalora, rank: 2, dropout: 0.2, targets: AdapterTarget.encoder), dropout: true)
+        try check(AdaptationConfig(mode: .adalora, rank: 2, targets: [.query, .pooler]), pooled: true)
     }
 
     func testDoRAOnEveryTargetSet() throws {

@@ -8,7 +8,9 @@ final class TrainingTests: XCTestCase {
     var tiny: BertModel { GradientCheckTests.tiny }
 
     /// A separable toy task over the tiny vocabulary: "cat"/"mat" sentences are class 0, "dog"/"run" 1.
-    func toyData(_ n: Int = 48) throws -> EncodedDataset {
+    func toyData(_ n: Int = 48) throws -> EncodedDataset { try Self.toyData(tiny, n) }
+
+    static func toyData(_ tiny: BertModel, _ n: Int = 48) throws -> EncodedDataset {
         let words0 = ["the cat sat", "a cat is small", "the mat", "cat on a mat"], words1 = ["a dog is running", "the dog runs", "big dog", "dog running"]
         var text = "\tid\tsentence\tsentiment\n"
         for i in 0..<n { text += "\(i)\tx\(i)\t\(i % 2 == 0 ? words0[i / 2 % 4] : words1[i / 2 % 4])\t\(i % 2)\n" }

@@ -111,17 +111,35 @@ enum SessionCommands {
     static let targetNames = AdapterTarget.sets.keys.sorted() + AdapterTarget.allCases.map(\.rawValue)
 
     static func adaptation(_ mode: AdaptationMode) -> CommandSpec {
-        let adapters = mode == .lora || mode == .dora
+        let adapters = mode == .lora || mode == .dora || mode == .adalora
         var params: [ParameterSpec] = []
-        if adapters {
+        let placement = [
+            ParameterSpec("targets", .list(.choice(targetNames)), default: "attention",
+                          "attention (query, value), qkv, attention-all, all-linear, or a list of query, key, value, attention-output, intermediate, output"),
+            ParameterSpec("layers", .list(.integer), default: "all", "encoder layers that get adapters"),
+        ]
+        if mode == .lora || mode == .dora {
             params = [
                 ParameterSpec("rank", .integer, default: "8", "adapter rank r"),
                 ParameterSpec("alpha", .number, default: "2 × rank", "scaling numerator: s = alpha / r"),
                 ParameterSpec("dropout", .number, default: "0", "dropout on the adapter input (LoRA only)"),
-                ParameterSpec("targets", .list(.choice(targetNames)), default: "attention",
-                              "attention (query, value), qkv, attention-all, all-linear, or a list of query, key, value, attention-output, intermediate, output"),
-                ParameterSpec("layers", .list(.integer), default: "all", "encoder layers that get adapters"),
+            ] + placement + [
                 ParameterSpec("rslora", .bool, default: "false", "scale alpha/√r instead of alpha/r"),
+            ]
+        } else if mode == .adalora {
+            let d = AdaLoRASettings()
+            params = [
+                ParameterSpec("init_rank", .integer, default: "12", "initial rank r0 of every adapter (PEFT's init_r)"),
+                ParameterSpec("target_rank", .integer, default: "\(d.targetRank)", "average rank the budget is cut to (target_r)"),
+                ParameterSpec("alpha", .number, default: "8", "scaling numerator: s = alpha / (r0 + 1e-5) (PEFT's lora_alpha)"),
+                ParameterSpec("dropout", .number, default: "0", "dropout on the adapter input"),
+            ] + placement + [
+                ParameterSpec("tinit", .integer, default: "\(d.tinit)", "steps at the full budget before cutting starts"),
+                ParameterSpec("tfinal", .integer, default: "\(d.tfinal)", "last steps trained at the final rank pattern"),
+                ParameterSpec("delta_t", .integer, default: "\(d.deltaT)", "steps between two allocations (deltaT)"),
+                ParameterSpec("beta1", .number, default: "0.85", "smoothing of the importance |p · ∂L/∂p|"),
+                ParameterSpec("beta2", .number, default: "0.85", "smoothing of the importance's uncertainty"),
+                ParameterSpec("orthogonality", .number, default: "0.5", "weight of the orthogonal regularisation of A and B (orth_reg_weight)"),
             ]
         }
         params.append(ParameterSpec("amp", .bool, default: "false", "bf16 mixed precision: bf16 products of the linear layers, fp32 master weights (see docs/training.md)"))
@@ -131,10 +149,12 @@ enum SessionCommands {
         case .head: summary = "Freeze the encoder and train only the task heads in the following runs."
         case .lora: summary = "Train LoRA adapters (h = W0 x + (alpha/r) B A x) in the following runs."
         case .dora: summary = "Train DoRA adapters (magnitude × direction, PEFT semantics) in the following runs."
+        case .adalora: summary = "Train AdaLoRA adapters (ΔW = s·B(A⊙E), the rank budget cut by importance during training, PEFT semantics) in the following runs."
         }
         return CommandSpec(
             mode.rawValue, group: "adaptation", summary: summary, parameters: params, returns: "record of the configuration",
-            examples: adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
+            examples: mode == .adalora ? ["adalora", "adalora init_rank=12 target_rank=4 targets=all-linear", "adalora init_rank=8 target_rank=2 tinit=20 tfinal=20 delta_t=5"]
+                : adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
         ) { inv in
             var targets: [AdapterTarget] = [.query, .value]
             if let names = try inv.strings("targets") {
@@ -142,11 +162,20 @@ enum SessionCommands {
                 for n in names { for t in try AdapterTarget.parse(n) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
-            let rank = try inv.integer("rank") ?? 8
-            let config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
+            let rank = try inv.integer(mode == .adalora ? "init_rank" : "rank") ?? (mode == .adalora ? 12 : 8)
+            var config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
                                           dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
                                           layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
                                           rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.bool("amp") ?? false)
+            if mode == .adalora {
+                let d = AdaLoRASettings()
+                let settings = AdaLoRASettings(targetRank: try inv.integer("target_rank") ?? d.targetRank, tinit: try inv.integer("tinit") ?? d.tinit,
+                                               tfinal: try inv.integer("tfinal") ?? d.tfinal, deltaT: try inv.integer("delta_t") ?? d.deltaT,
+                                               beta1: Float(try inv.number("beta1") ?? Double(d.beta1)), beta2: Float(try inv.number("beta2") ?? Double(d.beta2)),
+                                               orthogonality: Float(try inv.number("orthogonality") ?? Double(d.orthogonality)))
+                do { try settings.validate(initialRank: rank) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+                config.adaLoRA = settings
+            }
             if let m = inv.session.model {
                 do { try config.validate(for: m.config) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
             } else if adapters && rank < 1 {
@@ -167,6 +196,11 @@ enum SessionCommands {
             if c.dropout > 0 { r["dropout"] = .number(Double(c.dropout)) }
             if let l = c.layers { r["layers"] = .list(l.map { .number(Double($0)) }) }
             if c.rsLoRA { r["rslora"] = .bool(true) }
+            if let a = c.adaLoRA, c.mode == .adalora {
+                r["target_rank"] = .number(Double(a.targetRank))
+                for (k, v) in [("tinit", a.tinit), ("tfinal", a.tfinal), ("delta_t", a.deltaT)] { r[k] = .number(Double(v)) }
+                r["orthogonality"] = .number(Double(a.orthogonality))
+            }
             if let p = c.rankPattern { r["rank_pattern"] = .record(Record(p.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })) }
             if let p = c.alphaPattern { r["alpha_pattern"] = .record(Record(p.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })) }
         }

@@ -128,9 +128,30 @@ enum TrainingCommands {
         if result.stopped {
             s.emit(.warning("training stopped after step \(result.steps) of \(result.totalSteps); the run keeps what it learned"))
         }
-        let run = RunHandle(name: result.name, network: trained.network, record: record(result), tasks: tasks)
+        var r = record(result)
+        if trained.network.adaptation.mode == .adalora { adaptiveRanks(trained.network, history: result.rankHistory ?? [], into: &r) }
+        let run = RunHandle(name: result.name, network: trained.network, record: r, tasks: tasks)
         s.lastRun = run
         return .run(run)
+    }
+
+    /// AdaLoRA's outcome in a run's record: `ranks` (layer, matrix, rank: the triplets in use) and
+    /// `rank_history` (step, budget, kept: every allocation).
+    static func adaptiveRanks(_ network: Network, history: [RankAllocation], into r: inout Record) {
+        r["ranks"] = .table(rankTable(network, title: "ranks per layer and matrix"))
+        var h = Table(title: "rank budget per step")
+        for a in history { h.append(Record([("step", .number(Double(a.step))), ("budget", .number(Double(a.budget))), ("kept", .number(Double(a.kept)))])) }
+        r["rank_history"] = .table(h)
+    }
+
+    /// One row per adapter: layer (or "pooler"), matrix, rank (AdaLoRA: the triplets in use).
+    static func rankTable(_ network: Network, title: String) -> Table {
+        var ranks = Table(title: title)
+        for a in network.adapters?.all ?? [] {
+            ranks.append(Record([("layer", a.target == .pooler ? .string("pooler") : .number(Double(a.layer))), ("matrix", .string(a.target.rawValue)),
+                                 ("rank", .number(Double(a.activeRank)))]))
+        }
+        return ranks
     }
 
     enum Planned { case stored(Network, TrainResult), placeholder(RunHandle) }
@@ -400,13 +421,8 @@ enum TrainingCommands {
         var r = SessionCommands.describe(network.adaptation)
         let suffix: String = { if case .energy(let e) = rule { return "e\(Value.format(e))" }; if case .rank(let k) = rule { return "k\(k)" }; return "" }()
         let name = run.name + "-" + suffix
-        var ranks = Table(title: "ranks of \(name)")
-        for a in network.adapters?.all ?? [] {
-            ranks.append(Record([("layer", a.target == .pooler ? .string("pooler") : .number(Double(a.layer))), ("matrix", .string(a.target.rawValue)),
-                                 ("rank", .number(Double(a.rank)))]))
-        }
         r.fields += [("name", .string(name)), ("tasks", .list(run.tasks.map { .string($0) })), ("trainable", .number(Double(network.trainableParameterCount))),
-                     ("ranks", .table(ranks))]
+                     ("ranks", .table(rankTable(network, title: "ranks of \(name)")))]
         let truncated = RunHandle(name: name, network: network, record: r, tasks: run.tasks)
         s.lastRun = truncated
         return .run(truncated)

@@ -11,6 +11,9 @@ public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
     case lora
     /// DoRA (PEFT semantics): y = m ⊙ (W0 + s·BA) x / ‖W0 + s·BA‖_row + b, the norm detached.
     case dora
+    /// AdaLoRA (PEFT semantics): y = W0 x + b + alpha/(r0 + 1e-5) · B (A ⊙ E) dropout(x), with the
+    /// budget of singular values E cut during training by importance (AdaLoRASettings).
+    case adalora
 }
 
 /// A linear layer that can carry an adapter: one of an encoder layer's six (HF module names), or
@@ -77,14 +80,17 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
     /// truncated run's per-layer ranks). nil: every adapter has `rank` and `alpha`.
     public var rankPattern: [String: Int]?
     public var alphaPattern: [String: Float]?
+    /// AdaLoRA's schedule and importance settings (mode adalora; `rank` is the initial rank r0).
+    public var adaLoRA: AdaLoRASettings?
 
     public init(mode: AdaptationMode, rank: Int = 8, alpha: Float? = nil, dropout: Float = 0,
                 targets: [AdapterTarget] = [.query, .value], layers: [Int]? = nil, rsLoRA: Bool = false, amp: Bool = false) {
         self.mode = mode; self.rank = rank; self.alpha = alpha ?? Float(2 * rank); self.dropout = dropout
         self.targets = targets; self.layers = layers; self.rsLoRA = rsLoRA; self.amp = amp
+        if mode == .adalora { self.alpha = alpha ?? AdaLoRASettings.defaultAlpha; adaLoRA = AdaLoRASettings(targetRank: min(8, rank)) }
     }
 
-    private enum CodingKeys: String, CodingKey { case mode, rank, alpha, dropout, targets, layers, rsLoRA, amp, rankPattern, alphaPattern }
+    private enum CodingKeys: String, CodingKey { case mode, rank, alpha, dropout, targets, layers, rsLoRA, amp, rankPattern, alphaPattern, adaLoRA }
 
     /// Files written before `amp` existed decode with amp = false.
     public init(from decoder: Decoder) throws {
@@ -99,14 +105,17 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         amp = try c.decodeIfPresent(Bool.self, forKey: .amp) ?? false
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern)
         alphaPattern = try c.decodeIfPresent([String: Float].self, forKey: .alphaPattern)
+        adaLoRA = try c.decodeIfPresent(AdaLoRASettings.self, forKey: .adaLoRA)
+        if mode == .adalora && adaLoRA == nil { adaLoRA = AdaLoRASettings() }
     }
 
     /// The rank of the adapter named `name` (LowRankAdapter.name).
     public func rank(for name: String) -> Int { rankPattern?[name] ?? rank }
     public func alpha(for name: String) -> Float { alphaPattern?[name] ?? alpha }
-    /// s = alpha / r (or alpha / √r with rsLoRA) of the adapter named `name`.
+    /// s = alpha / r (or alpha / √r with rsLoRA) of the adapter named `name`; AdaLoRA: alpha / (r0 + 1e-5).
     public func scaling(for name: String) -> Float {
         let r = Float(rank(for: name)), a = alpha(for: name)
+        if mode == .adalora { return a / (r + 1e-5) }
         return rsLoRA ? a / r.squareRoot() : a / r
     }
 
@@ -115,10 +124,13 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         target == .pooler ? "pooler" : "encoder.layer.\(layer).\(target.rawValue)"
     }
 
-    public var usesAdapters: Bool { mode == .lora || mode == .dora }
+    public var usesAdapters: Bool { mode == .lora || mode == .dora || mode == .adalora }
 
-    /// s = alpha / r (or alpha / √r with rsLoRA).
-    public var scaling: Float { rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+    /// s = alpha / r (or alpha / √r with rsLoRA; AdaLoRA: alpha / (r0 + 1e-5)).
+    public var scaling: Float {
+        if mode == .adalora { return alpha / (Float(rank) + 1e-5) }
+        return rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
 
     /// Checks the configuration against a model; errors name the argument and what was expected.
     public func validate(for c: BertConfig) throws {
@@ -143,6 +155,11 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         guard dropout >= 0 && dropout < 1 else { throw ModelError.invalidArgument(name: "dropout \(dropout)", reason: "expected 0 ≤ dropout < 1") }
         if mode == .dora && dropout > 0 {
             throw ModelError.invalidArgument(name: "dropout \(dropout)", reason: "adapter dropout with DoRA is not supported; use dropout 0 (the model's own dropout still applies)")
+        }
+        if mode == .adalora {
+            if rankPattern != nil { throw ModelError.invalidArgument(name: "rank pattern", reason: "AdaLoRA allocates its ranks; give init_rank and target_rank instead") }
+            if rsLoRA { throw ModelError.invalidArgument(name: "rslora", reason: "AdaLoRA scales by alpha / r0, not rsLoRA's alpha / √r") }
+            try (adaLoRA ?? AdaLoRASettings()).validate(initialRank: rank)
         }
         for l in layers ?? [] where !(0..<c.numLayers).contains(l) {
             throw ModelError.invalidArgument(name: "layer \(l)", reason: "the model has layers 0…\(c.numLayers - 1)")

@@ -9,10 +9,11 @@
 //   DoRA  dm += Σ_rows dy ⊙ z / n  (z = W0 x + s B A x, cached);  dz = g ⊙ dy, then as LoRA with dz
 //   LoRA  dB += s dyᵀ u  (u = A x̃, cached);  du = s dy B;  dA += duᵀ x̃;  dx += dropout'(du A)
 // The base path dx += dz W0 is the caller's (one GEMM for the whole linear layer).
+// AdaLoRA (AdaLoRAAdapter, a subclass) scales the codes u by its singular values E between A and B.
 import Foundation
 import CKernels
 
-public final class LowRankAdapter: @unchecked Sendable {
+public class LowRankAdapter: @unchecked Sendable {
     public let layer: Int
     public let target: AdapterTarget
     public let isDoRA: Bool
@@ -53,10 +54,37 @@ public final class LowRankAdapter: @unchecked Sendable {
     }
 
     public var parameterCount: Int { A.count + B.count + (magnitude?.count ?? 0) }
+
+    /// The tensors that train, with their names in a lorabook adapter file (`lora_A`, `lora_B`,
+    /// `magnitude`; AdaLoRA adds `lora_E`) and their gradients once training set them.
+    public var trainableTensors: [(name: String, parameter: Tensor, gradient: Tensor?)] {
+        var list: [(name: String, parameter: Tensor, gradient: Tensor?)] = [("lora_A", A, dA), ("lora_B", B, dB)]
+        if let m = magnitude { list.append(("magnitude", m, dMagnitude)) }
+        return list
+    }
+
+    /// Gives every trainable tensor a zeroed gradient.
+    func allocateGradients() {
+        dA = Tensor(zeros: A.shape); dB = Tensor(zeros: B.shape)
+        if let m = magnitude { dMagnitude = Tensor(zeros: m.shape) }
+    }
+
+    /// The codes that B reads, (N, r), as the last forward left them: u itself; AdaLoRA's u ⊙ E.
+    func codes(rows N: Int) -> UnsafeMutablePointer<Float> { u.base }
+
+    /// Forward, after u = x̃ Aᵀ: makes the codes that B reads (nothing for LoRA) and returns them.
+    func makeCodes(rows N: Int) -> UnsafeMutablePointer<Float> { u.base }
+
+    /// Turns ∂L/∂codes in `du` (N, r) into ∂L/∂u in place: nothing for LoRA; AdaLoRA accumulates dE.
+    func codeGradient(_ du: UnsafeMutablePointer<Float>, rows N: Int) {}
     public var name: String { AdaptationConfig.adapterName(layer: layer, target: target) }
 
     /// PEFT's initialisation: A kaiming-uniform with a = √5 (U(±1/√in)), B = 0; DoRA's m = ‖W0‖_row.
     func initialize(base W0: UnsafePointer<Float>, rng: inout SplitMix64) {
+        initializeLowRank(base: W0, rng: &rng)
+    }
+
+    final func initializeLowRank(base W0: UnsafePointer<Float>, rng: inout SplitMix64) {
         let bound = 1 / Float(inFeatures).squareRoot()
         for i in 0..<A.count { A.data[i] = Float(rng.nextUniform() * 2 - 1) * bound }
         B.fill(0)
@@ -85,7 +113,7 @@ public final class LowRankAdapter: @unchecked Sendable {
         if let m = magnitude { for o in 0..<outFeatures { gain.data[o] = m.data[o] / norm.data[o] } }
     }
 
-    private func ensure(_ buffer: inout FloatBuffer, _ count: Int) {
+    func ensure(_ buffer: inout FloatBuffer, _ count: Int) {
         if buffer.count < count { buffer = FloatBuffer(count: count) }
     }
 
@@ -110,7 +138,7 @@ public final class LowRankAdapter: @unchecked Sendable {
         // u = x̃ Aᵀ                                                        (N, r)
         BLAS.rankProduct(u.base, ldc: rank, x: xin, ldx: ldxin, w: A.data, rows: N, rank: rank, k: inFeatures)
         // y += s u Bᵀ                                                      (N, out)
-        BLAS.gemm(transB: true, m: N, n: outFeatures, k: rank, alpha: scaling, a: u.base, lda: rank, b: B.data, ldb: rank,
+        BLAS.gemm(transB: true, m: N, n: outFeatures, k: rank, alpha: scaling, a: makeCodes(rows: N), lda: rank, b: B.data, ldb: rank,
                   beta: 1, c: y, ldc: ldy)
         if isDoRA {
             if freezesNorm, let m = magnitude {
@@ -145,10 +173,11 @@ public final class LowRankAdapter: @unchecked Sendable {
         let ldxin = dropout > 0 ? inFeatures : ldx
         ensure(&du, N * rank)
         // dB += s dyᵀ u = s (uᵀ dy)ᵀ                                     (out, r)
-        if let dB { BLAS.rankAccumulate(dB.data, ldc: rank, transposedC: true, p: u.base, ldp: rank, x: dy, ldx: ldy, rows: N, rank: rank, k: outFeatures, alpha: scaling) }
+        if let dB { BLAS.rankAccumulate(dB.data, ldc: rank, transposedC: true, p: codes(rows: N), ldp: rank, x: dy, ldx: ldy, rows: N, rank: rank, k: outFeatures, alpha: scaling) }
         // du = s dy B = s dy (Bᵀ)ᵀ                                          (N, r)
         for o in 0..<outFeatures { for j in 0..<rank { Bt.data[j * outFeatures + o] = B.data[o * rank + j] } }
         BLAS.rankProduct(du.base, ldc: rank, x: dy, ldx: ldy, w: Bt.data, rows: N, rank: rank, k: outFeatures, alpha: scaling)
+        codeGradient(du.base, rows: N)
         // dA += duᵀ x̃                                                       (r, in)
         if let dA { BLAS.rankAccumulate(dA.data, ldc: inFeatures, p: du.base, ldp: rank, x: xin, ldx: ldxin, rows: N, rank: rank, k: inFeatures) }
         // dx += dropout'(du A)                                              (N, in)
@@ -178,10 +207,13 @@ public final class LowRankAdapter: @unchecked Sendable {
             computeNorm(base: W0)
             for o in 0..<outFeatures { for i in 0..<inFeatures { W0[o * inFeatures + i] = merged.data[o * inFeatures + i] * gain.data[o] } }
         } else {
-            BLAS.gemm(m: outFeatures, n: inFeatures, k: rank, alpha: scaling, a: B.data, lda: rank, b: A.data, ldb: inFeatures,
+            BLAS.gemm(m: outFeatures, n: inFeatures, k: rank, alpha: scaling, a: B.data, lda: rank, b: effectiveA, ldb: inFeatures,
                       beta: 1, c: W0, ldc: inFeatures)
         }
     }
+
+    /// The A of ΔW = s B A, [r, in]: A itself; AdaLoRA's A ⊙ E (rows scaled by E).
+    public var effectiveA: UnsafePointer<Float> { UnsafePointer(A.data) }
 
     func unmerge(into W0: UnsafeMutablePointer<Float>) {
         guard let backup else { return }
@@ -190,6 +222,9 @@ public final class LowRankAdapter: @unchecked Sendable {
     }
 
     var isMerged: Bool { backup != nil }
+
+    /// The rank in use: r (AdaLoRA: the triplets whose E_i is not masked to 0).
+    public var activeRank: Int { rank }
 
     /// Bytes of the per-batch caches (counted as activation memory).
     var cacheBytes: Int { (u.count + xd.count + z.count + du.count + merged.count) * 4 }
@@ -208,5 +243,10 @@ public struct SplitMix64: Sendable {
     }
     /// Uniform in [0, 1).
     public mutating func nextUniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    /// Standard normal (Box–Muller).
+    public mutating func nextGaussian() -> Double {
+        let u1 = max(nextUniform(), 1e-300), u2 = nextUniform()
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+    }
     public mutating func nextInt(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -255,6 +255,9 @@ public enum PeftFolder {
         guard let adapters = network.adapters, a.usesAdapters else {
             throw ModelError.invalidArgument(name: "format=peft", reason: "a PEFT adapter folder holds LoRA or DoRA adapters; this run trained with \(a.mode.rawValue)")
         }
+        guard a.mode != .adalora else {
+            throw ModelError.invalidArgument(name: "format=peft", reason: "AdaLoRA runs save as lorabook files (their rank pattern included); for PEFT, `truncate` the run into a LoRA with its per-layer ranks and save that")
+        }
         let trainedHeads = network.heads.filter { $0.kind != .cosine }
         guard trainedHeads.count <= 1 else {
             throw ModelError.invalidArgument(name: "format=peft", reason: "the run has \(trainedHeads.count) heads (\(trainedHeads.map(\.name).joined(separator: ", "))); PEFT's BertForSequenceClassification has one classifier")

@@ -13,6 +13,8 @@ public final class Network: @unchecked Sendable {
     public let model: BertModel
     public let adaptation: AdaptationConfig
     public let adapters: AdapterSet?
+    /// AdaLoRA's budget, importance and orthogonal regularisation (mode adalora).
+    public let rankAllocator: RankAllocator?
     /// Gradients of the base weights (full fine-tuning only).
     public let baseGradients: BertParameters?
     public private(set) var heads: [LinearHead] = []
@@ -46,10 +48,11 @@ public final class Network: @unchecked Sendable {
             var generator = rng
             let parameters = self.model.parameters
             func adapter(layer l: Int, _ t: AdapterTarget) -> LowRankAdapter {
-                let a = LowRankAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
+                let a = adaptation.mode == .adalora
+                    ? AdaLoRAAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
+                    : LowRankAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
                 a.initialize(base: Self.baseWeight(parameters, layer: l, target: t), rng: &generator)
-                a.dA = Tensor(zeros: a.A.shape); a.dB = Tensor(zeros: a.B.shape)
-                if let m = a.magnitude { a.dMagnitude = Tensor(zeros: m.shape) }
+                a.allocateGradients()
                 return a
             }
             for l in 0..<model.config.numLayers {
@@ -65,6 +68,8 @@ public final class Network: @unchecked Sendable {
         } else {
             adapters = nil
         }
+        let adaptive = (adapters?.all ?? []).compactMap { $0 as? AdaLoRAAdapter }
+        rankAllocator = adaptive.isEmpty ? nil : RankAllocator(adapters: adaptive, settings: adaptation.adaLoRA ?? AdaLoRASettings())
         trainingActivations = BertActivations(config: model.config, keepAllLayers: adaptation.mode != .head)
     }
 
@@ -112,9 +117,7 @@ public final class Network: @unchecked Sendable {
             }
         }
         for a in adapters?.all ?? [] {
-            list.append(TrainableTensor(name: a.name + ".lora_A", parameter: a.A, gradient: a.dA!))
-            list.append(TrainableTensor(name: a.name + ".lora_B", parameter: a.B, gradient: a.dB!))
-            if let m = a.magnitude { list.append(TrainableTensor(name: a.name + ".magnitude", parameter: m, gradient: a.dMagnitude!)) }
+            for t in a.trainableTensors { list.append(TrainableTensor(name: a.name + "." + t.name, parameter: t.parameter, gradient: t.gradient!)) }
         }
         for h in heads where h.parameterCount > 0 {
             list.append(TrainableTensor(name: "heads.\(h.name).weight", parameter: h.weight, gradient: h.dWeight))

@@ -60,7 +60,7 @@ public enum Spectrum {
             for a in adapters.all {
                 var delta = [Float](repeating: 0, count: a.outFeatures * a.inFeatures)
                 delta.withUnsafeMutableBufferPointer { d in
-                    BLAS.gemm(m: a.outFeatures, n: a.inFeatures, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.A.data, ldb: a.inFeatures,
+                    BLAS.gemm(m: a.outFeatures, n: a.inFeatures, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.effectiveA, ldb: a.inFeatures,
                               beta: 0, c: d.baseAddress!, ldc: a.inFeatures)
                 }
                 let s = delta.withUnsafeBufferPointer { singularValues($0.baseAddress!, rows: a.outFeatures, cols: a.inFeatures) }

@@ -109,6 +109,7 @@ public final class Trainer {
         self.network = network; self.tasks = tasks; self.config = config
         trainables = network.trainables
         optimizer = AdamW(trainables, weightDecay: config.weightDecay)
+        if network.rankAllocator != nil { try network.rankAllocator!.settings.validate(totalSteps: totalSteps) }
     }
 
     /// Optimizer steps of the whole run.
@@ -189,10 +190,12 @@ public final class Trainer {
                 let (batch, targets) = task.data.batch(indices, padID: network.model.tokenizer.padID)
                 network.zeroGradients()
                 let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
-                let (loss, _) = network.lossAndGradients(batch, head: task.head, targets: targets, stepSeed: stepSeed, weight: task.weight)
+                var (loss, _) = network.lossAndGradients(batch, head: task.head, targets: targets, stepSeed: stepSeed, weight: task.weight)
+                if let allocator = network.rankAllocator { loss += allocator.addOrthogonality() }
                 if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
                 let lr = schedule.rate(at: step) * task.learningRateScale
                 optimizer.update(trainables, learningRate: lr)
+                network.rankAllocator?.update(step: step, totalSteps: total)
                 step += 1; examples += indices.count
                 lossSum += loss; lossCount += 1
                 lossSinceEval += Double(loss); stepsSinceEval += 1

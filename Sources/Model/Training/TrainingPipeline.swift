@@ -111,6 +111,8 @@ public struct TrainResult: Codable, Sendable {
     public var curve: [CurvePoint] = []
     public var kept: Int?
     public var stoppedEarly = false
+    /// AdaLoRA: every allocation of the rank budget (step, budget, triplets kept); nil otherwise.
+    public var rankHistory: [RankAllocation]?
 }
 
 /// Where the pipeline gets its data: a task's dataset (for its kind and class count) and its
@@ -217,7 +219,7 @@ public enum TrainingPipeline {
         trainer.label = (request.name ?? request.defaultName) + " " + request.tasks.joined(separator: "+")
         ProcessMemory.resetPeak()
         let summary = trainer.run(onEvent: onEvent, shouldStop: shouldStop, monitor: monitor)
-        let result = TrainResult(
+        var result = TrainResult(
             request: request, name: request.name ?? request.defaultName,
             examples: Dictionary(bindings.map { ($0.name, $0.data.count) }, uniquingKeysWith: { a, _ in a }),
             steps: summary.steps, totalSteps: trainer.totalSteps, loss: summary.meanLossPerEpoch.last.map(Double.init), stopped: summary.stopped,
@@ -225,6 +227,7 @@ public enum TrainingPipeline {
             secondsPerEpoch: summary.secondsPerEpoch.reduce(0, +) / Double(max(1, summary.secondsPerEpoch.count)),
             examplesPerSecond: summary.examplesPerSecond, trainableParameters: summary.trainableParameters, memory: summary.memory,
             curve: summary.curve, kept: summary.kept, stoppedEarly: summary.stoppedEarly)
+        result.rankHistory = network.rankAllocator?.history
         return (network, result)
     }
 }

@@ -3,7 +3,8 @@
 // `energy` of Σσ², or at most `rank` — and factor them back into a LoRA of rank k with the same
 // scaling s: B' = U_k (Σ_k / s)^½, A' = (Σ_k / s)^½ V_kᵀ, so s·B'·A' is the best rank-k
 // approximation of ΔW (Eckart–Young). A DoRA adapter keeps its magnitude. Ranks differ per layer:
-// they go into the configuration's rank pattern, which saving keeps.
+// they go into the configuration's rank pattern, which saving keeps. An AdaLoRA run (ΔW = s·B(A⊙E))
+// becomes a LoRA run with those ranks.
 import COpenBLAS
 import Foundation
 
@@ -22,12 +23,16 @@ public enum Truncation {
         }
         var factors: [String: (k: Int, A: [Float], B: [Float])] = [:]
         var config = network.adaptation
+        if config.mode == .adalora {
+            // an AdaLoRA run becomes a LoRA run with the ranks its updates need: s·B'·A' = s·B(A⊙E)
+            config.mode = .lora; config.adaLoRA = nil
+        }
         var ranks: [String: Int] = [:], alphas: [String: Float] = [:]
         for a in adapters.all {
             let (R, C) = (a.outFeatures, a.inFeatures)
             var delta = [Float](repeating: 0, count: R * C)
             delta.withUnsafeMutableBufferPointer { d in
-                BLAS.gemm(m: R, n: C, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.A.data, ldb: C, beta: 0, c: d.baseAddress!, ldc: C)
+                BLAS.gemm(m: R, n: C, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.effectiveA, ldb: C, beta: 0, c: d.baseAddress!, ldc: C)
             }
             let svd = try decompose(delta, rows: R, cols: C)
             let total = svd.s.reduce(0) { $0 + $1 * $1 }
