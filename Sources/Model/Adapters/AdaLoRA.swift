@@ -182,7 +182,8 @@ public final class RankAllocator: @unchecked Sendable {
     public let initialBudget: Int, targetBudget: Int
     /// Every allocation so far (the budget's history).
     public private(set) var history: [RankAllocation] = []
-    private var scores: [Float]
+    /// Every triplet's score at the last allocation, adapter by adapter.
+    private(set) var scores: [Float]
     private var sorted: [Float]
 
     init(adapters: [AdaLoRAAdapter], settings: AdaLoRASettings) {
