@@ -88,7 +88,7 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .long, help: "Data folder holding ids-sst-train.csv.")
     var data: String?
 
-    @Option(name: .long, help: "full, head, lora or dora (default: the anchor's set of configurations).")
+    @Option(name: .long, help: "full, head, lora, dora or adalora, or several separated by commas, measured one after the other in this run (default: the anchor's set of configurations).")
     var mode: String?
 
     @Option(name: .long, help: "Adapter rank.")
@@ -136,8 +136,14 @@ struct BenchTrain: ParsableCommand {
         let bench = TrainBenchmark(model: model, data: encoded)
         var configurations = TrainBenchmark.Configuration.standard
         if let mode {
-            guard let m = AdaptationMode(rawValue: mode) else { throw ModelError.invalidArgument(name: "--mode '\(mode)'", reason: "expected full, head, lora or dora") }
-            configurations = [.init(AdaptationConfig(mode: m, rank: rank, targets: try AdapterTarget.parse(targets)))]
+            configurations = try mode.split(separator: ",").map { name in
+                guard let m = AdaptationMode(rawValue: String(name)) else {
+                    throw ModelError.invalidArgument(name: "--mode '\(name)'", reason: "expected full, head, lora, dora or adalora")
+                }
+                var c = AdaptationConfig(mode: m, rank: rank, targets: try AdapterTarget.parse(targets))
+                if m == .adalora { c.adaLoRA = AdaLoRASettings(targetRank: min(8, rank)) }
+                return .init(c)
+            }
         }
         let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
         configurations = configurations.flatMap { c in precisions.map { a in var c = c; c.adaptation.amp = a; return c } }
@@ -160,6 +166,7 @@ struct BenchTrain: ParsableCommand {
                     "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
                     "breakdown_ms": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.ms) } + [("other", r.otherMs)]),
                     "breakdown_gflops": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.gflops) }),
+                    "allocation_ms": r.allocationMs,
                 ]
                 print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             } else {
@@ -168,6 +175,12 @@ struct BenchTrain: ParsableCommand {
                              r.gemmShare * 100, r.gemmGflops, r.achievedGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
             }
             results.append(r)
+        }
+        if !json {
+            for r in results where r.mode == "adalora" {
+                print(String(format: "%@: AdaLoRA's orthogonal regularisation and rank allocation take %.1f ms of the step's %.1f ms (%.1f%%)",
+                             r.configuration, r.allocationMs, r.msPerStep, 100 * r.allocationMs / r.msPerStep))
+            }
         }
         if breakdown && !json {
             print("")

@@ -41,6 +41,8 @@ public struct TrainBenchmark {
         /// Mean ms per timed step in each kind of matrix product, with its GFLOP/s, and in everything else.
         public let breakdown: [(kind: ProductKind, ms: Double, gflops: Double)]
         public let otherMs: Double
+        /// AdaLoRA: mean ms per step of the orthogonal regularisation and the rank allocation (part of msPerStep).
+        public let allocationMs: Double
         public var sequencesPerSecond: Double { Double(batch) / (msPerStep / 1000) }
     }
 
@@ -79,6 +81,7 @@ public struct TrainBenchmark {
         var created0 = BF16.creationStats
         var heap0 = 0, heap1 = 0
         var byKind: [ProductKind: (flops: Double, seconds: Double)] = [:]
+        var allocationSeconds = 0.0
         let rank = c.adaptation.usesAdapters ? c.adaptation.rank : nil
         for s in 0..<(warmup + steps) {
             let (b, targets) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
@@ -88,8 +91,15 @@ public struct TrainBenchmark {
             let t0 = DispatchTime.now().uptimeNanoseconds
             network.zeroGradients()
             _ = network.lossAndGradients(b, head: head, targets: targets, stepSeed: UInt64(s))
+            let a0 = DispatchTime.now().uptimeNanoseconds
+            if let allocator = network.rankAllocator { _ = allocator.addOrthogonality() }
+            var allocating = DispatchTime.now().uptimeNanoseconds - a0
             optimizer.update(trainables, learningRate: 1e-4)
+            let a1 = DispatchTime.now().uptimeNanoseconds
+            network.rankAllocator?.update(step: s, totalSteps: warmup + steps)
+            allocating += DispatchTime.now().uptimeNanoseconds - a1
             let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            if s >= warmup { allocationSeconds += Double(allocating) / 1e9 }
             if s == warmup { heap0 = ProcessMemory.heapInUse }
             if s == warmup + steps - 1 { heap1 = ProcessMemory.heapInUse }
             BLAS.profiler = nil
@@ -120,6 +130,6 @@ public struct TrainBenchmark {
                           let e = byKind[k] ?? (0, 0)
                           return (k, e.seconds * 1000 / Double(steps), e.seconds > 0 ? e.flops / e.seconds / 1e9 : 0)
                       },
-                      otherMs: (total - gemmSeconds) * 1000 / Double(steps))
+                      otherMs: (total - gemmSeconds) * 1000 / Double(steps), allocationMs: allocationSeconds * 1000 / Double(steps))
     }
 }
