@@ -94,7 +94,7 @@ final class GoldenTrainingStepTests: XCTestCase {
                 let a = net.adapters!.layers[l][t]!
                 for i in 0..<rank { for j in 0..<384 { a.A.data[i * 384 + j] = Float(0.05 * sin(Double(1 + 7 * i + 3 * j + 11 * l + 29 * p))) } }
                 for i in 0..<384 { for j in 0..<rank { a.B.data[i * rank + j] = Float(0.01 * cos(Double(2 + 5 * i + 13 * j + 17 * l + 31 * p))) } }
-                a.resetMagnitude(base: Network.baseWeight(model.parameters, layer: l, target: t))
+                (a as? DoRAAdapter)?.resetMagnitude(base: model.parameters.linearWeight(t, layer: l))
             }
         }
         let head = net.addHead("sst", kind: .classification, classes: 5)
@@ -117,7 +117,7 @@ final class GoldenTrainingStepTests: XCTestCase {
             let a = net.adapters!.layers[l][t]!
             assertRelative(norm(a.dA!), entry["A_grad_norm"] as! Double, "layer \(l) \(t) ‖dA‖")
             assertRelative(norm(a.dB!), entry["B_grad_norm"] as! Double, "layer \(l) \(t) ‖dB‖")
-            if let m = entry["m_grad_norm"] as? Double { assertRelative(norm(a.dMagnitude!), m, "layer \(l) \(t) ‖dm‖") }
+            if let m = entry["m_grad_norm"] as? Double { assertRelative(norm((a as! DoRAAdapter).dMagnitude!), m, "layer \(l) \(t) ‖dm‖") }
         }
         assertRelative(norm(head.dWeight), fp32["head_W_grad_norm"] as! Double, "‖dW_head‖")
         assertRelative(norm(head.dBias), fp32["head_b_grad_norm"] as! Double, "‖db_head‖")
@@ -127,7 +127,7 @@ final class GoldenTrainingStepTests: XCTestCase {
         XCTAssertClose((0..<4).map { Double(q0.dA!.data[$0]) }, samples["A_grad[0][:4]"]!, tolerance: 1e-8, "dA[0][:4]")
         XCTAssertClose((0..<4).map { Double(q0.dB!.data[$0 * rank]) }, samples["B_grad[:4][0]"]!, tolerance: 1e-8, "dB[:4][0]")
         if let dm = samples["m_grad[:4]"] {
-            XCTAssertClose((0..<4).map { Double(q0.dMagnitude!.data[$0]) }, dm, tolerance: 1e-8, "dm[:4]")
+            XCTAssertClose((0..<4).map { Double((q0 as! DoRAAdapter).dMagnitude!.data[$0]) }, dm, tolerance: 1e-8, "dm[:4]")
             XCTAssertClose((0..<4).map { Double(q0.magnitude!.data[$0]) }, samples["m_init[:4]"]!, tolerance: 1e-5, "m init")
         }
 

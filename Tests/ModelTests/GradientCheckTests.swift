@@ -24,7 +24,7 @@ final class GradientCheckTests: XCTestCase {
         var rng = SplitMix64(seed: 4)
         for a in net.adapters?.all ?? [] {
             for i in 0..<a.B.count { a.B.data[i] = Float(rng.nextUniform() - 0.5) * 0.5 }
-            a.resetMagnitude(base: Network.baseWeight(net.model.parameters, layer: a.layer, target: a.target))
+            (a as? DoRAAdapter)?.resetMagnitude(base: net.model.parameters.linearWeight(a.target, layer: a.layer))
             if let m = a.magnitude { for i in 0..<m.count { m.data[i] *= Float(0.8 + 0.4 * rng.nextUniform()) } }
             // AdaLoRA's E starts at zero too, which hides A's and B's gradients
             if let ada = a as? AdaLoRAAdapter { for i in 0..<ada.E.count { ada.E.data[i] = Float(rng.nextUniform() - 0.5) } }

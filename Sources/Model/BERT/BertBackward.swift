@@ -167,7 +167,7 @@ extension BertModel {
             }
             var dyAdapted = dy, ld = ldy
             let adapter = t.flatMap { adapters[$0] }
-            if let adapter, adapter.isDoRA {
+            if let adapter, adapter.scalesGradient {
                 if !dyIsScratch {   // dy is also the residual gradient: scale a copy
                     for r in 0..<N { (ws.scratch + r * outF).update(from: dy + r * ldy, count: outF) }
                     dyAdapted = ws.scratch; ld = outF
@@ -255,7 +255,7 @@ extension BertModel {
         for (i, t) in qkvTargets.enumerated() { adapters[t]?.scaleGradient(dy: ws.dQKV + i * C, ldy: 3 * C, rows: N) }
         if needInputGrad {
             if let (_, hw) = half {
-                if qkvTargets.contains(where: { adapters[$0]?.isDoRA == true }) { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+                if qkvTargets.contains(where: { adapters[$0]?.scalesGradient == true }) { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
                 BF16.gemm(m: N, n: C, k: 3 * C, a: ws.dyHalf, lda: 3 * C, b: hw.qkv, ldb: C, beta: 1, c: ws.dX, ldc: C)
             } else {
                 BLAS.gemm(m: N, n: C, k: 3 * C, a: ws.dQKV, lda: 3 * C, b: w.qkvWeight.data, ldb: C, beta: 1, c: ws.dX, ldc: C)

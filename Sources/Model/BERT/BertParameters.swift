@@ -187,3 +187,21 @@ public final class BertParameters: @unchecked Sendable {
         }
     }
 }
+
+extension BertParameters {
+    /// Where the weight [out, in] of one linear layer lives: an encoder layer's query, key, value
+    /// (rows of the fused QKV weight), attention output, intermediate, output, or the pooler's dense
+    /// layer (`layer` is not read). Adapters modify these rows and name no layer themselves.
+    public func linearWeight(_ target: AdapterTarget, layer l: Int) -> UnsafeMutablePointer<Float> {
+        let C = config.hiddenSize
+        switch target {
+        case .query: return layers[l].qkvWeight.data
+        case .key: return layers[l].qkvWeight.data + C * C
+        case .value: return layers[l].qkvWeight.data + 2 * C * C
+        case .attentionOutput: return layers[l].attnOutWeight.data
+        case .intermediate: return layers[l].ffnUpWeight.data
+        case .output: return layers[l].ffnDownWeight.data
+        case .pooler: return poolerWeight.data
+        }
+    }
+}

@@ -28,8 +28,8 @@ public enum GradientCheck {
         network.zeroGradients()
         _ = network.lossAndGradients(batch, head: head, targets: targets, stepSeed: seed)
         let adapters = network.adapters?.all ?? []
-        for a in adapters { a.freezesNorm = true }
-        defer { for a in adapters { a.freezesNorm = false } }
+        for case let a as DoRAAdapter in adapters { a.freezesNorm = true }
+        defer { for case let a as DoRAAdapter in adapters { a.freezesNorm = false } }
         let tensors = network.trainables
         let analytic = tensors.map { $0.gradient.toArray() }
         var rng = SplitMix64(seed: 99)

@@ -48,10 +48,8 @@ public final class Network: @unchecked Sendable {
             var generator = rng
             let parameters = self.model.parameters
             func adapter(layer l: Int, _ t: AdapterTarget) -> LowRankAdapter {
-                let a = adaptation.mode == .adalora
-                    ? AdaLoRAAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
-                    : LowRankAdapter(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
-                a.initialize(base: Self.baseWeight(parameters, layer: l, target: t), rng: &generator)
+                let a = LowRankAdapter.make(layer: l, target: t, config: adaptation, shape: t.shape(model.config))
+                a.initialize(base: parameters.linearWeight(t, layer: l), rng: &generator)
                 a.allocateGradients()
                 return a
             }
@@ -71,20 +69,6 @@ public final class Network: @unchecked Sendable {
         let adaptive = (adapters?.all ?? []).compactMap { $0 as? AdaLoRAAdapter }
         rankAllocator = adaptive.isEmpty ? nil : RankAllocator(adapters: adaptive, settings: adaptation.adaLoRA ?? AdaLoRASettings())
         trainingActivations = BertActivations(config: model.config, keepAllLayers: adaptation.mode != .head)
-    }
-
-    /// The rows of the base weight an adapter on (layer, target) modifies, [out, in].
-    static func baseWeight(_ p: BertParameters, layer l: Int, target: AdapterTarget) -> UnsafeMutablePointer<Float> {
-        let C = p.config.hiddenSize
-        switch target {
-        case .query: return p.layers[l].qkvWeight.data
-        case .key: return p.layers[l].qkvWeight.data + C * C
-        case .value: return p.layers[l].qkvWeight.data + 2 * C * C
-        case .attentionOutput: return p.layers[l].attnOutWeight.data
-        case .intermediate: return p.layers[l].ffnUpWeight.data
-        case .output: return p.layers[l].ffnDownWeight.data
-        case .pooler: return p.poolerWeight.data   // no layer: `l` is not read
-        }
     }
 
     @discardableResult
@@ -327,14 +311,14 @@ public final class Network: @unchecked Sendable {
     /// Folds every adapter into the base weights (inference at base speed); `unmerge` restores them.
     public func merge() {
         guard let adapters, !adapters.isMerged else { return }
-        for a in adapters.all { a.merge(into: Self.baseWeight(model.parameters, layer: a.layer, target: a.target)) }
+        for a in adapters.all { a.merge(into: model.parameters.linearWeight(a.target, layer: a.layer)) }
         adapters.setMerged(true)
         model.parametersChanged()
     }
 
     public func unmerge() {
         guard let adapters, adapters.isMerged else { return }
-        for a in adapters.all { a.unmerge(into: Self.baseWeight(model.parameters, layer: a.layer, target: a.target)) }
+        for a in adapters.all { a.unmerge(into: model.parameters.linearWeight(a.target, layer: a.layer)) }
         adapters.setMerged(false)
         model.parametersChanged()
     }

@@ -71,8 +71,8 @@ public enum Spectrum {
                 for t in AdapterTarget.encoder {
                     let shape = t.shape(network.model.config)
                     let count = shape.outFeatures * shape.inFeatures
-                    let w = Network.baseWeight(network.model.parameters, layer: l, target: t)
-                    let w0 = Network.baseWeight(base.parameters, layer: l, target: t)
+                    let w = network.model.parameters.linearWeight(t, layer: l)
+                    let w0 = base.parameters.linearWeight(t, layer: l)
                     let delta = (0..<count).map { w[$0] - w0[$0] }
                     let s = delta.withUnsafeBufferPointer { singularValues($0.baseAddress!, rows: shape.outFeatures, cols: shape.inFeatures) }
                     result.append(UpdateSpectrum(layer: l, matrix: t, rows: shape.outFeatures, cols: shape.inFeatures, singularValues: s))
