@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import AdaLoraConfig, LoraConfig, PeftModel, get_peft_model
 from transformers import AutoTokenizer, BertForSequenceClassification
 
 TOLERANCE = 1e-4
@@ -91,6 +91,28 @@ def main():
         with torch.no_grad():
             theirs = model(**tok(TEXTS, padding=True, truncation=True, max_length=128, return_tensors="pt")).logits.tolist()
         ok &= compare(f"import {name}", lorabook_logits(lorabook, folder), theirs)
+
+    # AdaLoRA: PEFT trains ten steps with its budget cut from 4 to 2 per module (so the folder holds
+    # only the kept triplets and a rank_pattern of true/false), on all linear layers but the pooler
+    name = "adalora-r4-t2-all-linear"
+    base = BertForSequenceClassification.from_pretrained(base_dir, num_labels=5)
+    model = get_peft_model(base, AdaLoraConfig(task_type="SEQ_CLS", init_r=4, target_r=2, lora_alpha=6, total_step=10, tinit=1, tfinal=2,
+                                               target_modules=["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]))
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    batch = tok(TEXTS, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-2)
+    for t in range(10):
+        model(**batch, labels=torch.tensor([4, 0, 2, 3, 1])).loss.backward()
+        opt.step()
+        model.base_model.update_and_allocate(t)
+        opt.zero_grad()
+    folder = work / name
+    model.save_pretrained(str(folder))
+    model.eval()
+    with torch.no_grad():
+        theirs = model(**batch).logits.tolist()
+    ok &= compare(f"import {name}", lorabook_logits(lorabook, folder), theirs)
+    ok &= compare(f"reload {name} in PEFT", peft_logits(base_dir, str(folder), 5), theirs)
 
     # lorabook continues training the patterned adapter and exports it: per-module ranks and alphas
     # go back out as PEFT's rank_pattern and alpha_pattern

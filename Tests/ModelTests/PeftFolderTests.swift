@@ -40,6 +40,32 @@ final class PeftFolderTests: XCTestCase {
         }
     }
 
+    /// An AdaLoRA folder PEFT trained (budget cut from 4 to 2 triplets per module, so only the kept
+    /// ones are saved, with a rank_pattern) gives PEFT's logits; exported again it has PEFT's layout.
+    func testPEFTsAdaLoRAFolderGivesPEFTsLogitsAndRoundTrips() throws {
+        let model = try Fixtures.model.get()
+        let g = try golden("adalora-r4-t2-all-linear")
+        let network = try PeftFolder.load(g.folder, model: model, head: "sst")
+        XCTAssertEqual(network.adaptation.mode, .adalora)
+        XCTAssertEqual(network.adaptation.rank, 4)
+        XCTAssertEqual(network.adaptation.adaLoRA?.targetRank, 2)
+        XCTAssertEqual(network.adaptation.targets, AdapterTarget.encoder)
+        XCTAssertEqual(network.adapters?.all.reduce(0) { $0 + $1.activeRank }, 72, "PEFT kept 2 × 36 triplets")
+        for (row, (a, b)) in zip(try logits(network, g.texts), g.logits).enumerated() { XCTAssertClose(a, b, tolerance: 1e-4, "text \(row)") }
+        let out = Fixtures.temporaryDirectory().appendingPathComponent("adalora-out")
+        try PeftFolder.save(network, to: out)
+        let file = try SafeTensorsFile(contentsOf: out.appendingPathComponent(PeftFolder.weightsName))
+        let theirs = try SafeTensorsFile(contentsOf: g.folder.appendingPathComponent(PeftFolder.weightsName))
+        XCTAssertEqual(Set(file.names), Set(theirs.names), "PEFT's keys")
+        for name in theirs.names { XCTAssertEqual(file.entries[name]?.shape, theirs.entries[name]?.shape, name) }
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent(PeftFolder.configName))) as! [String: Any]
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: g.folder.appendingPathComponent(PeftFolder.configName))) as! [String: Any]
+        XCTAssertEqual(config["peft_type"] as? String, "ADALORA")
+        XCTAssertEqual(config["rank_pattern"] as? [String: [Bool]], original["rank_pattern"] as? [String: [Bool]])
+        let again = try PeftFolder.load(out, model: model, head: "sst")
+        XCTAssertEqual(try logits(again, g.texts), try logits(network, g.texts))
+    }
+
     func testExportHasPEFTsLayoutAndLoadsBackExactly() throws {
         let model = try Fixtures.model.get()
         for name in ["lora-r4-qv", "dora-r2-all"] {

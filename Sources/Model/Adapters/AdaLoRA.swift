@@ -208,6 +208,7 @@ public final class RankAllocator: @unchecked Sendable {
     /// After the optimizer step `t` (0-based, as PEFT's examples count) of a run of `T` steps, while
     /// the gradients of that step are still in place.
     public func update(step t: Int, totalSteps T: Int) {
+        totalSteps = T
         let end = T - settings.tfinal
         if t < end {
             updateImportance()
@@ -222,6 +223,8 @@ public final class RankAllocator: @unchecked Sendable {
         }
     }
     private var finalPattern: [[Bool]]?
+    /// The length of the run being trained (PEFT's total_step), once it started.
+    public private(set) var totalSteps: Int?
 
     /// Ī ← β1 Ī + (1 − β1)|p ∂L/∂p|;  Ū ← β2 Ū + (1 − β2)|I − Ī|, for every A, E and B.
     func updateImportance() {

@@ -14,6 +14,11 @@
 // "all-linear" is every linear layer but the classifier; layers_to_transform keeps modules whose
 // name has that layer index (so never the pooler). lorabook adapts the same targets in every
 // adapted layer with one rank and one alpha: a folder that needs more is refused, naming the key.
+//
+// AdaLoRA (peft_type ADALORA): keys ….lora_A [k, in], ….lora_E [k, 1], ….lora_B [out, k] (no
+// ".weight"), where k is the number of triplets the module kept: PEFT saves only those, and its
+// config's rank_pattern says which of the init_r triplets they are (MODULE.lora_E: [true, false, …]).
+// lorabook's AdaLoRA adapters keep all init_r triplets with the masked ones' E at 0.
 import Foundation
 
 public enum PeftFolder {
@@ -92,17 +97,31 @@ public enum PeftFolder {
         if classes != nil && !model.hasPooler {
             throw ModelError.invalidArgument(name: folder.path, reason: "its classifier reads the pooled output, and the model \(model.folder.path) has no pooler weights (pooler.dense.*)")
         }
-        var adaptation = AdaptationConfig(mode: config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha, dropout: config.dora ? 0 : config.dropout,
-                                          targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
+        var adaptation = AdaptationConfig(mode: config.adaLoRA != nil ? .adalora : config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha,
+                                          dropout: config.dora ? 0 : config.dropout, targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
         adaptation.rankPattern = config.rankPattern
         adaptation.alphaPattern = config.alphaPattern
+        if let settings = config.adaLoRA { adaptation.adaLoRA = settings }
         let network: Network
         do { network = try Network(model: model, adaptation: adaptation) } catch let e as ModelError {
             throw ModelError.invalidConfig(path: configURL.path, reason: "\(e)")
         }
         var expected: [(key: String, tensor: Tensor)] = []
+        var triplets: [(adapter: AdaLoRAAdapter, kept: [Int], A: Tensor, E: Tensor, B: Tensor)] = []
         for a in network.adapters?.all ?? [] {
             let module = prefix + moduleName(layer: a.layer, target: a.target)
+            if let ada = a as? AdaLoRAAdapter {
+                // the kept triplets only, in rank_pattern's order
+                let pattern = config.adaLoRAPattern[moduleName(layer: a.layer, target: a.target) + ".lora_E"]
+                guard pattern == nil || pattern!.count == a.rank else {
+                    throw ModelError.invalidConfig(path: configURL.path, reason: "rank_pattern: '\(moduleName(layer: a.layer, target: a.target)).lora_E' has \(pattern!.count) entries for init_r \(a.rank)")
+                }
+                let kept = (0..<a.rank).filter { pattern?[$0] ?? true }
+                let t = (adapter: ada, kept: kept, A: Tensor(zeros: [kept.count, a.inFeatures]), E: Tensor(zeros: [kept.count, 1]), B: Tensor(zeros: [a.outFeatures, kept.count]))
+                triplets.append(t)
+                expected += [(module + ".lora_A", t.A), (module + ".lora_E", t.E), (module + ".lora_B", t.B)]
+                continue
+            }
             expected.append((module + ".lora_A.weight", a.A))
             expected.append((module + ".lora_B.weight", a.B))
             if let m = a.magnitude { expected.append((module + ".lora_magnitude_vector", m)) }
@@ -118,6 +137,15 @@ public enum PeftFolder {
             guard let e = file.entries[name] else { throw ModelError.missingTensor(path: weightsURL.path, key: key, expectedShape: tensor.shape) }
             guard e.shape == tensor.shape else { throw ModelError.shapeMismatch(path: weightsURL.path, key: key, expected: tensor.shape, actual: e.shape) }
             try file.read(name, into: tensor.data)
+        }
+        for t in triplets {
+            let a = t.adapter
+            a.A.fill(0); a.B.fill(0); a.E.fill(0)
+            for (j, i) in t.kept.enumerated() {
+                (a.A.data + i * a.inFeatures).update(from: t.A.data + j * a.inFeatures, count: a.inFeatures)
+                a.E.data[i] = t.E.data[j]
+                for o in 0..<a.outFeatures { a.B.data[o * a.rank + i] = t.B.data[o * t.kept.count + j] }
+            }
         }
         let used = Set(expected.flatMap { [$0.key, $0.key + ".weight"] })
         if let extra = file.names.first(where: { !used.contains($0) }) {
@@ -138,6 +166,10 @@ public enum PeftFolder {
         /// By adapter name (AdaptationConfig.adapterName), where they differ from r and lora_alpha.
         var rankPattern: [String: Int]?
         var alphaPattern: [String: Float]?
+        /// AdaLoRA (peft_type ADALORA): its settings, and which triplets each module kept (by
+        /// PEFT's module name + ".lora_E").
+        var adaLoRA: AdaLoRASettings?
+        var adaLoRAPattern: [String: [Bool]] = [:]
 
         init(_ json: [String: Any], path: String, model c: BertConfig) throws {
             func bad(_ key: String, _ reason: String) -> ModelError { .invalidConfig(path: path, reason: "\(key): \(reason)") }
@@ -155,9 +187,34 @@ public enum PeftFolder {
                 return false
             }
             let type = (json["peft_type"] as? String) ?? "LORA"
-            guard type == "LORA" else { throw bad("peft_type", "'\(type)' is not supported (lorabook reads LORA, with use_dora for DoRA)") }
-            guard let r = number("r"), r >= 1, r == r.rounded(), r <= 1_000_000 else { throw bad("r", "expected a whole number of at least 1") }
-            rank = Int(r)
+            guard type == "LORA" || type == "ADALORA" else { throw bad("peft_type", "'\(type)' is not supported (lorabook reads LORA, with use_dora for DoRA, and ADALORA)") }
+            if type == "ADALORA" {
+                func whole(_ key: String, _ fallback: Int, least: Int) throws -> Int {
+                    guard let v = number(key) else { return fallback }
+                    guard v >= Double(least), v == v.rounded(), v <= 1_000_000 else { throw bad(key, "expected a whole number of at least \(least)") }
+                    return Int(v)
+                }
+                rank = try whole("init_r", 12, least: 1)
+                let d = AdaLoRASettings()
+                let settings = AdaLoRASettings(targetRank: try whole("target_r", d.targetRank, least: 1), tinit: try whole("tinit", 0, least: 0),
+                                               tfinal: try whole("tfinal", 0, least: 0), deltaT: try whole("deltaT", 1, least: 1),
+                                               beta1: Float(number("beta1") ?? 0.85), beta2: Float(number("beta2") ?? 0.85),
+                                               orthogonality: Float(number("orth_reg_weight") ?? 0.5))
+                do { try settings.validate(initialRank: rank) } catch let e as ModelError { throw bad("target_r", "\(e)") }
+                adaLoRA = settings
+                switch json["rank_pattern"] {
+                case nil, is NSNull: break
+                case let d as [String: Any]:
+                    for (k, v) in d {
+                        guard let flags = v as? [Bool] else { throw bad("rank_pattern", "'\(k)': expected a list of true/false, one per triplet") }
+                        adaLoRAPattern[k.hasPrefix("base_model.model.") ? String(k.dropFirst("base_model.model.".count)) : k] = flags
+                    }
+                default: throw bad("rank_pattern", "expected an object of module names and lists of true/false")
+                }
+            } else {
+                guard let r = number("r"), r >= 1, r == r.rounded(), r <= 1_000_000 else { throw bad("r", "expected a whole number of at least 1") }
+                rank = Int(r)
+            }
             alpha = Float(number("lora_alpha") ?? 8)
             guard alpha.isFinite else { throw bad("lora_alpha", "expected a number") }
             dropout = Float(number("lora_dropout") ?? 0)
@@ -180,7 +237,8 @@ public enum PeftFolder {
                     return (re, k, n)
                 }
             }
-            let rankPatterns = try pattern("rank_pattern"), alphaPatterns = try pattern("alpha_pattern")
+            let rankPatterns = adaLoRA != nil ? [] : try pattern("rank_pattern"), alphaPatterns = try pattern("alpha_pattern")
+            if adaLoRA != nil, try flag("use_dora") || flag("use_rslora") { throw bad("peft_type", "ADALORA with use_dora or use_rslora is not something PEFT writes") }
             for (_, k, n) in rankPatterns where n < 1 || n != n.rounded() || n > 1_000_000 { throw bad("rank_pattern", "'\(k)': expected a whole number of at least 1") }
             if let saved = json["modules_to_save"] as? [String], let other = saved.first(where: { !["classifier", "score"].contains($0) }) {
                 throw bad("modules_to_save", "'\(other)' is not supported (lorabook saves only a classifier head)")
@@ -255,9 +313,6 @@ public enum PeftFolder {
         guard let adapters = network.adapters, a.usesAdapters else {
             throw ModelError.invalidArgument(name: "format=peft", reason: "a PEFT adapter folder holds LoRA or DoRA adapters; this run trained with \(a.mode.rawValue)")
         }
-        guard a.mode != .adalora else {
-            throw ModelError.invalidArgument(name: "format=peft", reason: "AdaLoRA runs save as lorabook files (their rank pattern included); for PEFT, `truncate` the run into a LoRA with its per-layer ranks and save that")
-        }
         let trainedHeads = network.heads.filter { $0.kind != .cosine }
         guard trainedHeads.count <= 1 else {
             throw ModelError.invalidArgument(name: "format=peft", reason: "the run has \(trainedHeads.count) heads (\(trainedHeads.map(\.name).joined(separator: ", "))); PEFT's BertForSequenceClassification has one classifier")
@@ -268,8 +323,22 @@ public enum PeftFolder {
         let head = trainedHeads.first
         let prefix = "base_model.model."
         var tensors: [(name: String, tensor: Tensor)] = []
+        var adaPattern: [String: [Bool]] = [:]
         for ad in adapters.all {
             let module = prefix + moduleName(layer: ad.layer, target: ad.target)
+            if let ada = ad as? AdaLoRAAdapter {
+                // PEFT's layout: only the kept triplets, and which they are in rank_pattern
+                let kept = (0..<ada.rank).filter { ada.E.data[$0] != 0 }
+                let A = Tensor(zeros: [kept.count, ada.inFeatures]), E = Tensor(zeros: [kept.count, 1]), B = Tensor(zeros: [ada.outFeatures, kept.count])
+                for (j, i) in kept.enumerated() {
+                    (A.data + j * ada.inFeatures).update(from: ada.A.data + i * ada.inFeatures, count: ada.inFeatures)
+                    E.data[j] = ada.E.data[i]
+                    for o in 0..<ada.outFeatures { B.data[o * kept.count + j] = ada.B.data[o * ada.rank + i] }
+                }
+                tensors += [(module + ".lora_A", A), (module + ".lora_E", E), (module + ".lora_B", B)]
+                adaPattern[moduleName(layer: ad.layer, target: ad.target) + ".lora_E"] = (0..<ada.rank).map { ada.E.data[$0] != 0 }
+                continue
+            }
             tensors.append((module + ".lora_A.weight", ad.A))
             tensors.append((module + ".lora_B.weight", ad.B))
             if let m = ad.magnitude { tensors.append((module + ".lora_magnitude_vector", m)) }
@@ -280,7 +349,7 @@ public enum PeftFolder {
         }
         tensors.sort { $0.name < $1.name }
 
-        let config: [String: Any] = [
+        var config: [String: Any] = [
             "peft_type": "LORA",
             "task_type": head == nil ? "FEATURE_EXTRACTION" : "SEQ_CLS",
             "base_model_name_or_path": network.model.folder.path,
@@ -294,6 +363,15 @@ public enum PeftFolder {
             "modules_to_save": head == nil ? NSNull() as Any : ["classifier"] as Any,
             "revision": NSNull(),
         ]
+        if let ada = a.adaLoRA, a.mode == .adalora {
+            // PEFT's AdaLoraConfig: r is ignored (init_r is the rank); total_step must leave a budgeting phase
+            let total = max(network.rankAllocator?.totalSteps ?? 0, ada.tinit + ada.tfinal + 1)
+            let adaConfig: [String: Any] = ["peft_type": "ADALORA", "r": 8, "init_r": a.rank, "target_r": ada.targetRank, "tinit": ada.tinit,
+                                            "tfinal": ada.tfinal, "deltaT": ada.deltaT, "beta1": Double(ada.beta1.description)!, "beta2": Double(ada.beta2.description)!,
+                                            "orth_reg_weight": Double(ada.orthogonality.description)!, "total_step": total, "rank_pattern": adaPattern,
+                                            "use_dora": false, "use_rslora": false]
+            config.merge(adaConfig) { _, new in new }
+        }
 
         let fm = FileManager.default
         let parent = folder.deletingLastPathComponent()
