@@ -99,12 +99,12 @@ final class NotebookCLITests: XCTestCase {
     func testAdaptiveRankNotebookRunsAtATinyScale() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("adaptive-\(UUID().uuidString).html")
         let (code, log) = try run(["run", "notebooks/adaptive-rank.md", "-p", "limit=64", "-p", "dev_limit=40", "-p", "epochs=1", "-p", "seeds=[0, 1]",
-                                   "-p", "ranks=[1, 2]", "-p", "targets=[2]", "-o", out.path, "-q", "--no-cache"])
+                                   "-p", "ranks=[1, 2]", "-p", "targets=[2]", "-p", "sts_limit=64", "-p", "sts_ranks=[2]", "-o", out.path, "-q", "--no-cache"])
         XCTAssertTrue([0, 3, 5].contains(code), "every cell ran (status \(code)): \(log)")
         let html = try String(contentsOf: out, encoding: .utf8)
         XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
-        XCTAssertTrue(html.contains(" of 2 hold"), "a claim per target rank and one for truncation")
-        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 6, "budget history, two heat maps, accuracy, time, memory")
+        XCTAssertTrue(html.contains(" of 3 hold"), "a claim per target rank on SST-5 and STS-B, and one for truncation")
+        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 7, "budget history, two heat maps, accuracy, time, memory, STS-B")
         XCTAssertTrue(html.contains("final rank per layer and matrix") && html.contains("rank per layer and matrix"))
         XCTAssertTrue(html.contains("The best fixed rank is "), "findings written from the numbers")
     }
