@@ -1,8 +1,10 @@
 // Fuzzing the lexer, parser and static checks with random and mutated inputs: no crash, no hang.
 // Runs 5 s in the suite; LORABOOK_FUZZ_SECONDS=60 swift test --filter ParserFuzzTests runs longer.
+// Seeded: every run prints its seed, and LORABOOK_FUZZ_SEED=N replays one.
 import XCTest
 import Foundation
 @testable import Kernel
+import Model
 
 final class ParserFuzzTests: XCTestCase {
     func testRandomAndMutatedInputsNeitherCrashNorHang() throws {
@@ -14,7 +16,9 @@ final class ParserFuzzTests: XCTestCase {
         ] + (try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts").path)
             .map { try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/\($0)").path, encoding: .utf8) })
         let alphabet = Array("letforinifelsetruefalseandornot ()[]{},.=<>!+-*/%:;#\"\\\n\t0123456789e.abcxyz_-lorarank=…é中")
-        var rng = SystemRandomNumberGenerator()
+        let seed = UInt64(ProcessInfo.processInfo.environment["LORABOOK_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        print("parser fuzz: seed \(seed) (LORABOOK_FUZZ_SEED=\(seed) replays it)")
+        var rng = SplitMix64(seed: seed)
         let interpreter = Interpreter()
         let deadline = Date().addingTimeInterval(seconds)
         var count = 0
@@ -38,10 +42,10 @@ final class ParserFuzzTests: XCTestCase {
             let start = Date()
             _ = Parser.parse(source, commands: CommandRegistry.standard.names)
             _ = interpreter.check(source)
-            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "parsing took too long: \(source.debugDescription)")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "parsing took too long (seed \(seed)): \(source.debugDescription)")
             count += 1
         }
-        print("parser fuzz: \(count) inputs in \(seconds) s, no crash, no hang")
+        print("parser fuzz: \(count) inputs in \(seconds) s from seed \(seed), no crash, no hang")
         XCTAssertGreaterThan(count, 100)
     }
 }

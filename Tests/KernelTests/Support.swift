@@ -14,16 +14,32 @@ enum K {
 
     /// Checks a source against its `# expect: TEXT` (an output line contains TEXT, in order) and
     /// `# expect error: TEXT` (a diagnostic message contains TEXT) comments.
-    static func check(_ source: String, name: String, file: StaticString = #filePath, line: UInt = #line) {
+    /// `# expect error: TEXT`, or `# expect error L:C: TEXT` (at line L, column C): (TEXT, location).
+    static func expectedError(_ comment: String) -> (String, SourceLocation?)? {
+        guard comment.hasPrefix("# expect error") else { return nil }
+        var rest = comment.dropFirst("# expect error".count)
+        if rest.hasPrefix(":") { return (rest.dropFirst().trimmingCharacters(in: .whitespaces), nil) }
+        rest = rest.drop { $0 == " " }
+        let parts = rest.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, let l = Int(parts[0]), let c = Int(parts[1]) else { return nil }
+        return (parts[2].trimmingCharacters(in: .whitespaces), SourceLocation(line: l, column: c))
+    }
+
+    /// `requireLocations`: every `# expect error` must say where (the script files do).
+    static func check(_ source: String, name: String, requireLocations: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
         let (lines, diagnostics, _) = run(source)
         var cursor = 0
         var expectsError = false
         for l in source.components(separatedBy: "\n") {
             let t = l.trimmingCharacters(in: .whitespaces)
-            if t.hasPrefix("# expect error:") {
+            if let (want, at) = expectedError(t) {
                 expectsError = true
-                let want = t.dropFirst("# expect error:".count).trimmingCharacters(in: .whitespaces)
-                XCTAssertTrue(diagnostics.contains { $0.message.contains(want) }, "\(name): expected an error containing '\(want)', got \(diagnostics.map(\.message))", file: file, line: line)
+                if requireLocations && at == nil {
+                    XCTFail("\(name): '\(t)' needs the error's line:col ('# expect error L:C: …')", file: file, line: line)
+                }
+                XCTAssertTrue(diagnostics.contains { $0.message.contains(want) && (at == nil || $0.location == at) },
+                              "\(name): expected an error containing '\(want)'\(at.map { " at \($0)" } ?? ""), got \(diagnostics.map { "\($0.location.map { "\($0): " } ?? "")\($0.message)" })",
+                              file: file, line: line)
             } else if t.hasPrefix("# expect:") {
                 let want = t.dropFirst("# expect:".count).trimmingCharacters(in: .whitespaces)
                 if let i = lines[cursor...].firstIndex(where: { $0.contains(want) }) { cursor = i + 1 }

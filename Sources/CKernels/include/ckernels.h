@@ -44,7 +44,7 @@ void lb_gelu(float *y, const float *x, size_t n);
 void lb_bias_gelu(float *pre, float *act, const float *bias, size_t rows, size_t cols);
 // amp: x[r, c] += bias[c], kept as bf16 in pre_half; x = GELU(x) in place, also as bf16 in act_half.
 void lb_bias_gelu_bf16(float *x, uint16_t *pre_half, uint16_t *act_half, const float *bias, size_t rows, size_t cols);
-// Switches OpenBLAS to the kernels of `name` (tests and --blas-core); returns the core now in use.
+// Switches OpenBLAS to the kernels of `name` (tests and LORABOOK_BLAS_CORE); returns the core now in use.
 const char *lb_blas_select_core(const char *name);
 // out[r, c] += bias[c] for r < rows.
 void lb_add_bias(float *out, const float *bias, size_t rows, size_t cols);

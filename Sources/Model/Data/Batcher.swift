@@ -73,4 +73,3 @@ public struct EncodedDataset: Sendable {
     }
 }
 
-extension SplitMix64: RandomNumberGenerator {}

@@ -207,13 +207,13 @@ public enum AtomicFile {
             if rename(tmp.path, url.path) != 0 {
                 let reason = String(cString: strerror(errno))
                 try? FileManager.default.removeItem(at: tmp)
-                throw ModelError.fileUnreadable(path: url.path, reason: "cannot replace the file: \(reason)")
+                throw ModelError.fileUnwritable(path: url.path, reason: "cannot replace it: \(reason)")
             }
         } catch let e as ModelError {
             throw e
         } catch {
             try? FileManager.default.removeItem(at: tmp)
-            throw ModelError.fileUnreadable(path: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
+            throw ModelError.fileUnwritable(path: url.path, reason: (error as NSError).localizedDescription)
         }
     }
 }

@@ -25,7 +25,7 @@ public final class TensorBoardWriter {
         let name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host).\(ProcessInfo.processInfo.processIdentifier).\(n)"
         url = folder.appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: url.path, contents: nil), let h = FileHandle(forWritingAtPath: url.path) else {
-            throw ModelError.fileUnreadable(path: url.path, reason: "cannot be created")
+            throw ModelError.fileUnwritable(path: url.path, reason: "it cannot be created")
         }
         handle = h
         var event = Protobuf()

@@ -8,6 +8,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     /// A checkpoint folder lacks one of its files.
     case missingModelFile(folder: String, file: String, expected: String)
     case fileUnreadable(path: String, reason: String)
+    /// A file that could not be written (nothing of it is left: writes go through AtomicFile).
+    case fileUnwritable(path: String, reason: String)
     case invalidConfig(path: String, reason: String)
     case invalidSafetensors(path: String, reason: String)
     case unknownDType(path: String, key: String, dtype: String)
@@ -28,6 +30,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "\(folder): no \(file) in the model folder (expected \(expected))"
         case .fileUnreadable(let path, let reason):
             return "\(path): cannot read the file: \(reason)"
+        case .fileUnwritable(let path, let reason):
+            return "\(path): cannot write the file: \(reason)"
         case .invalidConfig(let path, let reason):
             return "\(path): invalid BERT config: \(reason)"
         case .invalidSafetensors(let path, let reason):

@@ -2,7 +2,7 @@
 import Foundation
 
 /// SplitMix64: a small, fast, seedable generator (initialisation, shuffling).
-public struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

@@ -1,5 +1,7 @@
-// The only file that calls OpenBLAS. Row-major GEMM, the core type and thread count the library
-// runs with, and an optional per-shape profiler used by `lorabook bench`.
+// lorabook's door to OpenBLAS: row-major GEMM, the core type and thread count the library runs
+// with, and an optional per-shape profiler used by `lorabook bench`. (The other callers of OpenBLAS:
+// CKernels' bf16.c, whose fallback without oneDNN multiplies widened operands with cblas_sgemm, and
+// Spectrum/Truncation, which call LAPACK's dgesvd.)
 import Workers
 import COpenBLAS
 import CKernels
