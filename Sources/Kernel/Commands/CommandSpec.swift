@@ -1,6 +1,7 @@
 // Commands are data: a name, typed parameters with defaults and help, examples, and a function.
 // The registry generates `help`, completion lists and docs/language.md from these specs.
 import Foundation
+import Model
 
 public indirect enum ParameterType: Sendable, Equatable, CustomStringConvertible {
     case number, integer, string, bool, any, table, run
@@ -101,6 +102,15 @@ public struct Invocation {
     public func has(_ name: String) -> Bool { values[name] != nil || predicates[name] != nil }
     public func value(_ name: String) -> Value? { values[name]?.0 }
     public func location(_ name: String) -> SourceLocation { values[name]?.1 ?? call.location }
+
+    /// The one boundary where the Model library's errors become located diagnostics: `body`'s
+    /// ModelError is reported at the argument `parameter` (or the command). A ModelError that
+    /// escapes a command without it is reported at the command (Evaluator's dispatch).
+    public func at<T>(_ parameter: String? = nil, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ModelError {
+            throw Diagnostic(e.description, at: parameter.map(location) ?? call.location)
+        }
+    }
     public func predicate(_ name: String) -> Expr? { predicates[name] }
 
     func typeError(_ name: String, _ expected: String, _ v: Value) -> Diagnostic {

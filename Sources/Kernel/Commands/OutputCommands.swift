@@ -224,7 +224,7 @@ enum OutputCommands {
         let ext = url.pathExtension.lowercased()
         if try inv.string("format") == "peft" {
             guard case .run(let r) = v else { throw Diagnostic("format=peft saves a run, not a \(v.typeName)", at: inv.location("value")) }
-            do { try PeftFolder.save(r.network, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("format")) }
+            try inv.at("format") { try PeftFolder.save(r.network, to: url) }
             inv.session.writtenFiles.append(url.standardizedFileURL.path)
             return .none
         }
@@ -239,14 +239,14 @@ enum OutputCommands {
             do { data = Data(try Gnuplot.render(c, format: ext == "svg" ? .svg(width: 640, height: 400) : .text(width: 80, height: 25)).utf8) }
             catch { throw Diagnostic("\(error)", at: inv.call.location) }
         case (.run(let r), "safetensors"):
-            do { try AdapterFile.save(r.network, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+            try inv.at("path") { try AdapterFile.save(r.network, to: url) }
             inv.session.writtenFiles.append(url.standardizedFileURL.path)
             return .none
         default:
             throw Diagnostic("cannot save a \(v.typeName) as .\(ext)", at: inv.location("path"),
                              hint: "tables: .csv, .tsv, .json; charts: .svg, .txt, .csv (its data); runs: .safetensors, or a folder with format=peft")
         }
-        do { try AtomicFile.write(data, to: url) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        try inv.at("path") { try AtomicFile.write(data, to: url) }
         inv.session.writtenFiles.append(url.standardizedFileURL.path)
         return .none
     }

@@ -14,7 +14,7 @@ enum SessionCommands {
     ) { inv in
         let folder = try inv.string("path").map { URL(fileURLWithPath: $0) } ?? Locations.modelFolder().url
         let m: BertModel
-        do { m = try BertModel.load(folder: folder) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("path")) }
+        m = try inv.at("path") { try BertModel.load(folder: folder) }
         inv.session.model = m
         let c = m.config
         var fields: [(String, Value)] = [("name", .string(c.name)), ("path", .string(folder.path)), ("layers", .number(Double(c.numLayers))),
@@ -88,7 +88,7 @@ enum SessionCommands {
             let registration = TaskRegistration(name: name, path: URL(fileURLWithPath: task).standardizedFileURL.path, text: text, pair: try inv.string("pair"),
                                                 label: label, classes: try inv.count("classes", in: 2...TaskSpec.maxClasses),
                                                 devPath: try inv.string("dev").map { URL(fileURLWithPath: $0).standardizedFileURL.path })
-            do { try s.register(registration) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("task")) }
+            try inv.at("task") { try s.register(registration) }
             task = name
         }
         let split = try inv.string("split") ?? "dev"
@@ -159,7 +159,7 @@ enum SessionCommands {
             var targets: [AdapterTarget] = [.query, .value]
             if let names = try inv.strings("targets") {
                 var list: [AdapterTarget] = []
-                for n in names { for t in try AdapterTarget.parse(n) where !list.contains(t) { list.append(t) } }
+                for n in names { for t in try inv.at("targets", { try AdapterTarget.parse(n) }) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
             let rank = try inv.integer(mode == .adalora ? "init_rank" : "rank") ?? (mode == .adalora ? 12 : 8)
@@ -173,11 +173,11 @@ enum SessionCommands {
                                                tfinal: try inv.integer("tfinal") ?? d.tfinal, deltaT: try inv.integer("delta_t") ?? d.deltaT,
                                                beta1: Float(try inv.number("beta1") ?? Double(d.beta1)), beta2: Float(try inv.number("beta2") ?? Double(d.beta2)),
                                                orthogonality: Float(try inv.number("orthogonality") ?? Double(d.orthogonality)))
-                do { try settings.validate(initialRank: rank) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+                try inv.at("target_rank") { try settings.validate(initialRank: rank) }
                 config.adaLoRA = settings
             }
             if let m = inv.session.model {
-                do { try config.validate(for: m.config) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+                try inv.at { try config.validate(for: m.config) }
             } else if adapters && rank < 1 {
                 throw Diagnostic("invalid rank \(rank): expected a rank of at least 1", at: inv.location("rank"))
             }

@@ -120,7 +120,7 @@ enum TrainingCommands {
             } else {
                 trained = try TrainingPipeline.run(request, model: model, data: data, onEvent: onEvent, shouldStop: s.shouldStop)
             }
-        } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        }   // a ModelError here is reported at the command (Evaluator's dispatch: Invocation.at)
         let result = trained.result
         if result.stopped && s.abortRequested() {
             throw Diagnostic("interrupted: training stopped at step \(result.steps) of \(result.totalSteps); no run was kept", at: inv.call.location)
@@ -416,8 +416,7 @@ enum TrainingCommands {
         case (nil, nil): throw Diagnostic("truncate needs energy= or rank=", at: inv.call.location)
         default: throw Diagnostic("give energy= or rank=, not both", at: inv.location("rank"))
         }
-        let network: Network
-        do { network = try Truncation.truncated(run.network, rule: rule) } catch let e as ModelError { throw Diagnostic(e.description, at: inv.call.location) }
+        let network = try inv.at { try Truncation.truncated(run.network, rule: rule) }
         var r = SessionCommands.describe(network.adaptation)
         let suffix: String = { if case .energy(let e) = rule { return "e\(Value.format(e))" }; if case .rank(let k) = rule { return "k\(k)" }; return "" }()
         let name = run.name + "-" + suffix
@@ -441,10 +440,8 @@ enum TrainingCommands {
         let url = URL(fileURLWithPath: path)
         let isFolder = PeftFolder.isAdapterFolder(url)
         if inv.has("task") && !isFolder { throw Diagnostic("task= is for PEFT adapter folders; a lorabook file names its heads itself", at: inv.location("task")) }
-        let network: Network
-        do { network = try AdapterFile.open(url, model: model, peftHead: try inv.string("task") ?? "classifier", force: try inv.bool("force") ?? false) } catch let e as ModelError {
-            throw Diagnostic(e.description, at: inv.location("path"))
-        }
+        let head = try inv.string("task") ?? "classifier", force = try inv.bool("force") ?? false
+        let network = try inv.at("path") { try AdapterFile.open(url, model: model, peftHead: head, force: force) }
         var r = SessionCommands.describe(network.adaptation)
         let name = isFolder ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
         r.fields += [("name", .string(name)), ("tasks", .list(network.heads.map { .string($0.name) })), ("trainable", .number(Double(network.trainableParameterCount)))]
@@ -471,10 +468,8 @@ enum TrainingCommands {
         }
         let text = try inv.string("text")!, pair = try inv.string("pair")
         if head.kind == .cosine && pair == nil { throw Diagnostic("a similarity head compares two texts: give the pair", at: inv.location("text")) }
-        let p: Prediction
-        do {
-            p = try Predictor(network: run.network, head: head, maxLength: try inv.count("max_length", in: 3...65_536) ?? 128).predict([(text, pair)])[0]
-        } catch let e as ModelError { throw Diagnostic(e.description, at: inv.location("text")) }
+        let maxLength = try inv.count("max_length", in: 3...65_536) ?? 128
+        let p = try inv.at("text") { try Predictor(network: run.network, head: head, maxLength: maxLength).predict([(text, pair)])[0] }
         var fields: [(String, Value)] = [("task", .string(task)), ("text", .string(text))]
         if let pair { fields.append(("pair", .string(pair))) }
         if let label = p.label {

@@ -210,7 +210,8 @@ public struct Evaluator {
                 return .unknown
             }
         }
-        let result = try spec.run(Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates))
+        let invocation = Invocation(spec: spec, call: call, session: session, displayed: displayed, values: values, predicates: predicates)
+        let result = try invocation.at { try spec.run(invocation) }
         // while planning, a setting applied with known values is known again (model and data are not: they never reset everything)
         if let part = Self.setting(spec), part != "setup" { session.planner?.knownSetting(part) }
         return result
