@@ -7,11 +7,6 @@
 #   PEFT_VENV=/some/venv scripts/adalora-golden.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${PEFT_VENV:-.venv-peft}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  wheel="$(ls /opt/wheels/torch-*cpu*.whl 2>/dev/null | head -n 1 || true)"
-  "$venv/bin/pip" install -q ${wheel:-torch} transformers peft safetensors
-fi
+. scripts/peft-venv.sh
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$venv/bin/python" scripts/adalora_golden.py "${LORABOOK_MODEL:-models/minilm-l6}" \
   Tests/ModelTests/Fixtures/golden/adalora_steps.json

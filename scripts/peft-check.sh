@@ -9,12 +9,7 @@
 # torch comes from /opt/wheels when a CPU wheel is there, else from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${PEFT_VENV:-.venv-peft}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  wheel="$(ls /opt/wheels/torch-*cpu*.whl 2>/dev/null | head -n 1 || true)"
-  "$venv/bin/pip" install -q ${wheel:-torch} transformers peft safetensors
-fi
+. scripts/peft-venv.sh
 swift build -c release --product lorabook >/dev/null
 lorabook="$(swift build -c release --show-bin-path)/lorabook"
 work="$(mktemp -d)"

@@ -65,8 +65,8 @@ public struct AdaLoRASettings: Codable, Sendable, Equatable {
 
 /// One AdaLoRA adapter: LoRA's low-rank path with the codes u = x̃ Aᵀ scaled by E before B.
 final class AdaLoRAAdapter: LowRankAdapter, @unchecked Sendable {
-    let E: Tensor
-    var dE: Tensor?
+    var E: Tensor { extra!.tensor }
+    var dE: Tensor? { dExtra }
     private var scaledCodes = FloatBuffer(count: 0)    // (N, r) u ⊙ E
     private let scaledA: Tensor                         // [r, in] A ⊙ E (merge, spectrum)
     /// Scratch of the orthogonal regularisation: AAᵀ − I or BᵀB − I, [r, r].
@@ -74,24 +74,12 @@ final class AdaLoRAAdapter: LowRankAdapter, @unchecked Sendable {
     /// Smoothed sensitivity Ī and uncertainty Ū of A, E and B (RankAllocator).
     let importance: [(average: Tensor, uncertainty: Tensor)]
 
-    override init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
+    init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
         let r = config.rank
-        E = Tensor(zeros: [r])
         scaledA = Tensor(zeros: [r, shape.inFeatures])
         gram = Tensor(zeros: [r, r])
         importance = [[r, shape.inFeatures], [r], [shape.outFeatures, r]].map { (Tensor(zeros: $0), Tensor(zeros: $0)) }
-        super.init(layer: layer, target: target, config: config, shape: shape)
-    }
-
-    override var parameterCount: Int { super.parameterCount + E.count }
-
-    override var trainableTensors: [(name: String, parameter: Tensor, gradient: Tensor?)] {
-        super.trainableTensors + [("lora_E", E, dE)]
-    }
-
-    override func allocateGradients() {
-        super.allocateGradients()
-        dE = Tensor(zeros: E.shape)
+        super.init(layer: layer, target: target, config: config, shape: shape, extra: ("lora_E", r))
     }
 
     /// PEFT's reset_lora_parameters: A, B ~ N(0, 0.02), E = 0.

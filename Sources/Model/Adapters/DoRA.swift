@@ -8,34 +8,22 @@ import Foundation
 import CKernels
 
 final class DoRAAdapter: LowRankAdapter, @unchecked Sendable {
-    private let m: Tensor                              // (out) magnitude
-    var dMagnitude: Tensor?
+    private var m: Tensor { extra!.tensor }            // (out) magnitude
+    var dMagnitude: Tensor? { dExtra }
     private var z = FloatBuffer(count: 0)              // (N, out) pre-scaling output
     let norm: Tensor, gain: Tensor                     // (out) n and g = m / n
     private let merged: Tensor                         // (out, in) W0 + s BA, scratch
     /// Holds n at its last value (finite-difference checks of the detached-norm gradient).
     var freezesNorm = false
 
-    override init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
-        m = Tensor(zeros: [shape.outFeatures])
+    init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
         norm = Tensor(zeros: [shape.outFeatures]); gain = Tensor(zeros: [shape.outFeatures])
         merged = Tensor(zeros: [shape.outFeatures * shape.inFeatures])
-        super.init(layer: layer, target: target, config: config, shape: shape)
+        super.init(layer: layer, target: target, config: config, shape: shape, extra: ("magnitude", shape.outFeatures))
     }
 
     override var magnitude: Tensor? { m }
     override var scalesGradient: Bool { true }
-    override var parameterCount: Int { super.parameterCount + m.count }
-
-    override var trainableTensors: [(name: String, parameter: Tensor, gradient: Tensor?)] {
-        super.trainableTensors + [("magnitude", m, dMagnitude)]
-    }
-
-    override func allocateGradients() {
-        super.allocateGradients()
-        dMagnitude = Tensor(zeros: m.shape)
-    }
-
     /// LoRA's initialisation, then m = ‖W0‖_row.
     override func initialize(base W0: UnsafePointer<Float>, rng: inout SplitMix64) {
         super.initialize(base: W0, rng: &rng)

@@ -24,6 +24,10 @@ public class LowRankAdapter: @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
     public let A: Tensor, B: Tensor
     public var dA: Tensor?, dB: Tensor?
+    /// The kind's own trainable vector besides A and B, with its name in an adapter file: DoRA's
+    /// `magnitude` [out], AdaLoRA's `lora_E` [r]; nil for LoRA.
+    public let extra: (name: String, tensor: Tensor)?
+    public var dExtra: Tensor?
 
     // Per-forward caches, grown to the batch.
     private(set) var u = FloatBuffer(count: 0)        // (N, r)
@@ -33,13 +37,14 @@ public class LowRankAdapter: @unchecked Sendable {
     private var backup: Tensor?                       // W0 rows while merged
     var dropoutSeed: UInt64 = 0
 
-    init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int)) {
+    init(layer: Int, target: AdapterTarget, config: AdaptationConfig, shape: (inFeatures: Int, outFeatures: Int), extra: (name: String, count: Int)? = nil) {
         self.layer = layer; self.target = target
         let name = AdaptationConfig.adapterName(layer: layer, target: target)
         rank = config.rank(for: name); scaling = config.scaling(for: name); dropout = config.dropout
         inFeatures = shape.inFeatures; outFeatures = shape.outFeatures
         A = Tensor(zeros: [rank, inFeatures])
         B = Tensor(zeros: [outFeatures, rank])
+        self.extra = extra.map { ($0.name, Tensor(zeros: [$0.count])) }
         Bt = Tensor(zeros: [rank, outFeatures])
     }
 
@@ -52,7 +57,7 @@ public class LowRankAdapter: @unchecked Sendable {
         }
     }
 
-    public var parameterCount: Int { A.count + B.count }
+    public var parameterCount: Int { A.count + B.count + (extra?.tensor.count ?? 0) }
 
     /// DoRA's magnitude m [out] (nil for the other kinds).
     public var magnitude: Tensor? { nil }
@@ -63,12 +68,13 @@ public class LowRankAdapter: @unchecked Sendable {
     /// The tensors that train, with their names in a lorabook adapter file (`lora_A`, `lora_B`,
     /// `magnitude`; AdaLoRA adds `lora_E`) and their gradients once training set them.
     public var trainableTensors: [(name: String, parameter: Tensor, gradient: Tensor?)] {
-        [("lora_A", A, dA), ("lora_B", B, dB)]
+        [("lora_A", A, dA), ("lora_B", B, dB)] + (extra.map { [($0.name, $0.tensor, dExtra)] } ?? [])
     }
 
     /// Gives every trainable tensor a zeroed gradient.
     func allocateGradients() {
         dA = Tensor(zeros: A.shape); dB = Tensor(zeros: B.shape)
+        dExtra = extra.map { Tensor(zeros: $0.tensor.shape) }
     }
 
     /// The codes that B reads, (N, r), as the last forward left them: u itself; AdaLoRA's u ⊙ E.
