@@ -95,11 +95,14 @@ final class NotebookCLITests: XCTestCase {
         XCTAssertTrue(html.contains("At the full budget (each run kept at its best validation epoch of at most 2)"), "findings say the budget")
     }
 
-    /// The adaptive-rank study, at a tiny scale: fixed ranks, AdaLoRA, truncation, heat maps, verdicts.
+    /// The adaptive-rank study, at a tiny scale, with --jobs 2: fixed ranks, AdaLoRA, truncation,
+    /// heat maps, verdicts.
     func testAdaptiveRankNotebookRunsAtATinyScale() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("adaptive-\(UUID().uuidString).html")
         let (code, log) = try run(["run", "notebooks/adaptive-rank.md", "-p", "limit=64", "-p", "dev_limit=40", "-p", "epochs=1", "-p", "seeds=[0, 1]",
-                                   "-p", "ranks=[1, 2]", "-p", "targets=[2]", "-p", "sts_limit=64", "-p", "sts_ranks=[2]", "-o", out.path, "-q", "--no-cache"])
+                                   "-p", "ranks=[1, 2]", "-p", "targets=[2]", "-p", "sts_limit=64", "-p", "sts_ranks=[2]", "-o", out.path, "-q", "--no-cache",
+                                   // planned and run through the sweep executor: AdaLoRA's placeholders carry ranks and rank_history
+                                   "--jobs", "2", "--store", FileManager.default.temporaryDirectory.appendingPathComponent("ar-store-\(UUID().uuidString)").path])
         XCTAssertTrue([0, 3, 5].contains(code), "every cell ran (status \(code)): \(log)")
         let html = try String(contentsOf: out, encoding: .utf8)
         XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")

@@ -175,6 +175,7 @@ enum TrainingCommands {
         for k in ["steps", "loss", "stopped", "seconds", "seconds_per_epoch", "examples_per_s", "trainable", "parameters_mb", "gradients_mb",
                   "optimizer_mb", "activations_mb", "train_memory_mb", "peak_rss_mb"] { r[k] = .unknown }
         if request.evaluation != nil { for k in ["curve", "kept_epoch", "kept_step", "kept_score", "stopped_early"] { r[k] = .unknown } }
+        if request.adaptation.mode == .adalora { for k in ["ranks", "rank_history"] { r[k] = .unknown } }
         let network = try Network(model: model, adaptation: AdaptationConfig(mode: .head))
         return .placeholder(RunHandle(name: request.name ?? request.defaultName, network: network, record: r, tasks: request.tasks, planned: true))
     }
