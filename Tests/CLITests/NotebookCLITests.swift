@@ -107,7 +107,7 @@ final class NotebookCLITests: XCTestCase {
         let html = try String(contentsOf: out, encoding: .utf8)
         XCTAssertFalse(html.contains("section class=\"cell fail\""), "no cell failed")
         XCTAssertTrue(html.contains(" of 3 hold"), "a claim per target rank on SST-5 and STS-B, and one for truncation")
-        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 7, "budget history, two heat maps, accuracy, time, memory, STS-B")
+        XCTAssertEqual(html.components(separatedBy: "<figure class=\"chart\">").count - 1, 8, "budget history, two heat maps, accuracy by rank in use and by parameters, time, memory, STS-B")
         XCTAssertTrue(html.contains("final rank per layer and matrix") && html.contains("rank per layer and matrix"))
         XCTAssertTrue(html.contains("The best fixed rank is "), "findings written from the numbers")
     }
