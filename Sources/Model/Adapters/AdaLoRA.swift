@@ -180,7 +180,6 @@ public final class RankAllocator: @unchecked Sendable {
         targetBudget = settings.targetRank * adapters.count
         scores = [Float](repeating: 0, count: initialBudget)
         sorted = scores
-        history.reserveCapacity(1024)
     }
 
     /// Adds weight · mean over every A and B of ‖AAᵀ − I‖_F (‖BᵀB − I‖_F) to the step's gradients
@@ -196,6 +195,8 @@ public final class RankAllocator: @unchecked Sendable {
     /// After the optimizer step `t` (0-based, as PEFT's examples count) of a run of `T` steps, while
     /// the gradients of that step are still in place.
     public func update(step t: Int, totalSteps T: Int) {
+        // one allocation per step at most: the history's room, once, at the run's first step
+        if totalSteps != T { history.reserveCapacity(history.count + T + 1) }
         totalSteps = T
         let end = T - settings.tfinal
         if t < end {
