@@ -56,6 +56,13 @@ final class SelectionTests: XCTestCase {
         var diagonal = 0.0
         for (i, row) in confusion.rows.enumerated() { if case .number(let n)? = row["pred_\(i)"] { diagonal += n } }
         XCTAssertEqual(e["accuracy"], .number(diagonal / 300))
+        // the accuracy's bootstrap interval holds the accuracy and is about ±1.96·√(p(1−p)/300) wide
+        guard case .number(let accuracy)? = e["accuracy"], case .record(let ci)? = e["accuracy_ci"],
+              case .number(let low)? = ci["low"], case .number(let high)? = ci["high"] else { return XCTFail("no accuracy_ci") }
+        XCTAssertEqual(ci["n"], .number(300))
+        XCTAssertLessThanOrEqual(low, accuracy); XCTAssertGreaterThanOrEqual(high, accuracy)
+        let normalHalf = 1.96 * (accuracy * (1 - accuracy) / 300).squareRoot()
+        XCTAssertEqual((high - low) / 2, normalHalf, accuracy: 0.25 * normalHalf)
     }
 
     /// A curve has one row per evaluation; keep=best restores exactly the best evaluation's weights

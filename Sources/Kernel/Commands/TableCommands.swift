@@ -1,5 +1,6 @@
 // `table`: show, sort, filter and group tables of results.
 import Foundation
+import Model
 
 enum TableCommands {
     static let all: [CommandSpec] = [table]

@@ -247,22 +247,33 @@ enum TrainingCommands {
         return t
     }
 
+    /// A bootstrap interval as a record `expect interval=` reads: {low, high, n} (n: the rows scored).
+    static func intervalRecord(_ i: (low: Double, high: Double), rows: Int) -> Value {
+        .record(Record([("low", .number(i.low)), ("high", .number(i.high)), ("n", .number(Double(rows)))]))
+    }
+
+    /// What `eval` and `ensemble` return. Each metric comes with `<metric>_ci`, its 95% percentile-
+    /// bootstrap interval over the rows scored (Evaluation.interval; for sst+quora+sts the overall
+    /// score's too, the tasks resampled independently).
     static func evaluationRecord(_ results: [(String, Evaluation)]) -> Record {
         var r = Record()
         if results.count == 1, let (task, e) = results.first {
-            r.fields = [("task", .string(task)), (e.metricName, .number(e.score)), ("baseline", .number(e.baseline)),
-                        ("loss", .number(e.loss)), ("examples", .number(Double(e.examples)))]
+            r.fields = [("task", .string(task)), (e.metricName, .number(e.score)), (e.metricName + "_ci", intervalRecord(e.interval(), rows: e.examples)),
+                        ("baseline", .number(e.baseline)), ("loss", .number(e.loss)), ("examples", .number(Double(e.examples)))]
             if let c = confusionTable(e) { r["confusion"] = .table(c) }
             return r
         }
-        var byTask: [String: Double] = [:]
+        var byTask: [String: Evaluation] = [:]
         for (task, e) in results {
             r[task + "_" + e.metricName] = .number(e.score)
+            r[task + "_" + e.metricName + "_ci"] = intervalRecord(e.interval(), rows: e.examples)
             r[task + "_baseline"] = .number(e.baseline)
-            byTask[task] = e.score
+            byTask[task] = e
         }
         if let sst = byTask["sst"], let para = byTask["quora"], let sts = byTask["sts"] {
-            r["overall"] = .number(Metrics.overallScore(sstAccuracy: sst, paraphraseAccuracy: para, stsPearson: sts))
+            r["overall"] = .number(Metrics.overallScore(sstAccuracy: sst.score, paraphraseAccuracy: para.score, stsPearson: sts.score))
+            let i = Metrics.overallIntervals(sst: sst, paraphrase: para, sts: sts)
+            r["overall_ci"] = intervalRecord(i.overall, rows: sst.examples + para.examples + sts.examples)
         }
         return r
     }
@@ -286,7 +297,7 @@ enum TrainingCommands {
         parameters: [ParameterSpec("tasks", .list(.name), positional: true, default: "the run's tasks", "tasks to score"),
                      ParameterSpec("run", .run, default: "the last run", "the run to score")] + evalParameters,
         variadic: "tasks",
-        returns: "record: one task: task, accuracy|pearson, loss, examples; several: <task>_accuracy|pearson…, overall",
+        returns: "record: one task: task, accuracy|pearson, accuracy_ci|pearson_ci (95% bootstrap interval over the rows scored: {low, high, n}), baseline, loss, examples, confusion; several: <task>_accuracy|pearson, <task>_…_ci, <task>_baseline…, overall and overall_ci",
         examples: ["model\nhead\nlet r = train sst limit=32\nlet e = eval sst limit=50\nprint e.accuracy >= 0"]
     ) { inv in
         let s = inv.session

@@ -509,22 +509,3 @@ public struct Evaluator {
         }
     }
 }
-
-/// Intervals over seeds.
-public enum Statistics {
-    /// Student's t, two-sided 95% (the 0.975 quantile), for 1…30 degrees of freedom.
-    static let t975: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-                                 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
-    /// The 0.975 quantile for n values: Student t with n − 1 degrees of freedom for n ≤ 31, 1.96 beyond.
-    public static func quantile(n: Int) -> Double { n - 1 <= t975.count ? t975[n - 2] : 1.959964 }
-
-    /// The mean and its 95% interval, mean ± t · s / √n (nil for fewer than two values).
-    public static func interval(_ xs: [Double]) -> (mean: Double, low: Double, high: Double, half: Double)? {
-        guard xs.count >= 2 else { return nil }
-        let n = Double(xs.count), mean = xs.reduce(0, +) / n
-        let sd = (xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
-        let half = quantile(n: xs.count) * sd / n.squareRoot()
-        return (mean, mean - half, mean + half, half)
-    }
-}

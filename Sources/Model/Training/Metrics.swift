@@ -21,6 +21,17 @@ public enum Metrics {
     public static func overallScore(sstAccuracy: Double, paraphraseAccuracy: Double, stsPearson: Double) -> Double {
         (sstAccuracy + paraphraseAccuracy + (stsPearson + 1) / 2) / 3
     }
+
+    /// 95% percentile-bootstrap intervals of each task's metric and of the overall score, each task's
+    /// rows resampled independently in every replicate (1,000 resamples, seed 0).
+    public static func overallIntervals(sst: Evaluation, paraphrase: Evaluation, sts: Evaluation, resamples: Int = 1000, seed: UInt64 = 0)
+        -> (sst: (low: Double, high: Double), paraphrase: (low: Double, high: Double), sts: (low: Double, high: Double), overall: (low: Double, high: Double)) {
+        let i = Statistics.bootstrap(rows: [sst.examples, paraphrase.examples, sts.examples], resamples: resamples, seed: seed) { rows in
+            let a = sst.score(rows: rows[0]), p = paraphrase.score(rows: rows[1]), r = sts.score(rows: rows[2])
+            return [a, p, r, overallScore(sstAccuracy: a, paraphraseAccuracy: p, stsPearson: r)]
+        }
+        return (i[0], i[1], i[2], i[3])
+    }
 }
 
 /// A head's results on a dataset.
@@ -41,7 +52,28 @@ public struct Evaluation: Sendable {
     public let baseline: Double
     /// Classification and binary: counts by true class (rows) and predicted class (columns).
     public let confusion: [[Int]]?
+    /// The rows' labels, in order: what `score(rows:)` scores a resample against.
+    public let labels: [Double]
     public var metricName: String { kind == .regression || kind == .cosine ? "pearson" : "accuracy" }
+
+    /// The headline metric on the given rows (indices may repeat: a bootstrap resample).
+    public func score(rows: [Int]) -> Double {
+        switch kind {
+        case .classification:
+            return Double(rows.filter { predictions[$0] == labels[$0] }.count) / Double(rows.count)
+        case .binary:
+            return Double(rows.filter { (predictions[$0] > 0.5) == (labels[$0] > 0.5) }.count) / Double(rows.count)
+        case .regression, .cosine:
+            return Metrics.pearson(rows.map { predictions[$0] }, rows.map { labels[$0] })
+        }
+    }
+
+    /// The metric's 95% percentile-bootstrap interval over the scored rows (1,000 resamples, seed 0):
+    /// how much the score would move on another draw of dev rows of the same size. It says nothing
+    /// of training's spread over seeds.
+    public func interval(resamples: Int = 1000, seed: UInt64 = 0) -> (low: Double, high: Double) {
+        Statistics.bootstrap(rows: [examples], resamples: resamples, seed: seed) { [score(rows: $0[0])] }[0]
+    }
 }
 
 public enum TaskEvaluator {
@@ -92,7 +124,8 @@ public enum TaskEvaluator {
             baseline = 0   // a constant prediction has no correlation
         }
         return Evaluation(dataset: data.dataset.name, kind: kind, examples: n, score: score, loss: loss,
-                          predictions: predictions, outputs: outputs, outputsPerExample: K, baseline: baseline, confusion: confusion)
+                          predictions: predictions, outputs: outputs, outputsPerExample: K, baseline: baseline, confusion: confusion,
+                          labels: labels.map(Double.init))
     }
 
     /// An ensemble: the members' outputs (logits, values) averaged, then scored.
