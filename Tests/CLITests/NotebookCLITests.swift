@@ -93,6 +93,9 @@ final class NotebookCLITests: XCTestCase {
         XCTAssertTrue(html.contains("rank vs SST-5 dev accuracy at both budgets"))
         XCTAssertTrue(html.contains("lora, quick budget") && html.contains("dora, full budget"), "both budgets' rows")
         XCTAssertTrue(html.contains("At the full budget (each run kept at its best validation epoch of at most 2)"), "findings say the budget")
+        XCTAssertTrue(html.contains("(2) Over 2 seeds, LoRA all-linear with amp took "), "claim (2)'s ratios over seeds, with their interval")
+        XCTAssertTrue(html.contains("the 95% interval of the per-seed ratio of seconds per epoch"), "claim (2) judged on its interval")
+        XCTAssertTrue(html.contains("95% bootstrap interval over the dev rows"), "claim (3) judged on its bootstrap interval")
     }
 
     /// The adaptive-rank study, at a tiny scale, with --jobs 2: fixed ranks, AdaLoRA, truncation,
