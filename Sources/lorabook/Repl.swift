@@ -45,7 +45,7 @@ enum LineEditor {
         let session = interpreter.session
         let registry = session.registry
         let variables = session.variables.keys.sorted()
-        let functions = Evaluator.functions.keys.sorted().map { $0 + "(" }
+        let functions = Builtins.names.map { $0 + "(" }
         let words = before.split(whereSeparator: { " \t([{,".contains($0) }).map(String.init)
         var pool: [String]
         // the command this word belongs to: the first word, or the one after `let x =`
@@ -85,7 +85,7 @@ enum LineEditor {
                 return strdup(LineEditor.candidates[i])
             }
         }
-        print("lorabook \(Model.Lorabook.version): type `help` for commands, `quit` or Ctrl-D to leave.")
+        print("lorabook \(LorabookVersion.current): type `help` for commands, `quit` or Ctrl-D to leave.")
         var buffer = ""
         var lineNumber = 0
         while !session.quitRequested {

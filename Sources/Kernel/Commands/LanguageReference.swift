@@ -30,7 +30,7 @@ public enum LanguageReference {
             }
         }
         out += "\n### Functions\n\n| function | meaning |\n| --- | --- |\n"
-        for (name, doc) in Evaluator.functions.sorted(by: { $0.key < $1.key }) { out += "| `\(name)` | \(doc) |\n" }
+        for f in Builtins.all.sorted(by: { $0.name < $1.name }) { out += "| `\(f.name)` | \(f.doc) |\n" }
         return out
     }
 

@@ -241,7 +241,7 @@ public enum HelpText {
             out += "\n\(g):\n"
             for s in groups[g]! { out += "  " + s.name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + s.summary + "\n" }
         }
-        out += "\nFunctions: " + Evaluator.functions.keys.sorted().joined(separator: ", ")
+        out += "\nFunctions: " + Builtins.names.joined(separator: ", ")
         out += "\nLanguage: let x = …, x += …, for x in list { … }, if … { … } else { … }, # comments"
         return out
     }
