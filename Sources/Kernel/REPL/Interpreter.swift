@@ -42,6 +42,26 @@ public final class Interpreter: @unchecked Sendable {
         return RunResult(outputs: session.takeOutputs(), diagnostics: [])
     }
 
+    /// Loads a model (nil: the default one) as `model PATH` would, with the path as a value, never
+    /// as source text: a path holding any character loads. The first problem, or nil.
+    public func loadModel(path: String?) -> Diagnostic? {
+        let here = SourceLocation(line: 1, column: 1)
+        let arguments = path.map { [CommandArgument(name: nil, nameLocation: here, value: Expr(.string($0), here))] } ?? []
+        let call = CommandCall(name: "model", location: here, arguments: arguments)
+        let snapshot = session.snapshot()
+        do {
+            _ = try Evaluator(session: session).invoke(call, displayed: false)
+            _ = session.takeOutputs()
+            return nil
+        } catch let d as Diagnostic {
+            session.restore(snapshot)
+            return d
+        } catch {
+            session.restore(snapshot)
+            return Diagnostic("\(error)", at: here)
+        }
+    }
+
     /// Only parses: every syntax error, unknown command and unknown parameter, without running.
     public func check(_ source: String, firstLine: Int = 1) -> [Diagnostic] {
         analyze(source, firstLine: firstLine).diagnostics
@@ -59,28 +79,15 @@ public final class Interpreter: @unchecked Sendable {
             case .range(let a, let b), .binary(_, let a, let b), .index(let a, let b): visit(a); visit(b)
             case .unary(_, let x), .field(let x, _): visit(x)
             case .call(let name, let args):
-                if Evaluator.functions[name] == nil {
-                    found.append(Diagnostic("unknown function '\(name)'", at: e.location, hint: Suggestions.didYouMean(name, among: Array(Evaluator.functions.keys))))
-                }
+                if Builtins.byName[name] == nil { found.append(Builtins.unknown(name, at: e.location)) }
                 args.forEach(visit)
             default: break
             }
         }
         func visit(_ c: CommandCall) {
             guard let spec = session.registry[c.name] else { return }
-            var positional = 0
-            for a in c.arguments {
-                if let n = a.name, !spec.parameters.contains(where: { $0.name == n }) {
-                    found.append(Diagnostic("unknown parameter '\(n)' for '\(c.name)'", at: a.nameLocation,
-                                            hint: Suggestions.didYouMean(n, among: spec.parameters.map(\.name)) ?? "'\(c.name)' takes: \(spec.parameters.map(\.name).joined(separator: ", "))"))
-                }
-                if a.name == nil { positional += 1 }
-                visit(a.value)
-            }
-            let slots = spec.parameters.filter(\.positional).count
-            if spec.variadic == nil && positional > slots {
-                found.append(Diagnostic("too many arguments for '\(c.name)'", at: c.location, hint: "usage: \(spec.usage)"))
-            }
+            found += ArgumentBinder.bind(c, to: spec).problems
+            for a in c.arguments { visit(a.value) }
         }
         func visit(_ s: Stmt) {
             switch s.kind {

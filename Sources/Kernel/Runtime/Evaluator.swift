@@ -12,16 +12,6 @@ public struct Evaluator {
 
     public init(session: Session) { self.session = session }
 
-    /// Built-in functions usable in expressions.
-    public static let functions: [String: String] = [
-        "mean": "mean(list): the arithmetic mean", "std": "std(list): the sample standard deviation (n − 1), of two or more values",
-        "min": "min(list) or min(a, b, …)", "max": "max(list) or max(a, b, …)", "sum": "sum(list)",
-        "len": "len(list, string, table or record)", "abs": "abs(x)", "round": "round(x, digits = 0)", "sqrt": "sqrt(x)",
-        "table": "table(): an empty table", "column": "column(table, name): a column as a list",
-        "str": "str(x): as text", "ratio": "ratio(a, b): a / b",
-        "ci": "ci(xs): the mean and its 95% interval over xs (Student t for n ≤ 30, normal beyond): {mean, low, high, half, n}; ci(xs, ys): of the paired differences xs − ys",
-    ]
-
     // MARK: statements
 
     /// Runs statements; commands standing alone display their results.
@@ -160,42 +150,22 @@ public struct Evaluator {
             throw Diagnostic("unknown command '\(call.name)'", at: call.location,
                              hint: Suggestions.didYouMean(call.name, among: session.registry.order) ?? "type 'help' for the list of commands")
         }
+        let (bindings, problems) = ArgumentBinder.bind(call, to: spec)
+        if let first = problems.first { throw first }
         var values: [String: (Value, SourceLocation)] = [:]
         var predicates: [String: Expr] = [:]
-        let positional = spec.parameters.filter(\.positional)
-        var next = 0
         var variadic: [Value] = []
-        for arg in call.arguments {
-            let param: ParameterSpec
-            if let name = arg.name {
-                guard let p = spec.parameters.first(where: { $0.name == name }) else {
-                    let names = spec.parameters.map(\.name)
-                    throw Diagnostic("unknown parameter '\(name)' for '\(spec.name)'", at: arg.nameLocation,
-                                     hint: Suggestions.didYouMean(name, among: names) ?? "'\(spec.name)' takes: \(names.joined(separator: ", "))")
-                }
-                guard values[name] == nil && predicates[name] == nil else {
-                    throw Diagnostic("parameter '\(name)' is given twice", at: arg.nameLocation)
-                }
-                param = p
-            } else {
-                if next >= positional.count {
-                    throw Diagnostic("too many arguments for '\(spec.name)'", at: arg.value.location, hint: "usage: \(spec.usage)")
-                }
-                param = positional[next]
-                if param.name != spec.variadic { next += 1 }
-            }
+        for b in bindings {
+            let param = b.parameter, arg = b.argument
             if param.type == .predicate { predicates[param.name] = arg.value; continue }
             let v = try evaluate(arg.value, expecting: param.type)
             if session.planner == nil || !v.dependsOnUnknown { try check(v, param.type, param: param.name, command: spec.name, at: arg.value.location) }
-            if arg.name == nil && param.name == spec.variadic {
+            if b.variadic {
                 variadic.append(v)
                 values[param.name] = (.list(variadic), arg.value.location)
             } else {
                 values[param.name] = (v, arg.value.location)
             }
-        }
-        for p in spec.parameters where p.required && values[p.name] == nil && predicates[p.name] == nil {
-            throw Diagnostic("'\(spec.name)' needs \(p.positional ? "its \(p.name) argument" : "\(p.name)=…")", at: call.location, hint: "usage: \(spec.usage)")
         }
         // While planning, a command given something not known yet (or the last run, a placeholder)
         // does not run: its result is unknown. One that would change the session's settings or
@@ -316,7 +286,7 @@ public struct Evaluator {
             if values.contains(where: { $0 == .unknown }) || (!["len", "column", "table"].contains(name) && values.contains(where: { $0.dependsOnUnknown })) {
                 return .unknown
             }
-            return try call(name, values, at: e.location)
+            return try Builtins.call(name, values, at: e.location)
         case .command(let c):
             return try invoke(c, displayed: displayed)
         }
@@ -422,90 +392,5 @@ public struct Evaluator {
         default: break
         }
         throw Diagnostic("'\(op)' cannot combine a \(x.typeName) and a \(y.typeName) (\(x.literal) \(op) \(y.literal))", at: location)
-    }
-
-    func call(_ name: String, _ args: [Value], at location: SourceLocation) throws -> Value {
-        func numbers() throws -> [Double] {
-            let items: [Value]
-            if args.count == 1, case .list(let l) = args[0] { items = l } else { items = args }
-            return try items.map { v in
-                guard case .number(let n) = v else { throw Diagnostic("\(name)() needs numbers, got \(v.typeName) \(v.literal)", at: location) }
-                return n
-            }
-        }
-        func one() throws -> Double {
-            guard args.count == 1, case .number(let n) = args[0] else { throw Diagnostic("\(name)() needs one number", at: location) }
-            return n
-        }
-        switch name {
-        case "mean":
-            let xs = try numbers()
-            guard !xs.isEmpty else { throw Diagnostic("mean() of an empty list", at: location) }
-            return .number(xs.reduce(0, +) / Double(xs.count))
-        case "std":
-            let xs = try numbers()
-            guard xs.count >= 2 else { throw Diagnostic("std() needs at least two values, got \(xs.count)", at: location) }
-            let m = xs.reduce(0, +) / Double(xs.count)
-            return .number((xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot())
-        case "min", "max":
-            let xs = try numbers()
-            guard !xs.isEmpty else { throw Diagnostic("\(name)() of an empty list", at: location) }
-            return .number(name == "min" ? xs.min()! : xs.max()!)
-        case "sum": return .number(try numbers().reduce(0, +))
-        case "abs": return .number(abs(try one()))
-        case "sqrt": return .number(try one().squareRoot())
-        case "round":
-            guard let first = args.first, case .number(let x) = first else { throw Diagnostic("round() needs a number", at: location) }
-            var digits = 0.0
-            if args.count > 1, case .number(let d) = args[1] { digits = d }
-            let f = pow(10, digits)
-            return .number((x * f).rounded() / f)
-        case "len":
-            guard args.count == 1 else { throw Diagnostic("len() takes one value", at: location) }
-            switch args[0] {
-            case .list(let l): return .number(Double(l.count))
-            case .string(let s): return .number(Double(s.count))
-            case .table(let t): return .number(Double(t.rows.count))
-            case .record(let r): return .number(Double(r.fields.count))
-            default: throw Diagnostic("len() of a \(args[0].typeName)", at: location)
-            }
-        case "ci":
-            func list(_ v: Value) throws -> [Double] {
-                guard case .list(let items) = v else { throw Diagnostic("ci() takes lists of numbers, got \(v.typeName) \(v.literal)", at: location) }
-                return try items.map { x in
-                    guard case .number(let n) = x else { throw Diagnostic("ci() needs numbers, got \(x.typeName) \(x.literal)", at: location) }
-                    return n
-                }
-            }
-            guard args.count == 1 || args.count == 2 else { throw Diagnostic("ci() takes one list, or two lists of paired values", at: location) }
-            var xs = try list(args[0])
-            if args.count == 2 {
-                let ys = try list(args[1])
-                guard xs.count == ys.count else {
-                    throw Diagnostic("ci(xs, ys) pairs values: xs has \(xs.count), ys \(ys.count)", at: location, hint: "pair runs by seed, in the same order")
-                }
-                xs = zip(xs, ys).map { $0 - $1 }
-            }
-            guard let interval = Statistics.interval(xs) else { throw Diagnostic("ci() needs at least two values, got \(xs.count)", at: location) }
-            return .record(Record([("mean", .number(interval.mean)), ("low", .number(interval.low)), ("high", .number(interval.high)),
-                                   ("half", .number(interval.half)), ("n", .number(Double(xs.count)))]))
-        case "table": return .table(Table())
-        case "column":
-            guard args.count == 2, case .table(let t) = args[0], case .string(let c) = args[1] else {
-                throw Diagnostic("column(table, \"name\") takes a table and a column name", at: location)
-            }
-            guard t.columns.contains(c) else { throw Diagnostic("the table has no column '\(c)'", at: location, hint: Suggestions.didYouMean(c, among: t.columns)) }
-            return .list(t.column(c))
-        case "str":
-            guard args.count == 1 else { throw Diagnostic("str() takes one value", at: location) }
-            return .string(args[0].text)
-        case "ratio":
-            let xs = try numbers()
-            guard xs.count == 2, xs[1] != 0 else { throw Diagnostic("ratio(a, b) needs two numbers, b not 0", at: location) }
-            return .number(xs[0] / xs[1])
-        default:
-            throw Diagnostic("unknown function '\(name)'", at: location,
-                             hint: Suggestions.didYouMean(name, among: Array(Self.functions.keys)) ?? "functions: \(Self.functions.keys.sorted().joined(separator: ", "))")
-        }
     }
 }
