@@ -139,7 +139,7 @@ public final class RunStore: @unchecked Sendable {
             let weights = tmp.appendingPathComponent(Self.weightsName)
             try AdapterFile.save(network, to: weights)
             guard let sha = SHA256.file(weights.path) else { throw ModelError.fileUnreadable(path: weights.path, reason: "cannot read back what was written") }
-            let manifest = Manifest(format: Self.formatVersion, key: key, created: Date(), lorabook: Lorabook.version,
+            let manifest = Manifest(format: Self.formatVersion, key: key, created: Date(), lorabook: LorabookVersion.current,
                                     host: ProcessInfo.processInfo.hostName, model: model.path, sources: sources, result: result,
                                     files: [Self.weightsName: sha])
             let body = try Self.encoder.encode(manifest)
@@ -154,14 +154,14 @@ public final class RunStore: @unchecked Sendable {
                 if case .hit = lookup(key) { try? fm.removeItem(at: tmp); return }
                 discard(key)
                 if rename(tmp.path, target.path) != 0 {
-                    throw ModelError.fileUnreadable(path: target.path, reason: "cannot store the run: \(String(cString: strerror(errno)))")
+                    throw ModelError.fileUnwritable(path: target.path, reason: "cannot store the run: \(String(cString: strerror(errno)))")
                 }
             }
             Self.sync(directory)
         } catch {
             try? fm.removeItem(at: tmp)
             if let e = error as? ModelError { throw e }
-            throw ModelError.fileUnreadable(path: directory.path, reason: "cannot store the run: \((error as NSError).localizedDescription)")
+            throw ModelError.fileUnwritable(path: directory.path, reason: "cannot store the run: \((error as NSError).localizedDescription)")
         }
     }
 

@@ -79,6 +79,33 @@ final class NotebookTests: XCTestCase {
         XCTAssertThrowsError(try NotebookRunner.parameters(f, overrides: [("limit", "many")])) {
             XCTAssertEqual("\($0)", "parameter 'limit' expects a number like its default 100, got 'many'")
         }
+        // a -p value is a literal, never evaluated: an expression is text, which a number rejects
+        XCTAssertThrowsError(try NotebookRunner.parameters(f, overrides: [("limit", "2 * 3")]))
+        XCTAssertEqual(try NotebookRunner.parameters(f, overrides: [("name", "len([1])")])[2].1, .string("len([1])"))
+        XCTAssertEqual(Value(literal: "-5e-4"), .number(-5e-4))
+        XCTAssertEqual(Value(literal: "{lr: 0.002, tags: [\"a\", true]}"), .record(Record([("lr", .number(0.002)), ("tags", .list([.string("a"), .bool(true)]))])))
+        XCTAssertNil(Value(literal: "x"))
+        XCTAssertNil(Value(literal: "[1, x]"))
+        XCTAssertNil(Value(literal: "1 2"))
+    }
+
+    /// The front matter's model loads by its path as a value, not as generated source: a folder
+    /// whose name holds a quote loads.
+    func testFrontMatterModelPathWithAQuoteLoads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorabook-q-\(UUID().uuidString)")
+        try TinyModel.write(to: dir.appendingPathComponent("ti\"ny"))
+        let url = dir.appendingPathComponent("nb.md")
+        try "---\ntitle: Q\nmodel: ti\"ny\n---\n```lorabook\nprint 1\n```\n".write(to: url, atomically: true, encoding: .utf8)
+        let runner = NotebookRunner(interpreter: Interpreter())
+        let executed = try runner.run(try NotebookParser.load(url))
+        XCTAssertEqual(executed.status, .success)
+        XCTAssertEqual(runner.interpreter.session.model?.config.hiddenSize, 8, "the tiny model in the folder named ti\"ny")
+        // and one that does not load says so, as a model error
+        try "---\ntitle: Q\nmodel: no\"such\n---\n```lorabook\nprint 1\n```\n".write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))) { e in
+            guard case NotebookError.model(let message)? = e as? NotebookError else { return XCTFail("\(e)") }
+            XCTAssertTrue(message.hasPrefix("front matter 'model: no\"such': model folder"), message)
+        }
     }
 
     /// A tiny BERT, a toy data file and a notebook, made here; run end to end and rendered.
@@ -234,7 +261,7 @@ final class NotebookTests: XCTestCase {
                                   started: Date(timeIntervalSince1970: 0), seconds: 1.6, environment: [("lorabook", "X"), ("BLAS", "OpenBLAS core test")])
         let html = try HTMLRenderer.render(nb, chart: { _ in "<svg id='gnuplot_canvas'><text>chart</text></svg>" })
         let masked = html.replacingOccurrences(of: #"\d+\.\d+ s"#, with: "<time>", options: .regularExpression)
-            .replacingOccurrences(of: Lorabook.version, with: "<version>")
+            .replacingOccurrences(of: LorabookVersion.current, with: "<version>")
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/report.html")
         if ProcessInfo.processInfo.environment["LORABOOK_RECORD_SNAPSHOTS"] == "1" {
             try masked.write(to: url, atomically: true, encoding: .utf8)

@@ -196,3 +196,33 @@ extension Value {
         return String(format: "%.4g", n)
     }
 }
+
+extension Value {
+    /// A value written as a literal, as `-p key=VALUE` gives it: a number (`-3`, `5e-4`), a string,
+    /// true or false, or a list or record of literals (`[1, 8]`, `{lr: 0.002}`). Nil for anything
+    /// else (a bare word, an expression): the caller decides (`-p` takes it as text).
+    public init?(literal text: String) {
+        let parsed = Parser.parse("let __literal = " + text, commands: [])
+        guard parsed.diagnostics.isEmpty, parsed.statements.count == 1, case .letBinding(_, let e) = parsed.statements[0].kind,
+              let v = Self.literal(e) else { return nil }
+        self = v
+    }
+
+    private static func literal(_ e: Expr) -> Value? {
+        switch e.kind {
+        case .number(let n): return .number(n)
+        case .string(let s): return .string(s)
+        case .bool(let b): return .bool(b)
+        case .unary("-", let x): if case .number(let n) = x.kind { return .number(-n) }; return nil
+        case .list(let items):
+            var values: [Value] = []
+            for item in items { guard let v = literal(item) else { return nil }; values.append(v) }
+            return .list(values)
+        case .record(let fields):
+            var record = Record()
+            for (k, x) in fields { guard let v = literal(x) else { return nil }; record[k] = v }
+            return .record(record)
+        default: return nil
+        }
+    }
+}

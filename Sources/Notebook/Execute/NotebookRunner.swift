@@ -59,9 +59,17 @@ public struct RunOptions: Sendable {
     public init() {}
 }
 
+/// Why a notebook could not start: a `-p` override that is no declared parameter or has the wrong
+/// type, the front matter's model that does not load, or planning asked for without a run store.
 public enum NotebookError: Error, CustomStringConvertible {
     case parameter(String)
-    public var description: String { if case .parameter(let s) = self { return s }; return "" }
+    case model(String)
+    case planning(String)
+    public var description: String {
+        switch self {
+        case .parameter(let s), .model(let s), .planning(let s): return s
+        }
+    }
 }
 
 public final class NotebookRunner {
@@ -82,14 +90,7 @@ public final class NotebookRunner {
                                               + (Suggestions.didYouMean(key, among: names).map { ". " + $0 } ?? ""))
             }
             let old = result[i].1
-            var value: Value
-            let parsed = Parser.parse("let __p = " + text, commands: [])
-            if parsed.diagnostics.isEmpty, let s = parsed.statements.first, case .letBinding(_, let e) = s.kind,
-               let v = try? Evaluator(session: Session(dataFolder: URL(fileURLWithPath: "/"))).evaluate(e) {
-                value = v
-            } else {
-                value = .string(text)
-            }
+            var value = Value(literal: text) ?? .string(text)
             if case .string = old, value.typeName != "string" { value = .string(text) }
             guard value.typeName == old.typeName else {
                 throw NotebookError.parameter("parameter '\(key)' expects a \(old.typeName) like its default \(old.literal), got '\(text)'")
@@ -124,7 +125,7 @@ public final class NotebookRunner {
     /// training, each training the store does not hold becomes a job (see `Planner`). The executed
     /// notebook says whether a cell failed (a plan of a notebook with an error is no plan).
     public func plan(_ document: NotebookDocument, options: RunOptions) throws -> (planner: Planner, executed: ExecutedNotebook) {
-        guard options.store != nil else { throw NotebookError.parameter("planning needs a run store") }
+        guard options.store != nil else { throw NotebookError.planning("planning needs a run store") }
         let planner = Planner()
         interpreter.session.planner = planner
         defer { interpreter.session.planner = nil }
@@ -152,9 +153,8 @@ public final class NotebookRunner {
         // the model named in the front matter loads before the first cell
         if let model = front.model {
             let path = model == "default" ? nil : URL(fileURLWithPath: model, relativeTo: base).standardizedFileURL.path
-            let r = interpreter.run(path.map { "model \"\($0)\"" } ?? "model")
-            if let d = r.diagnostics.first {
-                throw NotebookError.parameter("front matter 'model: \(model)': \(d.message)")
+            if let d = interpreter.loadModel(path: path) {
+                throw NotebookError.model("front matter 'model: \(model)': \(d.message)")
             }
         }
         let stopWas = session.shouldStop, abortWas = session.abortRequested
@@ -278,7 +278,7 @@ public final class NotebookRunner {
 
     /// The title block's facts; `seed` is the seed the notebook started with (cells may change it).
     func environment(session: Session, notebook: NotebookDocument, seed: UInt64, extraDataFiles: Set<String> = []) -> [(String, String)] {
-        var env: [(String, String)] = [("lorabook", Lorabook.version)]
+        var env: [(String, String)] = [("lorabook", LorabookVersion.current)]
         if let commit = Self.shell(["git", "-C", FileManager.default.currentDirectoryPath, "rev-parse", "--short", "HEAD"]) {   // run() works in the notebook's folder
             env.append(("git commit", commit))
         }
