@@ -1,4 +1,4 @@
-// lorabook's version, reported by `lorabook info`, in reports and in cache keys.
-public enum Lorabook {
-    public static let version = "0.1.0"
+// lorabook's version, reported by `lorabook info`, in reports, adapter files, run manifests and cache keys.
+public enum LorabookVersion {
+    public static let current = "0.1.0"
 }

@@ -57,7 +57,7 @@ struct BenchForward: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print("lorabook \(Model.Lorabook.version) bench forward: \(model.config.name), OpenBLAS core \(BLAS.summary)")
+        print("lorabook \(LorabookVersion.current) bench forward: \(model.config.name), OpenBLAS core \(BLAS.summary)")
         print("\(r.sequences) SST dev sentences in batches of \(batch): \(r.tokens) tokens, \(r.paddedTokens) with padding; median of \(rounds) rounds")
         print("")
         print(pad("GEMM", 44) + pad("calls", 8, right: true) + pad("GFLOP", 9, right: true) + pad("GFLOP/s fwd", 13, right: true) + pad("alone", 9, right: true) + pad("ratio", 8, right: true))
@@ -148,7 +148,7 @@ struct BenchTrain: ParsableCommand {
         let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
         configurations = configurations.flatMap { c in precisions.map { a in var c = c; c.adaptation.amp = a; return c } }
         if !json {
-            print("lorabook \(Model.Lorabook.version) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
+            print("lorabook \(LorabookVersion.current) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
             if precisions.contains(true) { print("amp: \(BF16.note)") }
             print("")
             print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  step GFLOP/s  trainable   train MB  peak RSS MB")

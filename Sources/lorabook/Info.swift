@@ -14,7 +14,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let fm = FileManager.default
-        print("lorabook \(Model.Lorabook.version)")
+        print("lorabook \(LorabookVersion.current)")
         print("blas:    OpenBLAS core \(BLAS.summary)")
         print("amp:     \(BF16.note)")
         let (modelURL, modelSource) = Locations.modelFolder(model)

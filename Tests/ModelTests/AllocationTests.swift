@@ -42,7 +42,7 @@ final class AllocationTests: XCTestCase {
         let model = try Fixtures.model.get()
         let texts = ["short", "a somewhat longer sentence about a film", "the longest of these sentences , by a few words , is this one here"]
         let batch = try model.batch(texts.map { ($0, nil) })
-        let targets = Targets.classes([1, 2, 3])
+        let targets = BatchLabels.classes([1, 2, 3])
         let hardware = lb_bf16_backend()
         defer { _ = lb_bf16_set_backend(hardware) }
         for (amp, backend) in [(false, hardware), (true, 0), (true, hardware)] {
@@ -57,7 +57,7 @@ final class AllocationTests: XCTestCase {
                 let opt = AdamW(trainables)
                 func step(_ s: UInt64) {
                     net.zeroGradients()
-                    _ = net.lossAndGradients(batch, head: head, targets: targets, stepSeed: s)
+                    _ = net.lossAndGradients(batch, head: head, labels: targets, stepSeed: s)
                     opt.update(trainables, learningRate: 1e-3)
                 }
                 step(0); step(1)

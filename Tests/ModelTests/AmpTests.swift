@@ -111,7 +111,7 @@ final class AmpTests: XCTestCase {
                 for a in net.adapters?.all ?? [] { for i in 0..<a.B.count { a.B.data[i] = 0.01 * Float(i % 5) - 0.02 } }
                 let head = net.addHead("sst", kind: .classification, classes: 5)
                 net.zeroGradients()
-                let (loss, _) = net.lossAndGradients(batch, head: head, targets: .classes([4, 0, 2]), stepSeed: 1)
+                let (loss, _) = net.lossAndGradients(batch, head: head, labels: .classes([4, 0, 2]), stepSeed: 1)
                 var grads: [String: [Float]] = [:]
                 for t in net.trainables { grads[t.name] = t.gradient.toArray() }
                 results.append((loss, grads))
@@ -139,7 +139,7 @@ final class AmpTests: XCTestCase {
         for amp in [false, true] {
             let net = try Network(model: model, adaptation: AdaptationConfig(mode: .lora, rank: 8, amp: amp))
             let head = net.addHead("sst", kind: .classification, classes: 5)
-            _ = net.lossAndGradients(batch, head: head, targets: .classes(Array(repeating: 1, count: 8)), stepSeed: 0)
+            _ = net.lossAndGradients(batch, head: head, labels: .classes(Array(repeating: 1, count: 8)), stepSeed: 0)
             bytes.append(net.memory(optimizer: nil).activations)
         }
         XCTAssertLessThan(Double(bytes[1]), 0.8 * Double(bytes[0]), "amp keeps the linear inputs in bf16: activations \(bytes)")

@@ -47,7 +47,7 @@ final class GoldenTrainingStepTests: XCTestCase {
         for step in golden["steps"] as! [[String: Any]] {
             let t = step["step"] as! Int
             net.zeroGradients()
-            let (ce, _) = net.lossAndGradients(batch, head: head, targets: .classes(labels), stepSeed: 0)
+            let (ce, _) = net.lossAndGradients(batch, head: head, labels: .classes(labels), stepSeed: 0)
             let orthogonal = allocator.addOrthogonality()
             assertRelative(Double(ce + orthogonal), step["loss"] as! Double, "step \(t) loss")
             assertRelative(Double(orthogonal) / 0.5, step["orthogonal"] as! Double, "step \(t) orthogonal term")
@@ -109,7 +109,7 @@ final class GoldenTrainingStepTests: XCTestCase {
 
         let fp32 = golden["fp32"] as! [String: Any]
         net.zeroGradients()
-        let (loss, logits) = net.lossAndGradients(batch, head: head, targets: .classes(labels), stepSeed: 0)
+        let (loss, logits) = net.lossAndGradients(batch, head: head, labels: .classes(labels), stepSeed: 0)
         assertRelative(Double(loss), fp32["loss"] as! Double, "loss")
         XCTAssertClose(logits.map(Double.init), (fp32["logits"] as! [[Double]]).flatMap { $0 }, tolerance: 1e-5, "logits")
         for entry in fp32["grad_norms"] as! [[String: Any]] {
@@ -140,7 +140,7 @@ final class GoldenTrainingStepTests: XCTestCase {
         if let m = samples["m_after[:4]"] { XCTAssertClose((0..<4).map { Double(q0.magnitude!.data[$0]) }, m, tolerance: 1e-5, "m after") }
         XCTAssertClose(head.bias.toArray().map(Double.init), fp32["head_b_after"] as! [Double], tolerance: 1e-7, "head b after")
         net.zeroGradients()
-        let (after, logitsAfter) = net.lossAndGradients(batch, head: head, targets: .classes(labels), stepSeed: 0)
+        let (after, logitsAfter) = net.lossAndGradients(batch, head: head, labels: .classes(labels), stepSeed: 0)
         assertRelative(Double(after), fp32["loss_after_adamw_step"] as! Double, "loss after one AdamW step")
         XCTAssertClose(logitsAfter.map(Double.init), (fp32["logits_after_adamw_step"] as! [[Double]]).flatMap { $0 }, tolerance: 2e-5, "logits after")
     }

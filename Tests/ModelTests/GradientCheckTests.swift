@@ -29,8 +29,8 @@ final class GradientCheckTests: XCTestCase {
             // AdaLoRA's E starts at zero too, which hides A's and B's gradients
             if let ada = a as? AdaLoRAAdapter { for i in 0..<ada.E.count { ada.E.data[i] = Float(rng.nextUniform() - 0.5) } }
         }
-        let targets: Targets = kind == .classification ? .classes([0, 2, 1]) : .values(kind == .binary ? [1, 0, 1] : [4.2, 0.5, 2.5])
-        let report = GradientCheck.run(net, batch: try batch(), head: head, targets: targets, samples: 5)
+        let targets: BatchLabels = kind == .classification ? .classes([0, 2, 1]) : .values(kind == .binary ? [1, 0, 1] : [4.2, 0.5, 2.5])
+        let report = GradientCheck.run(net, batch: try batch(), head: head, labels: targets, samples: 5)
         print("gradient check \(config.mode) \(config.targets.map(\.rawValue)) dropout=\(dropout) \(kind)\(pooled ? " pooled" : ""): \(report)")
         if pooled && config.mode == .full {
             XCTAssertTrue(net.trainables.contains { $0.name == "pooler.dense.weight" }, "full fine-tuning trains the pooler a pooled head reads", file: file, line: line)
@@ -127,7 +127,7 @@ final class GradientCheckTests: XCTestCase {
             let head = net.addHead("sts", kind: .cosine)
             let t = Self.tiny.tokenizer
             let batch = TokenBatch([try t.encode("the cat sat"), try t.encode("a dog is running on a mat"), try t.encode("the mat"), try t.encode("big dog")])
-            let report = GradientCheck.run(net, batch: batch, head: head, targets: .values([4.5, 1.0]), samples: 5)
+            let report = GradientCheck.run(net, batch: batch, head: head, labels: .values([4.5, 1.0]), samples: 5)
             print("gradient check cosine head \(config.mode): \(report)")
             XCTAssertLessThan(report.worstRelativeError, 2e-2, "\(config.mode): \(report)")
             XCTAssertEqual(net.trainables.filter { $0.name.hasPrefix("heads.") }.count, 0, "a cosine head has no weights")

@@ -43,7 +43,7 @@ final class TrainingTests: XCTestCase {
             net.reserve(sequenceLengths: batches.map(\.lengths))
             let before = net.memory(optimizer: nil)
             for (i, b) in batches.enumerated() {
-                _ = net.lossAndGradients(b, head: head, targets: .classes(Array(repeating: 1, count: b.batchSize)), stepSeed: UInt64(i))
+                _ = net.lossAndGradients(b, head: head, labels: .classes(Array(repeating: 1, count: b.batchSize)), stepSeed: UInt64(i))
             }
             let after = net.memory(optimizer: nil)
             XCTAssertEqual(after.activations, before.activations, "amp \(amp): activation buffers grew")

@@ -18,7 +18,7 @@ public enum AdapterFile {
             return d
         }
         let metadata: [String: String] = [
-            "format": "lorabook-adapter", "format_version": formatVersion, "lorabook_version": Lorabook.version,
+            "format": "lorabook-adapter", "format_version": formatVersion, "lorabook_version": LorabookVersion.current,
             "adaptation": String(decoding: try encoder.encode(network.adaptation), as: UTF8.self),
             "heads": String(decoding: try JSONSerialization.data(withJSONObject: heads, options: [.sortedKeys]), as: UTF8.self),
             "model_name": c.name,

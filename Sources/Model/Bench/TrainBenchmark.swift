@@ -84,13 +84,13 @@ public struct TrainBenchmark {
         var allocationSeconds = 0.0
         let rank = c.adaptation.usesAdapters ? c.adaptation.rank : nil
         for s in 0..<(warmup + steps) {
-            let (b, targets) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
+            let (b, labels) = data.batch(batches[s % batches.count], padID: model.tokenizer.padID)
             let profiler = GemmProfiler()
             if s >= warmup { BLAS.profiler = profiler }
             if s == warmup { created0 = BF16.creationStats }
             let t0 = DispatchTime.now().uptimeNanoseconds
             network.zeroGradients()
-            _ = network.lossAndGradients(b, head: head, targets: targets, stepSeed: UInt64(s))
+            _ = network.lossAndGradients(b, head: head, labels: labels, stepSeed: UInt64(s))
             let a0 = DispatchTime.now().uptimeNanoseconds
             if let allocator = network.rankAllocator { _ = allocator.addOrthogonality() }
             var allocating = DispatchTime.now().uptimeNanoseconds - a0

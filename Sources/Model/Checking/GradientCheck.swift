@@ -19,14 +19,14 @@ public struct GradientCheckReport: CustomStringConvertible {
 
 public enum GradientCheck {
     /// Checks up to `samples` entries of every trainable tensor of `network` (all entries of small ones).
-    public static func run(_ network: Network, batch: TokenBatch, head: LinearHead, targets: Targets,
+    public static func run(_ network: Network, batch: TokenBatch, head: LinearHead, labels: BatchLabels,
                            samples: Int = 6, epsilon: Float = 1e-2, floor: Double = 1e-2, seed: UInt64 = 1) -> GradientCheckReport {
         func loss() -> Double {
             network.zeroGradients()
-            return Double(network.lossAndGradients(batch, head: head, targets: targets, stepSeed: seed).loss)
+            return Double(network.lossAndGradients(batch, head: head, labels: labels, stepSeed: seed).loss)
         }
         network.zeroGradients()
-        _ = network.lossAndGradients(batch, head: head, targets: targets, stepSeed: seed)
+        _ = network.lossAndGradients(batch, head: head, labels: labels, stepSeed: seed)
         let adapters = network.adapters?.all ?? []
         for case let a as DoRAAdapter in adapters { a.freezesNorm = true }
         defer { for case let a as DoRAAdapter in adapters { a.freezesNorm = false } }

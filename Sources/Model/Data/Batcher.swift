@@ -36,9 +36,9 @@ public struct EncodedDataset: Sendable {
 
     public var count: Int { encodings.count }
 
-    /// The batch of these example indices, with its targets.
+    /// The batch of these example indices, with its labels.
     /// With separate pairs the batch holds the B first texts, then the B second texts.
-    public func batch(_ indices: [Int], padID: Int32 = 0) -> (TokenBatch, Targets) {
+    public func batch(_ indices: [Int], padID: Int32 = 0) -> (TokenBatch, BatchLabels) {
         let sequences = indices.map { encodings[$0] } + (secondEncodings.map { s in indices.map { s[$0] } } ?? [])
         let batch = TokenBatch(sequences, padID: padID)
         let labels = indices.map { dataset.examples[$0].label }

@@ -3,12 +3,6 @@
 // forward → head → loss → head backward → encoder backward; the optimizer is separate (AdamW).
 import Foundation
 
-/// What a batch should produce, per task kind.
-public enum Targets {
-    case classes([Int])
-    case values([Float])
-}
-
 public final class Network: @unchecked Sendable {
     public let model: BertModel
     public let adaptation: AdaptationConfig
@@ -196,7 +190,7 @@ public final class Network: @unchecked Sendable {
     /// Returns the batch's mean loss and the head's outputs (B, K), a view of a buffer the network
     /// reuses: valid until its next step. A step with a linear head allocates nothing once
     /// `reserve` has sized the buffers (AllocationTests).
-    public func lossAndGradients(_ batch: TokenBatch, head: LinearHead, targets: Targets, stepSeed: UInt64,
+    public func lossAndGradients(_ batch: TokenBatch, head: LinearHead, labels: BatchLabels, stepSeed: UInt64,
                                  weight: Float = 1) -> (loss: Float, outputs: UnsafeBufferPointer<Float>) {
         let opts = options(training: true, stepSeed: stepSeed)
         let out = model.forward(batch, activations: trainingActivations, options: opts)
@@ -204,19 +198,19 @@ public final class Network: @unchecked Sendable {
         if headOutputs.count < B * K { headOutputs = FloatBuffer(count: B * K) }
         if dHeadOutputs.count < B * K { dHeadOutputs = FloatBuffer(count: B * K) }
         if head.kind == .cosine {
-            let loss = cosineLossAndGradients(out, targets: targets, options: opts, weight: weight, pearson: head.regressionLoss == .pearson)
+            let loss = cosineLossAndGradients(out, labels: labels, options: opts, weight: weight, pearson: head.regressionLoss == .pearson)
             return (loss, UnsafeBufferPointer(start: headOutputs.base, count: B / 2))
         }
         let h = clsRows(out), features = self.features(out, head: head, options: opts)
         let outputs = headOutputs.base, dOutputs = dHeadOutputs.base
         head.forward(features, rows: B, into: outputs)
         let loss: Float
-        switch (head.kind, targets) {
+        switch (head.kind, labels) {
         case (.classification, .classes(let labels)): loss = Loss.crossEntropy(outputs, labels: labels, classes: K, gradient: dOutputs)
         case (.binary, .values(let y)): loss = Loss.binaryCrossEntropy(outputs, targets: y, gradient: dOutputs)
         case (.regression, .values(let y)):
             loss = head.regressionLoss == .pearson ? Loss.pearson(outputs, targets: y, gradient: dOutputs) : Loss.meanSquaredError(outputs, targets: y, gradient: dOutputs)
-        default: preconditionFailure("targets do not fit a \(head.kind) head")
+        default: preconditionFailure("labels do not fit a \(head.kind) head")
         }
         if weight != 1 { for i in 0..<(B * K) { dOutputs[i] *= weight } }
         let N = batch.tokenCount
@@ -241,8 +235,8 @@ public final class Network: @unchecked Sendable {
     /// score = 5 cos(u, v), loss = mean (score − y)²; ∂cos/∂u = v/(|u||v|) − cos · u/|u|², and each
     /// token of a sequence gets 1/L of its pooled vector's gradient.
     /// The scores go into `headOutputs`. (This head's step still allocates its pooled vectors.)
-    func cosineLossAndGradients(_ out: BertOutput, targets: Targets, options opts: EncoderOptions, weight: Float, pearson: Bool = false) -> Float {
-        guard case .values(let y) = targets else { preconditionFailure("a cosine head needs values") }
+    func cosineLossAndGradients(_ out: BertOutput, labels: BatchLabels, options opts: EncoderOptions, weight: Float, pearson: Bool = false) -> Float {
+        guard case .values(let y) = labels else { preconditionFailure("a cosine head needs values") }
         let batch = out.batch
         let (u, v, scores) = cosine(out)
         let (loss, dScores) = pearson ? Loss.pearson(scores, targets: y) : Loss.meanSquaredError(scores, targets: y)

@@ -187,10 +187,10 @@ public final class Trainer {
                     break epochs
                 }
                 let task = tasks[taskIndex]
-                let (batch, targets) = task.data.batch(indices, padID: network.model.tokenizer.padID)
+                let (batch, labels) = task.data.batch(indices, padID: network.model.tokenizer.padID)
                 network.zeroGradients()
                 let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
-                var (loss, _) = network.lossAndGradients(batch, head: task.head, targets: targets, stepSeed: stepSeed, weight: task.weight)
+                var (loss, _) = network.lossAndGradients(batch, head: task.head, labels: labels, stepSeed: stepSeed, weight: task.weight)
                 if let allocator = network.rankAllocator { loss += allocator.addOrthogonality() }
                 if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
                 let lr = schedule.rate(at: step) * task.learningRateScale

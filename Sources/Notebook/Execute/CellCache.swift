@@ -98,7 +98,7 @@ public final class CellCache {
     public static let build: String = SHA256.file("/proc/self/exe") ?? (CommandLine.arguments.first.flatMap(SHA256.file) ?? "unknown build")
 
     public func firstKey(parameters: [(String, Value)], seed: UInt64, model: URL?, data: URL, build: String = CellCache.build) -> String {
-        var parts = ["lorabook " + Lorabook.version, "build " + build, "seed \(seed)", "data " + data.standardizedFileURL.path]
+        var parts = ["lorabook " + LorabookVersion.current, "build " + build, "seed \(seed)", "data " + data.standardizedFileURL.path]
         parts += parameters.map { "\($0.0)=\($0.1.literal)" }
         if let model {
             parts.append("model " + model.standardizedFileURL.path)
