@@ -21,8 +21,8 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (default: all).")
     var devLimit: Int?
 
-    @Option(name: .long, help: "stratified (default), random or first.")
-    var sample = "stratified"
+    @Option(name: .long, help: "How --dev-limit draws rows: stratified keeps every class in proportion, first takes the file's order.")
+    var sample: Sampling = .stratified
 
     @Option(name: .long, help: "Maximum tokens per example.")
     var maxLength = 128
@@ -33,7 +33,6 @@ struct Eval: ParsableCommand {
     func run() throws {
         if let devLimit, devLimit < 1 { throw ModelError.invalidArgument(name: "--dev-limit \(devLimit)", reason: "expected at least 1") }
         guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "--max-length \(maxLength)", reason: "expected 3…65536") }
-        guard let sampling = Sampling(rawValue: sample) else { throw ModelError.invalidArgument(name: "--sample '\(sample)'", reason: "expected stratified, random or first") }
         let model = try options.load()
         // a PEFT folder's classifier is named after the task
         let network = try trained.open(model: model, peftHead: task)
@@ -41,7 +40,7 @@ struct Eval: ParsableCommand {
         guard let head = network.head(task) else {
             throw ModelError.invalidArgument(name: "--task \(task)", reason: "the adapter has no head for it; its heads: \(network.heads.map(\.name).joined(separator: ", "))")
         }
-        let rows = try dev.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
+        let rows = try dev.encoded(task, subset: Subset(limit: devLimit, sampling: sample, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
         let e = TaskEvaluator.evaluate(network, head: head, data: rows)
         if json {
             let object: [String: Any] = ["task": task, "adapter": trained.adapter, "examples": e.examples, "metric": e.metricName, "score": e.score,

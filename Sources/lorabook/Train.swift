@@ -17,8 +17,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).")
     var task = "sst"
 
-    @Option(name: .long, help: "full, head, lora, dora or adalora.")
-    var mode = "lora"
+    @Option(name: .long, help: "How the model adapts: full fine-tuning, a head alone, or LoRA, DoRA or AdaLoRA adapters.")
+    var mode: AdaptationMode = .lora
 
     @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.")
     var adapter: String?
@@ -56,8 +56,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Warm-up fraction of all steps.")
     var warmup: Float = 0.06
 
-    @Option(name: .long, help: "linear, constant or cosine.")
-    var schedule = "linear"
+    @Option(name: .long, help: "Learning-rate schedule after the warm-up.")
+    var schedule: ScheduleKind = .linear
 
     @Option(name: .long, help: "AdamW weight decay.")
     var weightDecay: Float = 0.01
@@ -77,14 +77,14 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (the same rows for every run).")
     var devLimit: Int?
 
-    @Option(name: .long, help: "How --limit and --dev-limit draw rows: stratified (every class in proportion; the default), random, or first (file order).")
-    var sample = "stratified"
+    @Option(name: .long, help: "How --limit and --dev-limit draw rows: stratified keeps every class in proportion, first takes the file's order.")
+    var sample: Sampling = .stratified
 
-    @Option(name: .long, help: "For sts: cls (a regression head on the pair's [CLS]) or cosine (5 · cosine of the two sentences' mean-pooled embeddings).")
-    var similarity = "cls"
+    @Option(name: .long, help: "For sts: a regression head on the pair's [CLS] (cls), or 5 · cosine of the two sentences' mean-pooled embeddings (cosine).")
+    var similarity: TrainRequest.Similarity = .cls
 
-    @Option(name: .long, help: "What the head reads: cls (the raw [CLS] vector) or pooled (tanh(W_pooler h_[CLS] + b), as HF's BertForSequenceClassification; exports to PEFT with its classifier).")
-    var head = "cls"
+    @Option(name: .long, help: "What the head reads: the raw [CLS] vector (cls), or tanh(W_pooler h_[CLS] + b) as HF's BertForSequenceClassification (pooled; exports to PEFT with its classifier).")
+    var head: HeadInput = .cls
 
     @Option(name: .long, help: "Score the task during training: epoch, or every N steps (a learning curve, printed at the end).")
     var evalEvery: String?
@@ -95,8 +95,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Hold out this fraction of the training rows and score it during training instead of dev.")
     var validation: Float?
 
-    @Option(name: .long, help: "best (the weights of the best evaluation) or last.")
-    var keep: String?
+    @Option(name: .long, help: "The weights the run keeps: those of the best evaluation, or the last step's (default).")
+    var keep: EvaluationRequest.Keep?
 
     @Option(name: .long, help: "Stop after this many evaluations without improvement.")
     var patience: Int?
@@ -107,8 +107,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Save the trained adapters and head: a safetensors file (--format lorabook) or a PEFT adapter folder (--format peft); written atomically.")
     var save: String?
 
-    @Option(name: .long, help: "lorabook (one safetensors file) or peft (adapter_config.json + adapter_model.safetensors, for PeftModel.from_pretrained).")
-    var format = "lorabook"
+    @Option(name: .long, help: "How --save writes: one safetensors file (lorabook), or adapter_config.json + adapter_model.safetensors for PeftModel.from_pretrained (peft).")
+    var format: AdapterFormat = .lorabook
 
     @Option(name: .long, help: "Write a TensorBoard log (train/loss, train/learning_rate, eval/…) to DIR/RUN-NAME/events.out.tfevents.*.")
     var logDir: String?
@@ -126,24 +126,6 @@ struct Train: ParsableCommand {
                 throw ModelError.invalidArgument(name: "\(flag) \(v)", reason: range.upperBound == Int(Int32.max) ? "expected at least \(range.lowerBound)" : "expected \(range.lowerBound)…\(range.upperBound)")
             }
         }
-        guard let mode = AdaptationMode(rawValue: mode) else {
-            throw ModelError.invalidArgument(name: "--mode '\(self.mode)'", reason: "expected full, head, lora, dora or adalora")
-        }
-        guard let schedule = ScheduleKind(rawValue: schedule) else {
-            throw ModelError.invalidArgument(name: "--schedule '\(self.schedule)'", reason: "expected linear, constant or cosine")
-        }
-        guard let sampling = Sampling(rawValue: sample) else {
-            throw ModelError.invalidArgument(name: "--sample '\(sample)'", reason: "expected stratified, random or first")
-        }
-        guard let similarity = TrainRequest.Similarity(rawValue: similarity) else {
-            throw ModelError.invalidArgument(name: "--similarity '\(self.similarity)'", reason: "expected cls or cosine")
-        }
-        guard let headInput = HeadInput(rawValue: head) else {
-            throw ModelError.invalidArgument(name: "--head '\(head)'", reason: "expected cls or pooled")
-        }
-        guard ["lorabook", "peft"].contains(format) else {
-            throw ModelError.invalidArgument(name: "--format '\(format)'", reason: "expected lorabook or peft")
-        }
         var monitoring: EvaluationRequest?
         if evalEvery != nil || validation != nil || keep != nil || patience != nil || evalLimit != nil {
             var every = EvaluationSchedule.epoch
@@ -151,10 +133,7 @@ struct Train: ParsableCommand {
             case "epoch": break
             case let k: guard let n = Int(k), n >= 1 else { throw ModelError.invalidArgument(name: "--eval-every '\(k)'", reason: "expected epoch or a number of steps ≥ 1") }; every = .steps(n)
             }
-            guard let kept = EvaluationRequest.Keep(rawValue: keep ?? "last") else {
-                throw ModelError.invalidArgument(name: "--keep '\(keep ?? "")'", reason: "expected best or last")
-            }
-            monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: kept, patience: patience)
+            monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: keep ?? .last, patience: patience)
         }
         let model = try options.load()
         var adaptation = AdaptationConfig(mode: mode, rank: rank ?? (mode == .adalora ? 12 : 8), alpha: alpha, dropout: adapterDropout,
@@ -174,10 +153,10 @@ struct Train: ParsableCommand {
             adaptation.amp = amp
             startDigest = AdapterFile.digest(url)
         }
-        var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sampling, maxLength: maxLength, similarity: similarity,
+        var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sample, maxLength: maxLength, similarity: similarity,
                                    epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
                                    weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: monitoring)
-        request.head = headInput == .pooled || start?.head(task)?.pooled == true ? .pooled : nil
+        request.head = head == .pooled || start?.head(task)?.pooled == true ? .pooled : nil
         request.initialWeights = startDigest
         let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
         let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
@@ -213,10 +192,10 @@ struct Train: ParsableCommand {
         }
         // the dev split, scored with the head the pipeline made for the task
         let head = network.heads[0]
-        let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sampling, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
+        let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sample, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
         let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
         if let save {
-            if format == "peft" { try PeftFolder.save(network, to: URL(fileURLWithPath: save)) } else { try AdapterFile.save(network, to: URL(fileURLWithPath: save)) }
+            if format == .peft { try PeftFolder.save(network, to: URL(fileURLWithPath: save)) } else { try AdapterFile.save(network, to: URL(fileURLWithPath: save)) }
             progress.line("saved \(save)")
         }
         let m = result.memory

@@ -160,6 +160,10 @@ final class CLITests: XCTestCase {
             (["embed", "--model", tmp.path, "hi"], 1, "error: \(tmp.path)/config.json: invalid BERT config: missing 'hidden_size'"),
             (["embed", "--max-length", "2", "hi"], 64, "--max-length must be at least 4, got 2."),
             (["embed", "--threads", "0", "hi"], 64, "--threads must be at least 1, got 0."),
+            // the Model's choices are argument types: a wrong one is a usage error listing the allowed values
+            (["train", "--mode", "bogus"], 64, "The value 'bogus' is invalid for '--mode <mode>'. Please provide one of 'full', 'head', 'lora', 'dora' or 'adalora'."),
+            (["train", "--save", "x", "--format", "onnx"], 64, "Please provide one of 'lorabook' and 'peft'."),
+            (["eval", "--adapter", "x", "--sample", "all"], 64, "The value 'all' is invalid for '--sample <sample>'."),
         ]
         for (args, status, expect) in table {
             let r = try run(args)

@@ -1,0 +1,19 @@
+// The Model's choices as command-line argument types, declared once: ArgumentParser checks them,
+// lists them in --help, and names the allowed values when one is wrong.
+import ArgumentParser
+import Model
+
+extension AdaptationMode: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension Sampling: ExpressibleByArgument {}
+extension TrainRequest.Similarity: ExpressibleByArgument {}
+extension HeadInput: ExpressibleByArgument {}
+extension EvaluationRequest.Keep: ExpressibleByArgument {}
+
+/// How `train --save` writes the trained adapter.
+enum AdapterFormat: String, CaseIterable, ExpressibleByArgument {
+    /// One safetensors file with lorabook's metadata.
+    case lorabook
+    /// A PEFT adapter folder (adapter_config.json + adapter_model.safetensors).
+    case peft
+}
