@@ -222,16 +222,23 @@ public final class BertModel: @unchecked Sendable {
                                  seed: options.seed(layer: l, site: .adapter(t)))
         }
         let half = a.bf16.map { ($0, halfWeights(layer: l, convert: !options.baseWeightsFrozen)) }
+        /// y = x Wᵀ for one linear layer (n outputs, k inputs): in fp32, or under amp with bf16 operands
+        /// (`halfX`, x's bf16 copy, converted here unless `xIsHalf`; `halfW`, the weight's) and fp32
+        /// accumulation; then each target's adapter adds its update to its n / targets.count columns.
+        func linearForward(x: UnsafePointer<Float>, halfX: UnsafeMutablePointer<UInt16>?, xIsHalf: Bool = false,
+                           W: UnsafePointer<Float>, halfW: UnsafePointer<UInt16>?, y: UnsafeMutablePointer<Float>, n: Int, k: Int,
+                           targets: [AdapterTarget]) {
+            if let halfX, let halfW {
+                if !xIsHalf { BF16.convert(x, to: halfX, count: N * k) }
+                BF16.gemm(transB: true, m: N, n: n, k: k, a: halfX, lda: k, b: halfW, ldb: k, c: y, ldc: n)
+            } else {
+                BLAS.gemm(transB: true, m: N, n: n, k: k, a: x, lda: k, b: W, ldb: k, c: y, ldc: n)
+            }
+            let width = n / targets.count
+            for (i, t) in targets.enumerated() { adapt(t, x: x, ldx: k, y: y + i * width, ldy: n, base: W + i * width * k) }
+        }
         // qkv = x Wqkvᵀ (+ adapters) + b                                     (N, 3C)
-        if case let (h, hw)? = half {
-            BF16.convert(x, to: h.input, count: N * C)
-            BF16.gemm(transB: true, m: N, n: 3 * C, k: C, a: h.input, lda: C, b: hw.qkv, ldb: C, c: a.qkv, ldc: 3 * C)
-        } else {
-            BLAS.gemm(transB: true, m: N, n: 3 * C, k: C, a: x, lda: C, b: w.qkvWeight.data, ldb: C, c: a.qkv, ldc: 3 * C)
-        }
-        for (i, t) in [AdapterTarget.query, .key, .value].enumerated() {
-            adapt(t, x: x, ldx: C, y: a.qkv + i * C, ldy: 3 * C, base: w.qkvWeight.data + i * C * C)
-        }
+        linearForward(x: x, halfX: half?.0.input, W: w.qkvWeight.data, halfW: half?.1.qkv, y: a.qkv, n: 3 * C, k: C, targets: [.query, .key, .value])
         Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
         if let h = a.bf16 { BF16.convert(a.qkv, to: h.qkv, count: N * 3 * C) }
         // attention per sequence and head, over the sequence's L tokens
@@ -244,25 +251,13 @@ public final class BertModel: @unchecked Sendable {
             }
         } }
         // a = LN(dropout(ctx Woᵀ + bo) + x)
-        if case let (h, hw)? = half {
-            BF16.convert(a.context, to: h.context, count: N * C)
-            BF16.gemm(transB: true, m: N, n: C, k: C, a: h.context, lda: C, b: hw.attnOut, ldb: C, c: a.attnSum, ldc: C)
-        } else {
-            BLAS.gemm(transB: true, m: N, n: C, k: C, a: a.context, lda: C, b: w.attnOutWeight.data, ldb: C, c: a.attnSum, ldc: C)
-        }
-        adapt(.attentionOutput, x: a.context, ldx: C, y: a.attnSum, ldy: C, base: w.attnOutWeight.data)
+        linearForward(x: a.context, halfX: half?.0.context, W: w.attnOutWeight.data, halfW: half?.1.attnOut, y: a.attnSum, n: C, k: C, targets: [.attentionOutput])
         residualLayerNorm(a.attnSum, bias: w.attnOutBias.data, residual: x, gamma: w.ln1Gamma.data, beta: w.ln1Beta.data,
                           out: a.ln1Out, mean: a.ln1Mean, rstd: a.ln1Rstd, rows: N, eps: eps,
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .attentionOutput))
         if let h = a.bf16 { BF16.convert(a.attnSum, to: h.attnSum, count: N * C) }   // before ffnSum reuses the scratch
         // y = LN(dropout(GELU(a W1ᵀ + b1) W2ᵀ + b2) + a)
-        if case let (h, hw)? = half {
-            BF16.convert(a.ln1Out, to: h.ln1Out, count: N * C)
-            BF16.gemm(transB: true, m: N, n: I, k: C, a: h.ln1Out, lda: C, b: hw.ffnUp, ldb: C, c: a.ffnPre, ldc: I)
-        } else {
-            BLAS.gemm(transB: true, m: N, n: I, k: C, a: a.ln1Out, lda: C, b: w.ffnUpWeight.data, ldb: C, c: a.ffnPre, ldc: I)
-        }
-        adapt(.intermediate, x: a.ln1Out, ldx: C, y: a.ffnPre, ldy: I, base: w.ffnUpWeight.data)
+        linearForward(x: a.ln1Out, halfX: half?.0.ln1Out, W: w.ffnUpWeight.data, halfW: half?.1.ffnUp, y: a.ffnPre, n: I, k: C, targets: [.intermediate])
         if let h = a.bf16 {   // GELU in place (ffnPre and ffnAct share the fp32 scratch); both kept as bf16
             Parallel.chunks(N, minChunk: 16, (a.ffnPre, h.ffnPre, h.ffnAct, w.ffnUpBias.data, I)) { a, r in
                 lb_bias_gelu_bf16(a.0 + r.lowerBound * a.4, a.1 + r.lowerBound * a.4, a.2 + r.lowerBound * a.4, a.3, r.count, a.4)
@@ -270,12 +265,7 @@ public final class BertModel: @unchecked Sendable {
         } else {
             Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
         }
-        if case let (h, hw)? = half {
-            BF16.gemm(transB: true, m: N, n: C, k: I, a: h.ffnAct, lda: I, b: hw.ffnDown, ldb: I, c: a.ffnSum, ldc: C)
-        } else {
-            BLAS.gemm(transB: true, m: N, n: C, k: I, a: a.ffnAct, lda: I, b: w.ffnDownWeight.data, ldb: I, c: a.ffnSum, ldc: C)
-        }
-        adapt(.output, x: a.ffnAct, ldx: I, y: a.ffnSum, ldy: C, base: w.ffnDownWeight.data)
+        linearForward(x: a.ffnAct, halfX: half?.0.ffnAct, xIsHalf: true, W: w.ffnDownWeight.data, halfW: half?.1.ffnDown, y: a.ffnSum, n: C, k: I, targets: [.output])
         residualLayerNorm(a.ffnSum, bias: w.ffnDownBias.data, residual: a.ln1Out, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
                           out: a.out, mean: a.ln2Mean, rstd: a.ln2Rstd, rows: N, eps: eps,
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
