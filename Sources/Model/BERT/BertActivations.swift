@@ -28,12 +28,6 @@ public struct LayerActivations {
     public let out: UnsafeMutablePointer<Float>      // (N, C)  layer output
     /// amp only (nil in fp32): bf16 copies kept for backward, the fp32 ones above are then scratch.
     public let bf16: AmpActivations?
-
-    static func floats(tokens N: Int, attention: Int, config c: BertConfig, amp: Bool) -> Int {
-        let C = c.hiddenSize, I = c.intermediateSize
-        if amp { return N * (2 + 2 + C) + attention }   // LayerNorm statistics and the output
-        return N * (3 * C + C + C + 2 + C + 2 * I + C + 2 + C) + attention
-    }
 }
 
 /// What an encoder layer keeps in bf16 under mixed precision.
@@ -46,7 +40,6 @@ public struct AmpActivations {
     public let ffnPre: UnsafeMutablePointer<UInt16>   // (N, I)  GELU input
     public let ffnAct: UnsafeMutablePointer<UInt16>   // (N, I)
     public let ffnSum: UnsafeMutablePointer<UInt16>   // (N, C)  LayerNorm 2 input
-    static func count(tokens N: Int, config c: BertConfig) -> Int { N * (8 * c.hiddenSize + 2 * c.intermediateSize) }
 }
 
 public final class BertActivations {
@@ -80,19 +73,10 @@ public final class BertActivations {
     /// Bytes held by the arena (the activation memory of the largest batch seen).
     public var byteCount: Int { arena.byteCount + halfArena.byteCount }
 
-    /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
-    /// With `dropout`, separate buffers hold the dropped embeddings and attention probabilities.
-    /// Floats and bf16 halves the arena needs for a batch of these sequence lengths.
+    /// Floats and bf16 halves the arena needs for a batch of these sequence lengths: the carving code
+    /// itself, run without assigning, so the size and the layout cannot drift apart.
     func size(lengths: [Int], dropout: Bool, amp: Bool) -> (floats: Int, halves: Int) {
-        let B = lengths.count, N = lengths.reduce(0, +)
-        let C = config.hiddenSize, H = config.numHeads, I = config.intermediateSize
-        let attention = lengths.reduce(0) { $0 + H * $1 * $1 }
-        let L = keepsAllLayers ? config.numLayers : 1
-        let extra = dropout ? N * C + L * attention : 0
-        // amp: the running layer's fp32 qkv, context = ffnPre = ffnAct (GELU in place), attnSum = ffnSum, ln1Out
-        let scratch = amp ? N * (3 * C + max(C, I) + C + C) : 0
-        let floats = N * (2 * C + 2) + L * LayerActivations.floats(tokens: N, attention: attention, config: config, amp: amp) + 2 * B * C + extra + scratch
-        return (floats, amp ? L * AmpActivations.count(tokens: N, config: config) : 0)
+        layout(lengths: lengths, dropout: dropout, amp: amp, assign: false)
     }
 
     /// Sizes the arena for the largest of these batches up front, so that no later `prepare` grows it.
@@ -106,31 +90,39 @@ public final class BertActivations {
         if halves > halfArena.count { halfArena = BF16Buffer(count: halves); self.lengths = [] }
     }
 
+    /// Lays out views for a batch with these sequence lengths, growing the arena only when needed.
+    /// With `dropout`, separate buffers hold the dropped embeddings and attention probabilities.
     public func prepare(lengths: [Int], dropout: Bool = false, amp: Bool = false) {
         if lengths == self.lengths && dropout == hasDropoutBuffers && amp == self.amp { return }
+        let need = size(lengths: lengths, dropout: dropout, amp: amp)
+        if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
+        if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
         hasDropoutBuffers = dropout
         self.amp = amp
+        self.lengths = lengths
+        layout(lengths: lengths, dropout: dropout, amp: amp, assign: true)
+    }
+
+    /// Carves the batch's views out of the arenas in order and returns how many floats and halves it
+    /// took. With `assign: false` it only counts (every view points at the arena's start, unused).
+    @discardableResult
+    private func layout(lengths: [Int], dropout: Bool, amp: Bool, assign: Bool) -> (floats: Int, halves: Int) {
         let B = lengths.count, N = lengths.reduce(0, +)
         let C = config.hiddenSize, H = config.numHeads, I = config.intermediateSize
         var probsOffsets: [Int] = []
         var attention = 0
         for l in lengths { probsOffsets.append(attention); attention += H * l * l }
         let L = keepsAllLayers ? config.numLayers : 1
-        let need = size(lengths: lengths, dropout: dropout, amp: amp)
-        if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
-        if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
-        self.lengths = lengths
-        self.probsOffsets = probsOffsets
-        var p = arena.base
-        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
-        embSum = take(N * C); embMean = take(N); embRstd = take(N); embOut = take(N * C)
-        embDropped = dropout ? take(N * C) : embOut
-        var h = halfArena.base
-        func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { h += n }; return h }
+        var floats = 0, halves = 0
+        let floatBase = arena.base, halfBase = halfArena.base
+        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { floats += n }; return assign ? floatBase + floats : floatBase }
+        func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { halves += n }; return assign ? halfBase + halves : halfBase }
+        let embSum = take(N * C), embMean = take(N), embRstd = take(N), embOut = take(N * C)
+        let embDropped = dropout ? take(N * C) : embOut
         // amp: the fp32 buffers below are one scratch set shared by all layers (context = ffnPre =
         // ffnAct, attnSum = ffnSum); what backward needs is kept per layer in bf16
         let shared = amp ? (qkv: take(N * 3 * C), context: take(N * max(C, I)), sum: take(N * C), ln1Out: take(N * C)) : nil
-        layers = (0..<L).map { _ in
+        let layers = (0..<L).map { _ in
             let probs = take(attention)
             let context = shared?.context ?? take(N * C)
             return LayerActivations(
@@ -142,7 +134,14 @@ public final class BertActivations {
                 bf16: amp ? AmpActivations(input: half(N * C), qkv: half(N * 3 * C), context: half(N * C), attnSum: half(N * C),
                                            ln1Out: half(N * C), ffnPre: half(N * I), ffnAct: half(N * I), ffnSum: half(N * C)) : nil)
         }
-        poolerIn = take(B * C); pooled = take(B * C)
+        let poolerIn = take(B * C), pooled = take(B * C)
+        if assign {
+            self.probsOffsets = probsOffsets
+            self.embSum = embSum; self.embMean = embMean; self.embRstd = embRstd; self.embOut = embOut; self.embDropped = embDropped
+            self.layers = layers
+            self.poolerIn = poolerIn; self.pooled = pooled
+        }
+        return (floats, halves)
     }
 
     /// Activations of layer `l` (in inference mode all layers share one set).

@@ -47,19 +47,17 @@ final class BackwardWorkspace {
     /// Width of `scratch`: amp also widens qkv (3C) into it.
     static func scratchWidth(_ c: BertConfig, amp: Bool) -> Int { max(c.hiddenSize, c.intermediateSize, amp ? 3 * c.hiddenSize : 0) }
 
-    static func size(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) -> (floats: Int, halves: Int) {
-        let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
-        let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let scratchWidth = Self.scratchWidth(c, amp: amp)
-        return (4 * N * C + 3 * N * C + N * I + attention + N * scratchWidth + (amp && wideInputs ? N * max(C, I) : 0),
-                amp ? N * max(3 * C, I) : 0)
+    /// Floats and halves the workspace needs for a batch of these lengths: the carving code itself,
+    /// run without assigning, so the size and the layout cannot drift apart.
+    func size(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) -> (floats: Int, halves: Int) {
+        layout(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs, assign: false)
     }
 
     /// Sizes the workspace for the largest of these batches up front.
     func reserve(_ batches: [[Int]], config c: BertConfig, amp: Bool, wideInputs: Bool) {
         var floats = 0, halves = 0
         for lengths in batches {
-            let s = Self.size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
+            let s = size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
             floats = max(floats, s.floats); halves = max(halves, s.halves)
         }
         if floats > arena.count { arena = FloatBuffer(count: floats); key = [] }
@@ -69,18 +67,31 @@ final class BackwardWorkspace {
     func prepare(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool) {
         if lengths == key && amp == keyAmp && wideInputs == keyWide { return }
         key = lengths; keyAmp = amp; keyWide = wideInputs
-        let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
-        let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
-        let scratchWidth = Self.scratchWidth(c, amp: amp)
-        let need = Self.size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
+        let need = size(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs)
         if need.floats > arena.count { arena = FloatBuffer(count: need.floats) }
         if need.halves > halfArena.count { halfArena = BF16Buffer(count: need.halves) }
-        var p = arena.base
-        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { p += n }; return p }
-        dX = take(N * C); dS = take(N * C); dT = take(N * C); dLn1 = take(N * C); dQKV = take(3 * N * C)
-        dI = take(N * I); dP = take(attention); scratch = take(N * scratchWidth)
-        wide = amp && wideInputs ? take(N * max(C, I)) : scratch
-        dyHalf = halfArena.base
+        layout(lengths: lengths, config: c, amp: amp, wideInputs: wideInputs, assign: true)
+    }
+
+    /// Carves the views out of the arenas in order and returns how much it took; with `assign: false`
+    /// it only counts.
+    @discardableResult
+    private func layout(lengths: [Int], config c: BertConfig, amp: Bool, wideInputs: Bool, assign: Bool) -> (floats: Int, halves: Int) {
+        let N = lengths.reduce(0, +), C = c.hiddenSize, I = c.intermediateSize
+        let attention = lengths.reduce(0) { $0 + c.numHeads * $1 * $1 }
+        var floats = 0, halves = 0
+        let floatBase = arena.base, halfBase = halfArena.base
+        func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { floats += n }; return assign ? floatBase + floats : floatBase }
+        func half(_ n: Int) -> UnsafeMutablePointer<UInt16> { defer { halves += n }; return assign ? halfBase + halves : halfBase }
+        let dX = take(N * C), dS = take(N * C), dT = take(N * C), dLn1 = take(N * C), dQKV = take(3 * N * C)
+        let dI = take(N * I), dP = take(attention), scratch = take(N * Self.scratchWidth(c, amp: amp))
+        let wide = amp && wideInputs ? take(N * max(C, I)) : scratch
+        let dyHalf = amp ? half(N * max(3 * C, I)) : halfBase   // the bf16 copy of an output gradient
+        if assign {
+            self.dX = dX; self.dS = dS; self.dT = dT; self.dLn1 = dLn1; self.dQKV = dQKV
+            self.dI = dI; self.dP = dP; self.scratch = scratch; self.wide = wide; self.dyHalf = dyHalf
+        }
+        return (floats, halves)
     }
 
     var byteCount: Int { arena.byteCount + halfArena.byteCount }
