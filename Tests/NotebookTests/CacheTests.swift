@@ -3,6 +3,7 @@
 // with their adapters); changing a parameter or a data file re-runs from where it matters.
 import XCTest
 import Foundation
+import Model
 @testable import Notebook
 @testable import Kernel
 
@@ -83,5 +84,26 @@ final class CacheTests: XCTestCase {
         try "id\tsentence\tsentiment\n".write(to: data.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
         XCTAssertNotEqual(CellCache(notebook: dir.appendingPathComponent("n.md")).firstKey(parameters: [("n", .number(1))], seed: 0, model: modelA, data: data, build: "b1"), base)
         XCTAssertEqual(CellCache.build.count, 64, "the build is the running binary's SHA-256")
+    }
+
+    /// The round trip keeps a series' categories; an output that cannot be rebuilt makes the entry a
+    /// miss that says why, never an empty table.
+    func testStoredOutputsRoundTripOrMissLoudly() throws {
+        var series = Chart.Series(name: "lora", points: [(0, 0.4, nil), (1, 0.45, 0.01)], categories: ["fp32", "amp"])
+        series.categories = ["fp32", "amp"]
+        let chart = Chart(kind: .bar, title: "t", xLabel: "x", yLabel: "y", logX: false, series: [series], categories: ["fp32", "amp"])
+        let back = try Storage.output(Storage.store(Output.chart(chart)))
+        guard case .chart(let c) = back else { return XCTFail("not a chart") }
+        XCTAssertEqual(c.series[0].categories, ["fp32", "amp"])
+        XCTAssertEqual(c, chart)
+
+        let stale = StoredOutput.table(StoredTable(columns: ["run"], rows: [[StoredField(name: "run", value: .run("abc"))]], title: nil))
+        XCTAssertThrowsError(try Storage.output(stale))
+        let entry = CellCache.Entry(key: "k", outputs: [.text("fine"), stale], diagnostics: [], status: "ok", seconds: 0, memoryDelta: 0,
+                                    session: StoredSession(variables: [], seed: 0, adaptation: AdaptationConfig(mode: .lora), lastRun: nil, modelPath: nil, dataFolder: "/", registrations: []),
+                                    dataFiles: [], writtenFiles: nil)
+        var said: [String] = []
+        XCTAssertNil(NotebookRunner.outputs(of: entry, log: { said.append($0) }))
+        XCTAssertEqual(said, ["its outputs could not be rebuilt (a stored output refers to run abc)"])
     }
 }

@@ -21,7 +21,9 @@ public struct StoredClaim: Codable, Equatable {
     public var inconclusive: Bool?, interval: [Double]?
 }
 public struct StoredChart: Codable, Equatable {
-    public struct Series: Codable, Equatable { public var name: String; public var x: [Double]; public var y: [Double]; public var error: [Double?] }
+    public struct Series: Codable, Equatable {
+        public var name: String; public var x: [Double]; public var y: [Double]; public var error: [Double?]; public var categories: [String]?
+    }
     public var kind: String, title: String?, xLabel: String, yLabel: String, logX: Bool, series: [Series], categories: [String]?
 }
 public struct StoredDiagnostic: Codable, Equatable {
@@ -75,18 +77,32 @@ public enum Storage {
     }
     static func chart(_ c: Chart) -> StoredChart {
         StoredChart(kind: c.kind.rawValue, title: c.title, xLabel: c.xLabel, yLabel: c.yLabel, logX: c.logX,
-                    series: c.series.map { .init(name: $0.name, x: $0.points.map(\.x), y: $0.points.map(\.y), error: $0.points.map(\.error)) },
+                    series: c.series.map { .init(name: $0.name, x: $0.points.map(\.x), y: $0.points.map(\.y), error: $0.points.map(\.error), categories: $0.categories) },
                     categories: c.categories)
     }
+
+    /// What an output shows of a value: a run becomes its text, so a stored output never needs a run
+    /// back (and decoding one never has to drop what it cannot rebuild).
+    static func shown(_ v: Value) -> Value {
+        switch v {
+        case .run: return .string(v.text)
+        case .list(let l): return .list(l.map(shown))
+        case .record(let r): return .record(shown(r))
+        case .table(var t): t.rows = t.rows.map(shown); return .table(t)
+        case .claim(var c): c.values = c.values.map { ($0.0, shown($0.1)) }; return .claim(c)
+        default: return v
+        }
+    }
+    static func shown(_ r: Record) -> Record { Record(r.fields.map { ($0.0, shown($0.1)) }) }
 
     public static func store(_ o: Output) -> StoredOutput {
         let noRuns: (RunHandle) -> Void = { _ in }
         switch o {
         case .text(let t): return .text(t)
-        case .table(let t): return .table(table(t, runs: noRuns))
-        case .metrics(let title, let r): return .metrics(title, fields(r, runs: noRuns))
+        case .table(var t): t.rows = t.rows.map(shown); return .table(table(t, runs: noRuns))
+        case .metrics(let title, let r): return .metrics(title, fields(shown(r), runs: noRuns))
         case .chart(let c): return .chart(chart(c))
-        case .claim(let c): return .claim(claim(c, runs: noRuns))
+        case .claim(var c): c.values = c.values.map { ($0.0, shown($0.1)) }; return .claim(claim(c, runs: noRuns))
         case .warning(let w): return .warning(w)
         case .error(let d): return .error(store(d))
         }
@@ -136,19 +152,20 @@ public enum Storage {
     }
     static func chart(_ c: StoredChart) -> Chart {
         Chart(kind: Chart.Kind(rawValue: c.kind) ?? .line, title: c.title, xLabel: c.xLabel, yLabel: c.yLabel, logX: c.logX,
-              series: c.series.map { s in Chart.Series(name: s.name, points: s.x.indices.map { (s.x[$0], s.y[$0], s.error[$0]) }, categories: nil) },
+              series: c.series.map { s in Chart.Series(name: s.name, points: s.x.indices.map { (s.x[$0], s.y[$0], s.error[$0]) }, categories: s.categories) },
               categories: c.categories)
     }
 
-    public static func output(_ o: StoredOutput) -> Output {
+    /// An output back. One that refers to a run (written before outputs stored runs as their text)
+    /// cannot be rebuilt: it throws, and the cache treats the entry as a miss and says so.
+    public static func output(_ o: StoredOutput) throws -> Output {
         let noRuns: (String) throws -> RunHandle = { id in throw Diagnostic("a stored output refers to run \(id)") }
         switch o {
         case .text(let t): return .text(t)
-        case .table(let t): return .table((try? table(t, runs: noRuns)) ?? Table())
-        case .metrics(let title, let f): return .metrics(title, (try? record(f, runs: noRuns)) ?? Record())
+        case .table(let t): return .table(try table(t, runs: noRuns))
+        case .metrics(let title, let f): return .metrics(title, try record(f, runs: noRuns))
         case .chart(let c): return .chart(chart(c))
-        case .claim(let c): return .claim((try? claim(c, runs: noRuns)) ?? Claim(label: c.label, passed: c.passed, expression: c.expression, values: [], detail: c.detail,
-                                                                                   inconclusive: c.inconclusive ?? false, interval: c.interval))
+        case .claim(let c): return .claim(try claim(c, runs: noRuns))
         case .warning(let w): return .warning(w)
         case .error(let d): return .error(diagnostic(d))
         }

@@ -121,6 +121,14 @@ public final class NotebookRunner {
 
     struct CacheRestoreFailure: Error { let message: String }
 
+    /// A cache entry's outputs, or nil (a miss, said through `log`) when one cannot be rebuilt.
+    static func outputs(of entry: CellCache.Entry, log: (String) -> Void) -> [Output]? {
+        do { return try entry.outputs.map(Storage.output) } catch {
+            log("its outputs could not be rebuilt (\((error as? Diagnostic)?.message ?? "\(error)"))")
+            return nil
+        }
+    }
+
     /// Plans the notebook: runs it with the store but without the cell cache, and instead of
     /// training, each training the store does not hold becomes a job (see `Planner`). The executed
     /// notebook says whether a cell failed (a plan of a notebook with an error is no plan).
@@ -187,8 +195,8 @@ public final class NotebookRunner {
                     case .unusable(let why): log("cell \(i + 1)/\(executed.count) (\(cell.anchor)): not from the cache: \(why)")
                     }
                 }
-                if let entry = hit {
-                    executed[i].outputs = entry.outputs.map(Storage.output)
+                if let entry = hit, let outputs = Self.outputs(of: entry, log: { log("cell \(i + 1)/\(executed.count) (\(cell.anchor)): not from the cache: \($0)") }) {
+                    executed[i].outputs = outputs
                     executed[i].diagnostics = entry.diagnostics.map(Storage.diagnostic)
                     executed[i].status = ExecutedCell.Status(rawValue: entry.status) ?? .ok
                     executed[i].seconds = entry.seconds
