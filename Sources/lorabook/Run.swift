@@ -82,7 +82,7 @@ struct Run: ParsableCommand {
         options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
         options.cache = !noCache; options.refresh = refresh; options.store = store
         options.interrupted = { Interrupt.name }
-        let runner = NotebookRunner(interpreter: interpreter)
+        let runner = NotebookRunner(kernel: interpreter)
         if !quiet { runner.log = { progress.line($0) } }
         if quiet { interpreter.session.progress = nil }
         let executed: ExecutedNotebook
@@ -162,9 +162,7 @@ struct Check: ParsableCommand {
         do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
             throw fail(e.description, NotebookExit.invalid)
         }
-        let interpreter = Interpreter()
-        var problems = document.warnings
-        for c in document.cells where !c.options.expectError { problems += interpreter.check(c.source, firstLine: c.line) }
+        let problems = document.warnings + NotebookRunner(kernel: Interpreter()).check(document)
         for p in problems { FileHandle.standardError.write(Data((p.rendered(file: notebook, source: document.source) + "\n").utf8)) }
         if problems.contains(where: { $0.severity == .error }) { throw ExitCode(NotebookExit.invalid) }
         print("\(notebook): \(document.cells.count) cells, valid")

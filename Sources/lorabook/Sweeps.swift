@@ -39,9 +39,7 @@ struct PreparedNotebook {
         self.document = document
         for w in document.warnings { FileHandle.standardError.write(Data((w.rendered(file: path, source: document.source) + "\n").utf8)) }
         // static checks of every cell first: nothing runs if the notebook cannot
-        let checker = Interpreter()
-        var problems: [Diagnostic] = []
-        for c in document.cells where !c.options.expectError { problems += checker.check(c.source, firstLine: c.line) }
+        let problems = NotebookRunner(kernel: Interpreter()).check(document)
         if !problems.isEmpty {
             throw fail(problems.map { $0.rendered(file: path, source: document.source) }.joined(separator: "\n"), NotebookExit.invalid)
         }
@@ -69,7 +67,7 @@ struct PreparedNotebook {
         options.interrupted = { Interrupt.name }
         let interpreter = self.interpreter(data: data)
         interpreter.session.progress = nil
-        let runner = NotebookRunner(interpreter: interpreter)
+        let runner = NotebookRunner(kernel: interpreter)
         runner.log = { line in if line.hasPrefix("warning") { log(line) } }
         let planned: (planner: Planner, executed: ExecutedNotebook)
         do { planned = try runner.plan(document, options: options) } catch let e as NotebookError { throw fail("error: \(e.description)", NotebookExit.invalid) }

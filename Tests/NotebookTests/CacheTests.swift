@@ -11,7 +11,7 @@ final class CacheTests: XCTestCase {
     func run(_ url: URL, _ configure: (inout RunOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
         var options = RunOptions()
         configure(&options)
-        return try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url), options: options)
+        return try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url), options: options)
     }
 
     func masked(_ nb: ExecutedNotebook) throws -> String {
@@ -86,24 +86,28 @@ final class CacheTests: XCTestCase {
         XCTAssertEqual(CellCache.build.count, 64, "the build is the running binary's SHA-256")
     }
 
-    /// The round trip keeps a series' categories; an output that cannot be rebuilt makes the entry a
-    /// miss that says why, never an empty table.
+    /// The round trip keeps a series' categories (Chart is itself Codable); an entry that cannot be
+    /// decoded (here, an output that refers to a run: outputs store runs as their text) is a miss
+    /// that says why, never an empty table.
     func testStoredOutputsRoundTripOrMissLoudly() throws {
-        var series = Chart.Series(name: "lora", points: [(0, 0.4, nil), (1, 0.45, 0.01)], categories: ["fp32", "amp"])
-        series.categories = ["fp32", "amp"]
+        let series = Chart.Series(name: "lora", points: [(0, 0.4, nil), (1, 0.45, 0.01)], categories: ["fp32", "amp"])
         let chart = Chart(kind: .bar, title: "t", xLabel: "x", yLabel: "y", logX: false, series: [series], categories: ["fp32", "amp"])
-        let back = try Storage.output(Storage.store(Output.chart(chart)))
+        let back = try RunArchive.decoder().decode(Output.self, from: RunArchive.encoder().encode(Output.chart(chart)))
         guard case .chart(let c) = back else { return XCTFail("not a chart") }
         XCTAssertEqual(c.series[0].categories, ["fp32", "amp"])
         XCTAssertEqual(c, chart)
 
-        let stale = StoredOutput.table(StoredTable(columns: ["run"], rows: [[StoredField(name: "run", value: .run("abc"))]], title: nil))
-        XCTAssertThrowsError(try Storage.output(stale))
-        let entry = CellCache.Entry(key: "k", outputs: [.text("fine"), stale], diagnostics: [], status: "ok", seconds: 0, memoryDelta: 0,
-                                    session: StoredSession(variables: [], seed: 0, adaptation: AdaptationConfig(mode: .lora), lastRun: nil, modelPath: nil, dataFolder: "/", registrations: []),
-                                    dataFiles: [], writtenFiles: nil)
-        var said: [String] = []
-        XCTAssertNil(NotebookRunner.outputs(of: entry, log: { said.append($0) }))
-        XCTAssertEqual(said, ["its outputs could not be rebuilt (a stored output refers to run abc)"])
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stale-\(UUID().uuidString)")
+        let cache = CellCache(notebook: folder.appendingPathComponent("n.md"))
+        try cache.save(CellCache.Entry(key: "k", outputs: [.text("fine")], diagnostics: [], status: "ok", seconds: 0, memoryDelta: 0,
+                                       change: StateChange(json: "{}", runs: []), dataFiles: [], writtenFiles: nil))
+        guard case .hit = cache.lookup("k") else { return XCTFail("a good entry is a hit") }
+        let url = cache.directory.appendingPathComponent("k.json")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let stale = text.replacingOccurrences(of: #"{"text":{"_0":"fine"}}"#, with: #"{"table":{"_0":{"columns":["run"],"rows":[[{"name":"run","value":{"run":"abc"}}]]}}}"#)
+        XCTAssertNotEqual(stale, text, "the entry's form is what the test expects")
+        try stale.write(to: url, atomically: true, encoding: .utf8)
+        guard case .unusable(let why) = cache.lookup("k") else { return XCTFail("an entry that cannot be decoded is no hit") }
+        XCTAssertTrue(why.hasPrefix("its cache entry cannot be read (run abc can be restored only from a run archive"), why)
     }
 }

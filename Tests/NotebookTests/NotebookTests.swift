@@ -96,13 +96,13 @@ final class NotebookTests: XCTestCase {
         try TinyModel.write(to: dir.appendingPathComponent("ti\"ny"))
         let url = dir.appendingPathComponent("nb.md")
         try "---\ntitle: Q\nmodel: ti\"ny\n---\n```lorabook\nprint 1\n```\n".write(to: url, atomically: true, encoding: .utf8)
-        let runner = NotebookRunner(interpreter: Interpreter())
+        let runner = NotebookRunner(kernel: Interpreter())
         let executed = try runner.run(try NotebookParser.load(url))
         XCTAssertEqual(executed.status, .success)
-        XCTAssertEqual(runner.interpreter.session.model?.config.hiddenSize, 8, "the tiny model in the folder named ti\"ny")
+        XCTAssertEqual((runner.kernel as? Interpreter)?.session.model?.config.hiddenSize, 8, "the tiny model in the folder named ti\"ny")
         // and one that does not load says so, as a model error
         try "---\ntitle: Q\nmodel: no\"such\n---\n```lorabook\nprint 1\n```\n".write(to: url, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))) { e in
+        XCTAssertThrowsError(try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url))) { e in
             guard case NotebookError.model(let message)? = e as? NotebookError else { return XCTFail("\(e)") }
             XCTAssertTrue(message.hasPrefix("front matter 'model: no\"such': model folder"), message)
         }
@@ -158,7 +158,7 @@ final class NotebookTests: XCTestCase {
     func testTinyNotebookRunsEndToEnd() throws {
         let url = try Self.tinyNotebook()
         let doc = try NotebookParser.load(url)
-        let executed = try NotebookRunner(interpreter: Interpreter()).run(doc)
+        let executed = try NotebookRunner(kernel: Interpreter()).run(doc)
         XCTAssertEqual(executed.status, .success, executed.cells.flatMap(\.diagnostics).map(\.message).joined())
         XCTAssertEqual(executed.cells.map(\.status), [.ok, .ok, .ok])
         XCTAssertEqual(executed.claims.count, 1)
@@ -178,7 +178,7 @@ final class NotebookTests: XCTestCase {
     /// offline file), and the same data exports as files.
     func testReportLinksAndExportsItsData() throws {
         let url = try Self.tinyNotebook()
-        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))
+        let executed = try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url))
         let html = try HTMLRenderer.render(executed)
         let links = html.components(separatedBy: "<p class=\"data-link\"><a download=\"").dropFirst()
         XCTAssertGreaterThanOrEqual(links.count, 2, "a table and a chart")
@@ -199,7 +199,7 @@ final class NotebookTests: XCTestCase {
 
     func testFailingCellStopsTheRunWithABanner() throws {
         let url = try Self.tinyNotebook(extraCell: "\n```lorabook id=broken\nprint nosuchvar\n```\n\n```lorabook id=after\nprint 1\n```\n")
-        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))
+        let executed = try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url))
         XCTAssertEqual(executed.status, .failed(cell: 3))
         XCTAssertEqual(executed.cells.map(\.status), [.ok, .ok, .ok, .failed, .notRun])
         XCTAssertEqual(executed.cells[3].diagnostics.first?.message, "unknown variable 'nosuchvar'")
@@ -213,7 +213,7 @@ final class NotebookTests: XCTestCase {
         var options = RunOptions()
         options.continueOnError = true
         options.cache = false
-        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url), options: options)
+        let executed = try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url), options: options)
         XCTAssertEqual(executed.cells.map(\.status), [.ok, .ok, .ok, .failed, .failed, .ok], "every cell runs")
         XCTAssertEqual(executed.status, .failed(cell: 3), "the first failure is reported")
         XCTAssertTrue(executed.cells[4].diagnostics.first?.message.contains("past its timeout of 0.001 s") == true, "\(executed.cells[4].diagnostics)")
@@ -224,7 +224,7 @@ final class NotebookTests: XCTestCase {
 
     func testExpectErrorCells() throws {
         let url = try Self.tinyNotebook(extraCell: "\n```lorabook expect-error\nprint nosuchvar\n```\n\n```lorabook\nprint \"still runs\"\n```\n")
-        let executed = try NotebookRunner(interpreter: Interpreter()).run(try NotebookParser.load(url))
+        let executed = try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url))
         XCTAssertEqual(executed.status, .success)
         XCTAssertEqual(executed.cells.map(\.status).suffix(2), [.expectedError, .ok])
     }

@@ -2,10 +2,10 @@
 // SVG for a report). The spec holds the points, so rendering needs no session.
 import Foundation
 
-public struct Chart: Sendable, Equatable {
+public struct Chart: Sendable, Equatable, Codable {
     /// heatmap: one row per series (its name is the row's label), x over `categories`, each point's
     /// y the cell's value (a colour, with the number written in the cell).
-    public enum Kind: String, Sendable, CaseIterable { case line, bar, scatter, heatmap }
+    public enum Kind: String, Sendable, CaseIterable, Codable { case line, bar, scatter, heatmap }
     public struct Series: Sendable, Equatable {
         public var name: String
         public var points: [(x: Double, y: Double, error: Double?)]

@@ -49,14 +49,18 @@ public struct ParameterSpec: Sendable {
     public let type: ParameterType
     public let positional: Bool
     public let required: Bool
-    /// The default as documented (nil: none / decided by the command).
-    public let defaultText: String?
+    /// What a call that leaves the parameter out gets (nil: nothing; the command decides, as
+    /// `defaultNote` says). Help and docs/language.md show it; `Invocation` supplies it.
+    public let defaultValue: Value?
+    let defaultNote: String?
     public let summary: String
     public init(_ name: String, _ type: ParameterType, positional: Bool = false, required: Bool = false,
-                default defaultText: String? = nil, _ summary: String) {
+                default defaultValue: Value? = nil, defaultNote: String? = nil, _ summary: String) {
         self.name = name; self.type = type; self.positional = positional; self.required = required
-        self.defaultText = defaultText; self.summary = summary
+        self.defaultValue = defaultValue; self.defaultNote = defaultNote; self.summary = summary
     }
+    /// The default as documented: the value's text, or what the command decides.
+    public var defaultText: String? { defaultValue.map(\.text) ?? defaultNote }
 }
 
 public struct CommandSpec: Sendable {
@@ -100,16 +104,19 @@ public struct Invocation {
     var predicates: [String: Expr]
 
     public func has(_ name: String) -> Bool { values[name] != nil || predicates[name] != nil }
-    public func value(_ name: String) -> Value? { values[name]?.0 }
+    /// The argument given, or the parameter's declared default.
+    public func value(_ name: String) -> Value? { values[name]?.0 ?? spec.parameters.first { $0.name == name }?.defaultValue }
+    /// A parameter declared with a default: its value through `get` (`inv.string`, `inv.count`…),
+    /// given or defaulted. One declared without a default is an error of lorabook, never a crash.
+    public func defaulted<T>(_ name: String, _ get: (String) throws -> T?) throws -> T {
+        guard let v = try get(name) else { throw Diagnostic("internal error: parameter '\(name)' of '\(spec.name)' has no default", at: call.location) }
+        return v
+    }
     public func location(_ name: String) -> SourceLocation { values[name]?.1 ?? call.location }
 
-    /// The one boundary where the Model library's errors become located diagnostics: `body`'s
-    /// ModelError is reported at the argument `parameter` (or the command). A ModelError that
-    /// escapes a command without it is reported at the command (Evaluator's dispatch).
+    /// `body`'s ModelError reported at the argument `parameter` (or the command), through `ModelBoundary`.
     public func at<T>(_ parameter: String? = nil, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as ModelError {
-            throw Diagnostic(e.description, at: parameter.map(location) ?? call.location)
-        }
+        try ModelBoundary.diagnose(at: parameter.map(location) ?? call.location, body)
     }
     public func predicate(_ name: String) -> Expr? { predicates[name] }
 

@@ -120,10 +120,10 @@ enum OutputCommands {
             ParameterSpec("kind", .choice(Chart.Kind.allCases.map(\.rawValue)), default: "line", "line, bar, scatter, or heatmap (x columns by y rows, coloured by value=)"),
             ParameterSpec("value", .column, "for kind=heatmap: the column of each cell's number (y names the rows)"),
             ParameterSpec("error", .column, "a column of error-bar half-widths (e.g. acc_std)"),
-            ParameterSpec("logx", .bool, default: "false", "logarithmic x axis (base 2)"),
+            ParameterSpec("logx", .bool, default: false, "logarithmic x axis (base 2)"),
             ParameterSpec("title", .string, "chart title"),
-            ParameterSpec("xlabel", .string, default: "the x column", "x-axis label"),
-            ParameterSpec("ylabel", .string, default: "the y column", "y-axis label"),
+            ParameterSpec("xlabel", .string, defaultNote: "the x column", "x-axis label"),
+            ParameterSpec("ylabel", .string, defaultNote: "the y column", "y-axis label"),
         ],
         returns: "chart",
         examples: ["let t = table()\nfor r in [1, 2, 4, 8] {\n  t += {rank: r, acc: 0.3 + r / 100}\n}\nplot t x=rank y=acc logx=true title=\"rank vs accuracy\""]
@@ -162,14 +162,14 @@ enum OutputCommands {
         guard series.contains(where: { !$0.points.isEmpty }) else {
             throw Diagnostic("nothing to plot: \(ys.count == 1 ? "column '\(ys[0])' has" : "columns \(ys.joined(separator: ", ")) have") no numbers", at: inv.location("y"))
         }
-        let logX = try inv.bool("logx") ?? false
+        let logX = try inv.defaulted("logx", inv.bool)
         if logX, numericX, let bad = series.flatMap(\.points).first(where: { $0.x <= 0 }) {
             throw Diagnostic("logx=true needs every x above 0, and column '\(x)' has \(Value.format(bad.x))", at: inv.location("logx"),
                              hint: "drop those rows first (table … where=\(x) > 0) or plot without logx")
         }
-        let kind = Chart.Kind(rawValue: try inv.string("kind") ?? "line")!
+        let kind = try inv.defaulted("kind") { try inv.string($0).flatMap(Chart.Kind.init) }
         let chart = Chart(kind: kind, title: try inv.string("title"), xLabel: try inv.string("xlabel") ?? x,
-                          yLabel: try inv.string("ylabel") ?? ys.joined(separator: ", "), logX: try inv.bool("logx") ?? false,
+                          yLabel: try inv.string("ylabel") ?? ys.joined(separator: ", "), logX: try inv.defaulted("logx", inv.bool),
                           series: series, categories: numericX ? nil : categories)
         return .chart(chart)
     }

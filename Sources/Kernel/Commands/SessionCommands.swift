@@ -8,7 +8,7 @@ enum SessionCommands {
     static let model = CommandSpec(
         "model", group: "setup", summary: "Load a BERT checkpoint folder (default: the MiniLM-L6 from setup).",
         detail: "Any HF BERT checkpoint folder with config.json, model.safetensors and a vocabulary (vocab.txt, or tokenizer.json) loads, e.g. bert-base-uncased or a cased model (tokenizer_config.json's do_lower_case is followed). A fine-tuned BertForSequenceClassification's classifier becomes the current run when its label count fits a task (the record's `classifier`); MLM heads are ignored. Later commands use this model.",
-        parameters: [ParameterSpec("path", .string, positional: true, default: "models/minilm-l6", "the checkpoint folder")],
+        parameters: [ParameterSpec("path", .string, positional: true, defaultNote: "models/minilm-l6", "the checkpoint folder")],
         returns: "record {name, path, layers, hidden, heads, parameters}",
         examples: ["let m = model\nprint m.layers"]
     ) { inv in
@@ -91,7 +91,7 @@ enum SessionCommands {
             try inv.at("task") { try s.register(registration) }
             task = name
         }
-        let split = try inv.string("split") ?? "dev"
+        let split = try inv.defaulted("split", inv.string)
         let d = try s.dataset(task, split: split, subset: try TrainingCommands.evaluationSubset(inv), at: inv.location("task"))
         return .record(Record([("task", .string(task)), ("split", .string(split)), ("examples", .number(Double(d.count))),
                                ("kind", .string(d.spec.kind.rawValue)), ("classes", .number(Double(d.spec.classes))), ("path", .string(d.path))]))
@@ -116,33 +116,33 @@ enum SessionCommands {
         let placement = [
             ParameterSpec("targets", .list(.choice(targetNames)), default: "attention",
                           "attention (query, value), qkv, attention-all, all-linear, or a list of query, key, value, attention-output, intermediate, output"),
-            ParameterSpec("layers", .list(.integer), default: "all", "encoder layers that get adapters"),
+            ParameterSpec("layers", .list(.integer), defaultNote: "all", "encoder layers that get adapters"),
         ]
         if mode == .lora || mode == .dora {
             params = [
-                ParameterSpec("rank", .integer, default: "8", "adapter rank r"),
-                ParameterSpec("alpha", .number, default: "2 × rank", "scaling numerator: s = alpha / r"),
-                ParameterSpec("dropout", .number, default: "0", "dropout on the adapter input (LoRA only)"),
+                ParameterSpec("rank", .integer, default: 8, "adapter rank r"),
+                ParameterSpec("alpha", .number, defaultNote: "2 × rank", "scaling numerator: s = alpha / r"),
+                ParameterSpec("dropout", .number, default: 0, "dropout on the adapter input (LoRA only)"),
             ] + placement + [
-                ParameterSpec("rslora", .bool, default: "false", "scale alpha/√r instead of alpha/r"),
+                ParameterSpec("rslora", .bool, default: false, "scale alpha/√r instead of alpha/r"),
             ]
         } else if mode == .adalora {
             let d = AdaLoRASettings()
             params = [
-                ParameterSpec("init_rank", .integer, default: "12", "initial rank r0 of every adapter (PEFT's init_r)"),
-                ParameterSpec("target_rank", .integer, default: "\(d.targetRank)", "average rank the budget is cut to (target_r)"),
-                ParameterSpec("alpha", .number, default: "8", "scaling numerator: s = alpha / (r0 + 1e-5) (PEFT's lora_alpha)"),
-                ParameterSpec("dropout", .number, default: "0", "dropout on the adapter input"),
+                ParameterSpec("init_rank", .integer, default: 12, "initial rank r0 of every adapter (PEFT's init_r)"),
+                ParameterSpec("target_rank", .integer, default: .number(Double(d.targetRank)), "average rank the budget is cut to (target_r)"),
+                ParameterSpec("alpha", .number, default: .number(Double(AdaLoRASettings.defaultAlpha)), "scaling numerator: s = alpha / (r0 + 1e-5) (PEFT's lora_alpha)"),
+                ParameterSpec("dropout", .number, default: 0, "dropout on the adapter input"),
             ] + placement + [
-                ParameterSpec("tinit", .integer, default: "\(d.tinit)", "steps at the full budget before cutting starts"),
-                ParameterSpec("tfinal", .integer, default: "\(d.tfinal)", "last steps trained at the final rank pattern"),
-                ParameterSpec("delta_t", .integer, default: "\(d.deltaT)", "steps between two allocations (deltaT)"),
-                ParameterSpec("beta1", .number, default: "0.85", "smoothing of the importance |p · ∂L/∂p|"),
-                ParameterSpec("beta2", .number, default: "0.85", "smoothing of the importance's uncertainty"),
-                ParameterSpec("orthogonality", .number, default: "0.5", "weight of the orthogonal regularisation of A and B (orth_reg_weight)"),
+                ParameterSpec("tinit", .integer, default: .number(Double(d.tinit)), "steps at the full budget before cutting starts"),
+                ParameterSpec("tfinal", .integer, default: .number(Double(d.tfinal)), "last steps trained at the final rank pattern"),
+                ParameterSpec("delta_t", .integer, default: .number(Double(d.deltaT)), "steps between two allocations (deltaT)"),
+                ParameterSpec("beta1", .number, default: 0.85, "smoothing of the importance |p · ∂L/∂p|"),
+                ParameterSpec("beta2", .number, default: 0.85, "smoothing of the importance's uncertainty"),
+                ParameterSpec("orthogonality", .number, default: 0.5, "weight of the orthogonal regularisation of A and B (orth_reg_weight)"),
             ]
         }
-        params.append(ParameterSpec("amp", .bool, default: "false", "bf16 mixed precision: bf16 products of the linear layers, fp32 master weights (see docs/training.md)"))
+        params.append(ParameterSpec("amp", .bool, default: false, "bf16 mixed precision: bf16 products of the linear layers, fp32 master weights (see docs/training.md)"))
         let summary: String
         switch mode {
         case .full: summary = "Train every encoder weight (full fine-tuning) in the following runs."
@@ -162,17 +162,16 @@ enum SessionCommands {
                 for n in names { for t in try inv.at("targets", { try AdapterTarget.parse(n) }) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
-            let rank = try inv.integer(mode == .adalora ? "init_rank" : "rank") ?? (mode == .adalora ? 12 : 8)
+            let rank = try inv.defaulted(mode == .adalora ? "init_rank" : "rank", inv.integer)
             var config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
-                                          dropout: Float(try inv.number("dropout") ?? 0), targets: targets,
+                                          dropout: Float(try inv.defaulted("dropout", inv.number)), targets: targets,
                                           layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
-                                          rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.bool("amp") ?? false)
+                                          rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.defaulted("amp", inv.bool))
             if mode == .adalora {
-                let d = AdaLoRASettings()
-                let settings = AdaLoRASettings(targetRank: try inv.integer("target_rank") ?? d.targetRank, tinit: try inv.integer("tinit") ?? d.tinit,
-                                               tfinal: try inv.integer("tfinal") ?? d.tfinal, deltaT: try inv.integer("delta_t") ?? d.deltaT,
-                                               beta1: Float(try inv.number("beta1") ?? Double(d.beta1)), beta2: Float(try inv.number("beta2") ?? Double(d.beta2)),
-                                               orthogonality: Float(try inv.number("orthogonality") ?? Double(d.orthogonality)))
+                let settings = AdaLoRASettings(targetRank: try inv.defaulted("target_rank", inv.integer), tinit: try inv.defaulted("tinit", inv.integer),
+                                               tfinal: try inv.defaulted("tfinal", inv.integer), deltaT: try inv.defaulted("delta_t", inv.integer),
+                                               beta1: Float(try inv.defaulted("beta1", inv.number)), beta2: Float(try inv.defaulted("beta2", inv.number)),
+                                               orthogonality: Float(try inv.defaulted("orthogonality", inv.number)))
                 try inv.at("target_rank") { try settings.validate(initialRank: rank) }
                 config.adaLoRA = settings
             }

@@ -45,9 +45,9 @@ enum TableCommands {
             ParameterSpec("value", .any, positional: true, required: true, "a table, a list of records, or a record"),
             ParameterSpec("where", .predicate, "keep rows where this holds, e.g. where=mode == \"lora\""),
             ParameterSpec("group", .list(.column), "group by these columns: n, and <column>_mean, _std and _ci (the 95% interval's half-width) of the numeric columns"),
-            ParameterSpec("values", .list(.column), default: "every numeric column but seed", "the columns group= aggregates"),
+            ParameterSpec("values", .list(.column), defaultNote: "every numeric column but seed", "the columns group= aggregates"),
             ParameterSpec("sort", .column, "sort by this column"),
-            ParameterSpec("desc", .bool, default: "false", "sort descending"),
+            ParameterSpec("desc", .bool, default: false, "sort descending"),
             ParameterSpec("columns", .list(.column), "keep these columns, in this order"),
             ParameterSpec("limit", .integer, "keep the first N rows"),
             ParameterSpec("title", .string, "a title"),
@@ -113,7 +113,7 @@ enum TableCommands {
         }
         if let key = try inv.string("sort") {
             try checkColumns([key], "sort")
-            let desc = try inv.bool("desc") ?? false
+            let desc = try inv.defaulted("desc", inv.bool)
             if t.rows.contains(where: { $0[key] == .unknown }) { undetermined = true }
             t.rows = t.rows.enumerated().sorted { a, b in
                 let l = a.element[key], r = b.element[key]

@@ -20,23 +20,23 @@ enum TrainingCommands {
         """,
         parameters: [
             ParameterSpec("tasks", .list(.name), positional: true, required: true, "tasks: sst, quora, sts, cfimdb, sst2, or registered ones"),
-            ParameterSpec("epochs", .integer, default: "1", "passes over the training data"),
-            ParameterSpec("batch", .integer, default: "32", "examples per step"),
-            ParameterSpec("lr", .number, default: "head 1e-3, full 5e-5, lora/dora 5e-4", "peak learning rate"),
-            ParameterSpec("warmup", .number, default: "0.06", "warm-up fraction of all steps"),
+            ParameterSpec("epochs", .integer, default: 1, "passes over the training data"),
+            ParameterSpec("batch", .integer, default: 32, "examples per step"),
+            ParameterSpec("lr", .number, defaultNote: "head 1e-3, full 5e-5, lora/dora 5e-4", "peak learning rate"),
+            ParameterSpec("warmup", .number, default: 0.06, "warm-up fraction of all steps"),
             ParameterSpec("schedule", .choice(ScheduleKind.allCases.map(\.rawValue)), default: "linear", "learning-rate decay after warm-up"),
-            ParameterSpec("weight_decay", .number, default: "0.01", "AdamW's decoupled weight decay"),
+            ParameterSpec("weight_decay", .number, default: 0.01, "AdamW's decoupled weight decay"),
             ParameterSpec("clip", .number, "clip the global gradient norm to this value"),
             ParameterSpec("limit", .integer, "use N training examples of each task, drawn by sample= with the run's seed"),
             ParameterSpec("sample", .choice(Sampling.allCases.map(\.rawValue)), default: "stratified",
                           "how limit= draws rows: stratified (every class in proportion), random, or first (file order)"),
-            ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
+            ParameterSpec("max_length", .integer, default: 128, "tokens per example"),
             ParameterSpec("sampling", .choice(["proportional", "round-robin"]), default: "proportional", "how multitask steps pick tasks"),
             ParameterSpec("weights", .list(.number), "loss weight per task, in order"),
             ParameterSpec("lr_scale", .list(.number), "learning-rate multiplier per task, in order (a step on task i uses lr × lr_scale[i])"),
             ParameterSpec("loss", .choice(RegressionLoss.allCases.map(\.rawValue)), default: "mse",
                           "for similarity tasks (sts): mean squared error, or pearson (1 − the batch's Pearson r)"),
-            ParameterSpec("bucketing", .bool, default: "false", "batch examples of similar length together"),
+            ParameterSpec("bucketing", .bool, default: false, "batch examples of similar length together"),
             ParameterSpec("name", .name, "a name for the run (default: mode, rank and seed)"),
             ParameterSpec("eval", .list(.name), "score these tasks during training (a learning curve: r.curve)"),
             ParameterSpec("eval_every", .any, default: "epoch", "when to score: epoch, or a number of steps"),
@@ -71,7 +71,7 @@ enum TrainingCommands {
             case let v?: throw Diagnostic("eval_every expects epoch or a number of steps, got \(v.literal)", at: inv.location("eval_every"))
             }
             evaluation = EvaluationRequest(tasks: scored, limit: try inv.count("eval_limit"), every: every, validation: try inv.number("validation").map(Float.init),
-                                           keep: EvaluationRequest.Keep(rawValue: try inv.string("keep") ?? "last")!, patience: try inv.count("patience"))
+                                           keep: try inv.defaulted("keep") { try inv.string($0).flatMap(EvaluationRequest.Keep.init) }, patience: try inv.count("patience"))
         } else {
             for p in ["eval_every", "eval_limit", "validation", "keep", "patience"] where inv.has(p) {
                 throw Diagnostic("\(p)= needs eval=TASKS (what to score during training)", at: inv.location(p))
@@ -82,14 +82,14 @@ enum TrainingCommands {
             throw Diagnostic("lr_scale has \(scales.count) values for \(tasks.count) tasks", at: inv.location("lr_scale"))
         }
         var request = TrainRequest(
-            tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"), sample: Sampling(rawValue: try inv.string("sample") ?? "stratified")!,
+            tasks: tasks, adaptation: s.adaptation, seed: s.seed, limit: try inv.count("limit"), sample: try inv.defaulted("sample") { try inv.string($0).flatMap(Sampling.init) },
             maxLength: try inv.count("max_length", in: 3...65_536) ?? TrainRequest.defaultMaxLength,
-            similarity: TrainRequest.Similarity(rawValue: try inv.string("similarity") ?? "cls")!,
-            epochs: try inv.count("epochs", in: 1...100_000) ?? 1, batchSize: try inv.count("batch", in: 1...65_536) ?? 32,
-            learningRate: try inv.number("lr").map(Float.init), warmup: Float(try inv.number("warmup") ?? 0.06),
-            schedule: ScheduleKind(rawValue: try inv.string("schedule") ?? "linear")!, weightDecay: Float(try inv.number("weight_decay") ?? 0.01),
-            clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.bool("bucketing") ?? false,
-            sampling: TaskSampling(rawValue: try inv.string("sampling") ?? "proportional")!, weights: weights, name: try inv.string("name"),
+            similarity: try inv.defaulted("similarity") { try inv.string($0).flatMap(TrainRequest.Similarity.init) },
+            epochs: try inv.defaulted("epochs") { try inv.count($0, in: 1...100_000) }, batchSize: try inv.defaulted("batch") { try inv.count($0, in: 1...65_536) },
+            learningRate: try inv.number("lr").map(Float.init), warmup: Float(try inv.defaulted("warmup", inv.number)),
+            schedule: try inv.defaulted("schedule") { try inv.string($0).flatMap(ScheduleKind.init) }, weightDecay: Float(try inv.defaulted("weight_decay", inv.number)),
+            clipNorm: try inv.number("clip").map(Float.init), bucketing: try inv.defaulted("bucketing", inv.bool),
+            sampling: try inv.defaulted("sampling") { try inv.string($0).flatMap(TaskSampling.init) }, weights: weights, name: try inv.string("name"),
             evaluation: evaluation)
         request.learningRateScales = scales
         request.regressionLoss = try inv.string("loss").flatMap(RegressionLoss.init).flatMap { $0 == .mse ? nil : $0 }
@@ -281,21 +281,21 @@ enum TrainingCommands {
     /// The rows `eval` and `ensemble` score: `limit` drawn by `sample` with seed 0, the same rows
     /// whatever the session's seed, so runs of a sweep are compared on the same examples.
     static func evaluationSubset(_ inv: Invocation) throws -> Subset {
-        Subset(limit: try inv.count("limit"), sampling: Sampling(rawValue: try inv.string("sample") ?? "stratified")!, seed: 0)
+        Subset(limit: try inv.count("limit"), sampling: try inv.defaulted("sample") { try inv.string($0).flatMap(Sampling.init) }, seed: 0)
     }
 
     static let evalParameters: [ParameterSpec] = [
         ParameterSpec("split", .choice(["dev", "train"]), default: "dev", "which split to score"),
         ParameterSpec("limit", .integer, "score N examples, drawn by sample= (with seed 0: every run is scored on the same rows)"),
         ParameterSpec("sample", .choice(Sampling.allCases.map(\.rawValue)), default: "stratified", "how limit= draws rows: stratified, random or first"),
-        ParameterSpec("max_length", .integer, default: "128", "tokens per example"),
+        ParameterSpec("max_length", .integer, default: 128, "tokens per example"),
     ]
 
     static let eval = CommandSpec(
         "eval", group: "training", summary: "Score a run on tasks: accuracy (sst, quora, cfimdb) or Pearson r (sts); overall score for sst+quora+sts.",
         detail: "overall = (sst_accuracy + quora_accuracy + (sts_pearson + 1) / 2) / 3, the paper's multitask score.",
-        parameters: [ParameterSpec("tasks", .list(.name), positional: true, default: "the run's tasks", "tasks to score"),
-                     ParameterSpec("run", .run, default: "the last run", "the run to score")] + evalParameters,
+        parameters: [ParameterSpec("tasks", .list(.name), positional: true, defaultNote: "the run's tasks", "tasks to score"),
+                     ParameterSpec("run", .run, defaultNote: "the last run", "the run to score")] + evalParameters,
         variadic: "tasks",
         returns: "record: one task: task, accuracy|pearson, accuracy_ci|pearson_ci (95% bootstrap interval over the rows scored: {low, high, n}), baseline, loss, examples, confusion; several: <task>_accuracy|pearson, <task>_…_ci, <task>_baseline…, overall and overall_ci",
         examples: ["model\nhead\nlet r = train sst limit=32\nlet e = eval sst limit=50\nprint e.accuracy >= 0"]
@@ -310,8 +310,8 @@ enum TrainingCommands {
             guard let head = try head(of: run, for: task, session: s, at: inv.location("tasks")) else {
                 throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("tasks"), hint: "it was trained on: \(run.tasks.joined(separator: ", "))")
             }
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", subset: try evaluationSubset(inv),
-                                     maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
+            let data = try s.encoded(task, split: try inv.defaulted("split", inv.string), subset: try evaluationSubset(inv),
+                                     maxLength: try inv.defaulted("max_length") { try inv.count($0, in: 3...65_536) }, separatePairs: head.kind == .cosine, at: inv.location("tasks"))
             results.append((task, TaskEvaluator.evaluate(run.network, head: head, data: data)))
         }
         return .record(evaluationRecord(results))
@@ -320,7 +320,7 @@ enum TrainingCommands {
     static let ensemble = CommandSpec(
         "ensemble", group: "training", summary: "Average several runs' outputs (logits, similarity values) and score the average.",
         parameters: [ParameterSpec("runs", .list(.run), positional: true, required: true, "the member runs, a list"),
-                     ParameterSpec("tasks", .list(.name), positional: true, default: "the first run's tasks", "tasks to score")] + evalParameters,
+                     ParameterSpec("tasks", .list(.name), positional: true, defaultNote: "the first run's tasks", "tasks to score")] + evalParameters,
         variadic: "tasks",
         returns: "record like eval's, with members",
         examples: ["model\nhead\nlet a = train sst limit=32\nseed 1\nlet b = train sst limit=32\nensemble [a, b] sst limit=50"]
@@ -335,8 +335,8 @@ enum TrainingCommands {
         var results: [(String, Evaluation)] = []
         for task in tasks {
             let separate = runs[0].network.head(task)?.kind == .cosine
-            let data = try s.encoded(task, split: try inv.string("split") ?? "dev", subset: try evaluationSubset(inv),
-                                     maxLength: try inv.count("max_length", in: 3...65_536) ?? 128, separatePairs: separate, at: inv.location("tasks"))
+            let data = try s.encoded(task, split: try inv.defaulted("split", inv.string), subset: try evaluationSubset(inv),
+                                     maxLength: try inv.defaulted("max_length") { try inv.count($0, in: 3...65_536) }, separatePairs: separate, at: inv.location("tasks"))
             let members = try runs.map { run -> Evaluation in
                 guard let head = run.network.head(task) else { throw Diagnostic("run \(run.name) has no head for '\(task)'", at: inv.location("runs")) }
                 return TaskEvaluator.evaluate(run.network, head: head, data: data)
@@ -360,7 +360,7 @@ enum TrainingCommands {
 
     static let report = CommandSpec(
         "report", group: "training", summary: "A run's time, parameters and memory (MB, counted from the buffers; peak RSS of the process).",
-        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run")],
+        parameters: [ParameterSpec("run", .run, positional: true, defaultNote: "the last run", "the run")],
         returns: "record: trainable, seconds, seconds_per_epoch, examples_per_s, parameters_mb, gradients_mb, optimizer_mb, activations_mb, train_memory_mb, peak_rss_mb",
         examples: ["model\nhead\nlet r = train sst limit=32\nreport r"]
     ) { inv in
@@ -376,7 +376,7 @@ enum TrainingCommands {
         "spectrum", group: "training",
         summary: "How low-rank a run's update is: the singular values of each adapted matrix's ΔW (s·B·A; W − W0 for full fine-tuning).",
         detail: "by=matrix: one row per matrix with its numerical rank, the directions holding 90% of the energy, the largest singular value and the energy share of the top 1, 2, 4 and 8 directions. by=k: the share of energy in the top k directions (k = 1, 2, 4, …) over all matrices: mean, min and max.",
-        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run"),
+        parameters: [ParameterSpec("run", .run, positional: true, defaultNote: "the last run", "the run"),
                      ParameterSpec("by", .choice(["matrix", "k"]), default: "matrix", "one row per matrix, or per k")],
         returns: "table: layer, matrix, rank, rank_90, sv_1, energy_1, energy_2, energy_4, energy_8 (by=matrix); k, energy_mean, energy_min, energy_max (by=k)",
         examples: ["model\nlora rank=2\nlet r = train sst limit=32\nlet s = spectrum r\nprint s.rank\n# expect: [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]"]
@@ -413,7 +413,7 @@ enum TrainingCommands {
         "truncate", group: "training",
         summary: "Cut each adapter of a run to the rank its update needs (SVD of s·B·A), as a new run with per-layer ranks.",
         detail: "energy=E keeps, per adapter, the fewest singular directions that hold the share E of the update's energy (Σσ²); rank=K keeps at most K. Each cut update is factored back into a smaller LoRA with the same scaling (the best approximation of that rank); a DoRA adapter keeps its magnitude. The new run evaluates, saves (its rank pattern included) and loads like any other; its record's rank_pattern shows the ranks.",
-        parameters: [ParameterSpec("run", .run, positional: true, default: "the last run", "the run"),
+        parameters: [ParameterSpec("run", .run, positional: true, defaultNote: "the last run", "the run"),
                      ParameterSpec("energy", .number, "keep the fewest directions holding this share of each update's energy (0 < E ≤ 1)"),
                      ParameterSpec("rank", .integer, "keep at most this many directions per adapter")],
         returns: "run: mode, rank, rank_pattern, targets, name, tasks, trainable, ranks (a table: layer, matrix, rank)",
@@ -444,7 +444,7 @@ enum TrainingCommands {
         detail: "A PEFT folder (adapter_config.json + adapter_model.safetensors, LoRA or DoRA, as PEFT's save_pretrained writes it) becomes a run with its adapters and, when it saved a classifier, a pooled head for task= (docs/interop.md).",
         parameters: [ParameterSpec("path", .string, positional: true, required: true, "the adapter file, or a PEFT adapter folder"),
                      ParameterSpec("task", .name, default: "classifier", "for a PEFT folder: the task its classifier answers (eval TASK run=… then scores it)"),
-                     ParameterSpec("force", .bool, default: "false", "load an adapter trained on other base weights than the current model's (refused otherwise)")],
+                     ParameterSpec("force", .bool, default: false, "load an adapter trained on other base weights than the current model's (refused otherwise)")],
         returns: "run", examples: ["model\nlora rank=2\nlet r = train sst limit=32\nsave r \"/tmp/lorabook-example-run.safetensors\"\nlet again = load \"/tmp/lorabook-example-run.safetensors\"\neval sst limit=20 run=again"]
     ) { inv in
         let model = try inv.session.requireModel(at: inv.call.location)
@@ -452,7 +452,7 @@ enum TrainingCommands {
         let url = URL(fileURLWithPath: path)
         let isFolder = PeftFolder.isAdapterFolder(url)
         if inv.has("task") && !isFolder { throw Diagnostic("task= is for PEFT adapter folders; a lorabook file names its heads itself", at: inv.location("task")) }
-        let head = try inv.string("task") ?? "classifier", force = try inv.bool("force") ?? false
+        let head = try inv.defaulted("task", inv.string), force = try inv.defaulted("force", inv.bool)
         let network = try inv.at("path") { try AdapterFile.open(url, model: model, peftHead: head, force: force) }
         var r = SessionCommands.describe(network.adaptation)
         let name = isFolder ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
@@ -467,8 +467,8 @@ enum TrainingCommands {
         parameters: [ParameterSpec("run", .run, positional: true, required: true, "the run"),
                      ParameterSpec("text", .string, positional: true, required: true, "the text"),
                      ParameterSpec("pair", .string, positional: true, "the second text of a pair (quora, sts)"),
-                     ParameterSpec("task", .name, default: "the run's first task", "which head answers"),
-                     ParameterSpec("max_length", .integer, default: "128", "tokens per example")],
+                     ParameterSpec("task", .name, defaultNote: "the run's first task", "which head answers"),
+                     ParameterSpec("max_length", .integer, default: 128, "tokens per example")],
         returns: "record: task, text, label, probability, probabilities, logits (classification); value (regression, similarity)",
         examples: ["model\nlora rank=2\nlet r = train sst limit=32\nlet p = predict r \"a gripping, beautifully made film\"\nprint len(p.probabilities)\n# expect: 5"]
     ) { inv in
@@ -480,7 +480,7 @@ enum TrainingCommands {
         }
         let text = try inv.string("text")!, pair = try inv.string("pair")
         if head.kind == .cosine && pair == nil { throw Diagnostic("a similarity head compares two texts: give the pair", at: inv.location("text")) }
-        let maxLength = try inv.count("max_length", in: 3...65_536) ?? 128
+        let maxLength = try inv.defaulted("max_length") { try inv.count($0, in: 3...65_536) }
         let p = try inv.at("text") { try Predictor(network: run.network, head: head, maxLength: maxLength).predict([(text, pair)])[0] }
         var fields: [(String, Value)] = [("task", .string(task)), ("text", .string(text))]
         if let pair { fields.append(("pair", .string(pair))) }

@@ -4,9 +4,10 @@
 //           ^
 //   hint: …
 import Foundation
+import Model
 
-public struct Diagnostic: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Severity: String, Sendable { case error, warning }
+public struct Diagnostic: Error, Equatable, Sendable, Codable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Codable { case error, warning }
     public var severity: Severity
     public var message: String
     public var location: SourceLocation?
@@ -36,6 +37,14 @@ public struct Diagnostic: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Several diagnostics from one pass (the parser recovers and goes on).
+/// The one boundary where the Model library's errors become diagnostics: a `ModelError` thrown by
+/// `body` is reported at `location` (a command's argument, the command, or nowhere for a file).
+public enum ModelBoundary {
+    public static func diagnose<T>(at location: SourceLocation? = nil, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ModelError { throw Diagnostic(e.description, at: location) }
+    }
+}
+
 public struct DiagnosticList: Error, Sendable {
     public var diagnostics: [Diagnostic]
 }

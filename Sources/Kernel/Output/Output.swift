@@ -2,7 +2,7 @@
 // structured parts by the notebook renderer.
 import Foundation
 
-public enum Output: Sendable, Equatable {
+public enum Output: Sendable, Equatable, Codable {
     case text(String)
     case table(Table)
     /// A record of results (an evaluation, a run report) with a title.

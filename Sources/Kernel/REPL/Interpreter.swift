@@ -15,6 +15,10 @@ public struct RunResult: Sendable {
 
 public final class Interpreter: @unchecked Sendable {
     public let session: Session
+    /// The variables as last saved or restored, encoded (what `saveChanges` compares against).
+    var savedVariables: [String: Data] = [:]
+    /// Where the cell cache's runs are saved and loaded (one archive per folder).
+    var archive: RunArchive?
 
     public init(session: Session = Session()) { self.session = session }
 
@@ -27,14 +31,14 @@ public final class Interpreter: @unchecked Sendable {
         let evaluator = Evaluator(session: session)
         session.firstLine = firstLine
         for s in statements {
-            let snapshot = session.snapshot()
+            let saved = session.state
             do {
                 try evaluator.run([s])
             } catch let d as Diagnostic {
-                session.restore(snapshot)
+                session.state = saved
                 return RunResult(outputs: session.takeOutputs(), diagnostics: [shift(d, firstLine)])
             } catch {
-                session.restore(snapshot)
+                session.state = saved
                 return RunResult(outputs: session.takeOutputs(), diagnostics: [Diagnostic("\(error)", at: shift(s.location, firstLine))])
             }
             if session.quitRequested { break }
@@ -48,16 +52,16 @@ public final class Interpreter: @unchecked Sendable {
         let here = SourceLocation(line: 1, column: 1)
         let arguments = path.map { [CommandArgument(name: nil, nameLocation: here, value: Expr(.string($0), here))] } ?? []
         let call = CommandCall(name: "model", location: here, arguments: arguments)
-        let snapshot = session.snapshot()
+        let saved = session.state
         do {
             _ = try Evaluator(session: session).invoke(call, displayed: false)
             _ = session.takeOutputs()
             return nil
         } catch let d as Diagnostic {
-            session.restore(snapshot)
+            session.state = saved
             return d
         } catch {
-            session.restore(snapshot)
+            session.state = saved
             return Diagnostic("\(error)", at: here)
         }
     }

@@ -5,13 +5,45 @@ import Foundation
 import Model
 import Sweeps
 
-public final class Session: @unchecked Sendable {
+/// The session's persistent state: what a failed statement restores (`Interpreter`), what the
+/// cell cache stores as each cell's changes and restores (`NotebookKernel`). A new field is
+/// declared here once: Codable is synthesized and `Session` reads it by dynamic member lookup.
+public struct SessionState: Codable {
     public var variables: [String: Value] = [:]
-    public var model: BertModel?
-    public var dataFolder: URL
     public var seed: UInt64 = 0
     public var adaptation = AdaptationConfig(mode: .lora, rank: 8, targets: [.query, .value])
     public var lastRun: RunHandle?
+    /// The folder of the loaded model (the session keeps the model itself).
+    public var modelFolder: URL?
+    public var dataFolder: URL
+    /// Custom tasks registered by `data FILE …`, by name, and how (the session keeps their data).
+    public var taskRegistrations: [String: TaskRegistration] = [:]
+}
+
+@dynamicMemberLookup
+public final class Session: @unchecked Sendable {
+    public var state: SessionState
+    public subscript<T>(dynamicMember field: WritableKeyPath<SessionState, T>) -> T {
+        get { state[keyPath: field] }
+        set { state[keyPath: field] = newValue }
+    }
+    /// Models loaded so far, by folder (the state names the one in use).
+    var models: [URL: BertModel] = [:]
+    /// The model in use.
+    public var model: BertModel? {
+        get { state.modelFolder.flatMap { models[$0] } }
+        set {
+            if let m = newValue { models[m.folder] = m }
+            state.modelFolder = newValue?.folder
+        }
+    }
+    /// A model by folder: the one loaded already, or loaded now.
+    public func model(folder: URL) throws -> BertModel {
+        if let m = models[folder] { return m }
+        let m = try ModelBoundary.diagnose { try BertModel.load(folder: folder) }
+        models[folder] = m
+        return m
+    }
     /// Where `train` keeps and finds its runs (nil: every training runs, nothing is kept).
     public var store: RunStore?
     /// Set while a notebook is planned (`lorabook plan`): a training the store does not hold becomes
@@ -19,12 +51,13 @@ public final class Session: @unchecked Sendable {
     public var planner: Planner?
     /// The file line of the running source's first line (a notebook cell's), for messages.
     public internal(set) var firstLine = 1
-    /// Custom tasks registered by `data FILE …`, by name, and how they were registered (to restore them).
-    public var customTasks: [String: Dataset] = [:]
-    public var taskRegistrations: [String: TaskRegistration] = [:]
+    /// Registered tasks' data, by registration; built-in tasks' data, by "task/split".
+    var registeredData: [TaskRegistration: (train: Dataset, dev: Dataset)] = [:]
     var datasetCache: [String: Dataset] = [:]
     /// Paths of the data files read so far (reports list them with checksums).
-    public var loadedDataFiles: Set<String> { Set(datasetCache.values.map(\.path).filter { $0 != "-" }) }
+    public var loadedDataFiles: Set<String> {
+        Set((datasetCache.values.map(\.path) + registeredData.values.flatMap { [$0.train.path, $0.dev.path] }).filter { $0 != "-" })
+    }
     var encodedCache: [String: EncodedDataset] = [:]
     public private(set) var outputs: [Output] = []
     public var quitRequested = false
@@ -44,7 +77,7 @@ public final class Session: @unchecked Sendable {
     public var chartText: ((Chart) -> String?)?
 
     public init(dataFolder: URL? = nil, registry: CommandRegistry = .standard) {
-        self.dataFolder = dataFolder ?? Locations.dataFolder().url
+        state = SessionState(dataFolder: dataFolder ?? Locations.dataFolder().url)
         self.registry = registry
     }
 
@@ -60,59 +93,41 @@ public final class Session: @unchecked Sendable {
         return model
     }
 
-    // MARK: transactions
-
-    struct Snapshot {
-        let variables: [String: Value], model: BertModel?, seed: UInt64, adaptation: AdaptationConfig
-        let lastRun: RunHandle?, customTasks: [String: Dataset], dataFolder: URL, registrations: [String: TaskRegistration]
-    }
-
-    func snapshot() -> Snapshot {
-        Snapshot(variables: variables, model: model, seed: seed, adaptation: adaptation, lastRun: lastRun,
-                 customTasks: customTasks, dataFolder: dataFolder, registrations: taskRegistrations)
-    }
-
-    func restore(_ s: Snapshot) {
-        variables = s.variables; model = s.model; seed = s.seed; adaptation = s.adaptation; lastRun = s.lastRun
-        customTasks = s.customTasks; dataFolder = s.dataFolder; taskRegistrations = s.registrations
-    }
-
     // MARK: data
 
     /// Registers a delimited file as a task (what `data FILE name=… text=… label=…` does).
     public func register(_ r: TaskRegistration) throws {
-        let train = try Datasets.csv(URL(fileURLWithPath: r.path), name: r.name, text: r.text, pair: r.pair, label: r.label,
-                                     spec: r.classes.map { TaskSpec(kind: .classification, classes: $0) })
-        customTasks[r.name] = train
-        taskRegistrations[r.name] = r
-        datasetCache["\(r.name)/train"] = train
-        if let dev = r.devPath {
-            datasetCache["\(r.name)/dev"] = try Datasets.csv(URL(fileURLWithPath: dev), name: r.name, text: r.text, pair: r.pair, label: r.label, spec: train.spec)
-        } else {
-            datasetCache["\(r.name)/dev"] = train
+        _ = try data(of: r)
+        state.taskRegistrations[r.name] = r
+    }
+
+    /// A registered task's data: read once per registration.
+    func data(of r: TaskRegistration) throws -> (train: Dataset, dev: Dataset) {
+        if let d = registeredData[r] { return d }
+        let d = try ModelBoundary.diagnose { () throws -> (train: Dataset, dev: Dataset) in
+            let train = try Datasets.csv(URL(fileURLWithPath: r.path), name: r.name, text: r.text, pair: r.pair, label: r.label,
+                                         spec: r.classes.map { TaskSpec(kind: .classification, classes: $0) })
+            let dev = try r.devPath.map { try Datasets.csv(URL(fileURLWithPath: $0), name: r.name, text: r.text, pair: r.pair, label: r.label, spec: train.spec) }
+            return (train, dev ?? train)
         }
-        encodedCache = encodedCache.filter { !$0.key.contains("/\(r.name)/") }
+        registeredData[r] = d
+        return d
     }
 
     /// A task's dataset: built-in (sst, quora, sts, cfimdb, sst2) or registered with `data FILE`.
     func dataset(_ task: String, split: String, subset: Subset = .all, at location: SourceLocation?) throws -> Dataset {
-        let key = "\(task)/\(split)"
-        if let cached = datasetCache[key] { return cached.subset(subset) }
-        let d: Dataset
-        do {
-            if let custom = customTasks[task] {
-                d = custom
-            } else {
-                guard Datasets.builtIn[task] != nil || task == "sst2" else {
-                    let known = Datasets.builtIn.keys.sorted() + ["sst2"] + customTasks.keys.sorted()
-                    throw Diagnostic("unknown task '\(task)'", at: location,
-                                     hint: Suggestions.didYouMean(task, among: known) ?? "tasks: \(known.joined(separator: ", ")), or register a file with `data \"FILE.csv\" name=… text=… label=…`")
-                }
-                d = try Datasets.task(task, split: split, folder: dataFolder)
-            }
-        } catch let e as ModelError {
-            throw Diagnostic(e.description, at: location)
+        if let r = state.taskRegistrations[task] {
+            let d = try data(of: r)
+            return (split == "train" ? d.train : d.dev).subset(subset)
         }
+        let key = "\(state.dataFolder.standardizedFileURL.path)/\(task)/\(split)"
+        if let cached = datasetCache[key] { return cached.subset(subset) }
+        guard Datasets.builtIn[task] != nil || task == "sst2" else {
+            let known = Datasets.builtIn.keys.sorted() + ["sst2"] + state.taskRegistrations.keys.sorted()
+            throw Diagnostic("unknown task '\(task)'", at: location,
+                             hint: Suggestions.didYouMean(task, among: known) ?? "tasks: \(known.joined(separator: ", ")), or register a file with `data \"FILE.csv\" name=… text=… label=…`")
+        }
+        let d = try ModelBoundary.diagnose(at: location) { try Datasets.task(task, split: split, folder: state.dataFolder) }
         datasetCache[key] = d
         return d.subset(subset)
     }
@@ -120,14 +135,15 @@ public final class Session: @unchecked Sendable {
     /// Where a task's training data comes from (checked: an unknown task is an error here).
     func source(_ task: String, at location: SourceLocation?) throws -> TaskSource {
         _ = try dataset(task, split: "train", at: location)
-        if let r = taskRegistrations[task] { return .file(r) }
-        return .builtIn(task: task, folder: dataFolder.standardizedFileURL.path)
+        if let r = state.taskRegistrations[task] { return .file(r) }
+        return .builtIn(task: task, folder: state.dataFolder.standardizedFileURL.path)
     }
 
     /// `separatePairs`: a pair's texts as two sequences (for a cosine head).
     func encoded(_ task: String, split: String, subset: Subset, maxLength: Int, separatePairs: Bool = false, at location: SourceLocation?) throws -> EncodedDataset {
         let model = try requireModel(at: location)
-        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(split)/\(subset.limit ?? -1)/\(subset.sampling.rawValue)/\(subset.seed)/\(maxLength)/\(separatePairs)"
+        let registration = state.taskRegistrations[task].map { "\($0.hashValue)" } ?? "built-in"
+        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(registration)/\(split)/\(subset.limit ?? -1)/\(subset.sampling.rawValue)/\(subset.seed)/\(maxLength)/\(separatePairs)"
         if let e = encodedCache[key] { return e }
         let e = try EncodedDataset(try dataset(task, split: split, subset: subset, at: location), tokenizer: model.tokenizer, maxLength: maxLength,
                                    separatePairs: separatePairs)

@@ -61,6 +61,14 @@ public indirect enum Value: Sendable {
     }
 }
 
+/// Literals stand for values where a value is declared (a parameter's default: `default: 8`).
+extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral {
+    public init(stringLiteral s: String) { self = .string(s) }
+    public init(integerLiteral n: Int) { self = .number(Double(n)) }
+    public init(floatLiteral n: Double) { self = .number(n) }
+    public init(booleanLiteral b: Bool) { self = .bool(b) }
+}
+
 /// Fields in order (a metrics result, a row of a table).
 public struct Record: Sendable, Equatable {
     public var fields: [(String, Value)]
@@ -80,7 +88,7 @@ public struct Record: Sendable, Equatable {
 }
 
 /// Rows of records with the union of their fields as columns, in first-seen order.
-public struct Table: Sendable, Equatable {
+public struct Table: Sendable, Equatable, Codable {
     public var columns: [String] = []
     public var rows: [Record] = []
     public var title: String?

@@ -1,7 +1,7 @@
 // Tokens of the lorabook language, with where they start.
 
 /// A position in a source: 1-based line and column (columns count Unicode scalars).
-public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+public struct SourceLocation: Hashable, Sendable, Codable, CustomStringConvertible {
     public var line: Int
     public var column: Int
     public init(line: Int, column: Int) { self.line = line; self.column = column }

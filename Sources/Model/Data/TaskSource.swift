@@ -5,7 +5,7 @@
 import Foundation
 
 /// How a file became a task (`data "FILE" name=… text=… label=…`); paths are absolute.
-public struct TaskRegistration: Codable, Sendable, Equatable {
+public struct TaskRegistration: Codable, Sendable, Hashable {
     public var name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?
     public init(name: String, path: String, text: String, pair: String?, label: String, classes: Int?, devPath: String?) {
         self.name = name; self.path = path; self.text = text; self.pair = pair; self.label = label; self.classes = classes; self.devPath = devPath

@@ -1,6 +1,6 @@
 // The cell cache: one JSON entry per cell key in <notebook folder>/.lorabook-cache/<notebook>/,
-// holding the cell's outputs and the session after it; trained runs are saved once as adapter
-// files beside the entries. Entries are written atomically.
+// holding the cell's outputs and what it changed in the kernel's state (`StateChange`); the runs a
+// change refers to are saved once, by the kernel, in runs/. Entries are written atomically.
 //
 // A cell's key hashes: the previous cell's key (so a change re-runs everything after it), the
 // cell's source and options, and the content hashes of regular files the cell names in string
@@ -15,23 +15,25 @@ import Model
 
 public final class CellCache {
     public let directory: URL
-    private var runs: [String: RunHandle] = [:]
     private var fileHashes: [String: String] = [:]
 
     public struct Entry: Codable {
         public var key: String
-        public var outputs: [StoredOutput]
-        public var diagnostics: [StoredDiagnostic]
+        /// Shown as they were (runs as their text: `Output.shown`).
+        public var outputs: [Output]
+        public var diagnostics: [Diagnostic]
         public var status: String
         public var seconds: Double
         public var memoryDelta: Int
-        public var session: StoredSession
+        /// What the cell changed in the kernel's state.
+        public var change: StateChange
         public var dataFiles: [String]
         /// Files the cell wrote (absolute path → SHA-256 when written).
         public var writtenFiles: [String: String]?
     }
 
-    struct RunInfo: Codable { var id: String; var name: String; var record: [StoredField]; var tasks: [String] }
+    /// Where the runs the entries' changes refer to are saved (by the kernel).
+    public var runsFolder: URL { directory.appendingPathComponent("runs") }
 
     public init(notebook: URL) {
         directory = notebook.deletingLastPathComponent().appendingPathComponent(".lorabook-cache")
@@ -120,25 +122,16 @@ public final class CellCache {
 
     func entryURL(_ key: String) -> URL { directory.appendingPathComponent("\(key).json") }
 
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
-    static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return d
-    }
-
     public enum Lookup { case hit(Entry), miss, unusable(String) }
 
     /// An entry, if there is one that can be used: one that does not decode, or whose cell wrote a
     /// file that is now gone or changed, is a miss that says why.
     public func lookup(_ key: String) -> Lookup {
         guard let data = FileManager.default.contents(atPath: entryURL(key).path) else { return .miss }
-        guard let entry = try? Self.decoder.decode(Entry.self, from: data) else { return .unusable("its cache entry cannot be read") }
+        let entry: Entry
+        do { entry = try RunArchive.decoder().decode(Entry.self, from: data) } catch {
+            return .unusable("its cache entry cannot be read (\(Self.reason(error)))")
+        }
         for (path, hash) in (entry.writtenFiles ?? [:]).sorted(by: { $0.key < $1.key }) where SHA256.file(path) != hash {
             return .unusable("the file it wrote, \(path), is \(FileManager.default.fileExists(atPath: path) ? "changed" : "missing")")
         }
@@ -148,43 +141,20 @@ public final class CellCache {
     public func load(_ key: String) -> Entry? { if case .hit(let e) = lookup(key) { return e }; return nil }
 
     public func save(_ entry: Entry) throws {
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("runs"), withIntermediateDirectories: true)
-        try AtomicFile.write(try Self.encoder.encode(entry), to: entryURL(entry.key))
+        try FileManager.default.createDirectory(at: runsFolder, withIntermediateDirectories: true)
+        try AtomicFile.write(try RunArchive.encoder().encode(entry), to: entryURL(entry.key))
     }
 
-    /// Saves a run's weights and record once.
-    public func saveRun(_ run: RunHandle) throws {
-        runs[run.id] = run
-        let base = directory.appendingPathComponent("runs/\(run.id)")
-        let weights = base.appendingPathExtension("safetensors")
-        if FileManager.default.fileExists(atPath: weights.path) { return }
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("runs"), withIntermediateDirectories: true)
-        try AdapterFile.save(run.network, to: weights)
-        let info = RunInfo(id: run.id, name: run.name, record: Storage.store(.record(run.record), runs: { _ in }).fields, tasks: run.tasks)
-        try AtomicFile.write(try Self.encoder.encode(info), to: base.appendingPathExtension("json"))
-    }
-
-    /// A run by id: the one in memory, or rebuilt from its files on `model`.
-    public func loadRun(_ id: String, model: BertModel?) throws -> RunHandle {
-        if let r = runs[id] { return r }
-        guard let model else { throw Diagnostic("restoring run \(id) from the cache needs the model it was trained on") }
-        let base = directory.appendingPathComponent("runs/\(id)")
-        guard let data = FileManager.default.contents(atPath: base.appendingPathExtension("json").path),
-              let info = try? Self.decoder.decode(RunInfo.self, from: data) else {
-            throw Diagnostic("the cache lost run \(id); run with --refresh")
+    /// A decoding error in a few words: what was wrong, and where in the entry.
+    static func reason(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let c)?: return "no '\(key.stringValue)' at \(path(c.codingPath))"
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .dataCorrupted(let c)?:
+            return "\(c.debugDescription) at \(path(c.codingPath))"
+        default: return "\(error)"
         }
-        let network: Network
-        do { network = try AdapterFile.load(base.appendingPathExtension("safetensors"), model: model) } catch let e as ModelError { throw Diagnostic(e.description) }
-        let record = try Storage.value(.record(info.record), runs: { _ in throw Diagnostic("nested run") })
-        guard case .record(let r) = record else { throw Diagnostic("bad run record in the cache") }
-        let run = RunHandle(name: info.name, network: network, record: r, tasks: info.tasks, id: info.id)
-        runs[id] = run
-        return run
     }
-}
-
-extension StoredValue {
-    var fields: [StoredField] { if case .record(let f) = self { return f }; return [] }
+    static func path(_ keys: [CodingKey]) -> String { keys.isEmpty ? "the top" : keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
 }
 
 // MARK: collecting
@@ -214,8 +184,7 @@ extension CellCache {
             if name.hasPrefix(".") || name.contains(".tmp") { remove(url); continue }
             guard name.hasSuffix(".json") else { continue }
             let used = ((try? fm.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date) ?? .distantPast
-            let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-            entries.append((url, String(name.dropLast(5)), used, Self.runIDs(in: text)))
+            entries.append((url, String(name.dropLast(5)), used, Self.runIDs(in: url)))
         }
         let runsFolder = directory.appendingPathComponent("runs")
         var runFiles = ((try? fm.contentsOfDirectory(atPath: runsFolder.path)) ?? []).map { runsFolder.appendingPathComponent($0) }
@@ -249,17 +218,12 @@ extension CellCache {
 
     static func runID(of file: URL) -> String { String(file.lastPathComponent.prefix { $0 != "." }) }
 
-    /// Run ids an entry's JSON references (`"run":"ID"` in its stored session and outputs).
-    static func runIDs(in json: String) -> Set<String> {
-        var ids = Set<String>()
-        var rest = Substring(json)
-        while let r = rest.range(of: "\"run\":{\"_0\":\"") ?? rest.range(of: "\"run\":\"") {
-            let after = rest[r.upperBound...]
-            let id = after.prefix { $0 != "\"" }
-            ids.insert(String(id))
-            rest = after.dropFirst(id.count)
-        }
-        return ids
+    /// The run ids an entry's change refers to (none for an entry that does not decode).
+    static func runIDs(in entry: URL) -> Set<String> {
+        struct References: Decodable { struct Change: Decodable { var runs: [String] }; var change: Change }
+        guard let data = FileManager.default.contents(atPath: entry.path),
+              let refs = try? JSONDecoder().decode(References.self, from: data) else { return [] }
+        return Set(refs.change.runs)
     }
 
     /// The folder's size in bytes.

@@ -73,11 +73,13 @@ public enum NotebookError: Error, CustomStringConvertible {
 }
 
 public final class NotebookRunner {
-    public let interpreter: Interpreter
+    public let kernel: NotebookKernel
     /// Called with one line per cell start and end (the CLI prints it on stderr).
     public var log: (String) -> Void = { _ in }
+    /// Set while planning (`plan`): handed to the kernel, which turns missing trainings into jobs.
+    private var planner: Planner?
 
-    public init(interpreter: Interpreter) { self.interpreter = interpreter }
+    public init(kernel: NotebookKernel) { self.kernel = kernel }
 
     /// The declared parameters with the overrides applied; an override must name a declared
     /// parameter and have its default's type.
@@ -98,6 +100,12 @@ public final class NotebookRunner {
             result[i].1 = value
         }
         return result
+    }
+
+    /// Every problem the kernel finds in the cells without running them (cells marked expect-error
+    /// are left out): a notebook with one does not start.
+    public func check(_ document: NotebookDocument) -> [Diagnostic] {
+        document.cells.filter { !$0.options.expectError }.flatMap { kernel.check($0.source, firstLine: $0.line) }
     }
 
     /// Runs the notebook's cells in order, in the notebook's folder (relative paths in cells resolve
@@ -121,171 +129,188 @@ public final class NotebookRunner {
 
     struct CacheRestoreFailure: Error { let message: String }
 
-    /// A cache entry's outputs, or nil (a miss, said through `log`) when one cannot be rebuilt.
-    static func outputs(of entry: CellCache.Entry, log: (String) -> Void) -> [Output]? {
-        do { return try entry.outputs.map(Storage.output) } catch {
-            log("its outputs could not be rebuilt (\((error as? Diagnostic)?.message ?? "\(error)"))")
-            return nil
-        }
-    }
-
     /// Plans the notebook: runs it with the store but without the cell cache, and instead of
     /// training, each training the store does not hold becomes a job (see `Planner`). The executed
     /// notebook says whether a cell failed (a plan of a notebook with an error is no plan).
     public func plan(_ document: NotebookDocument, options: RunOptions) throws -> (planner: Planner, executed: ExecutedNotebook) {
         guard options.store != nil else { throw NotebookError.planning("planning needs a run store") }
         let planner = Planner()
-        interpreter.session.planner = planner
-        defer { interpreter.session.planner = nil }
+        self.planner = planner
+        defer { self.planner = nil }
         var o = options
         o.cache = false
         return (planner, try run(document, options: o))
     }
 
-    func runCells(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> ExecutedNotebook {
-        let session = interpreter.session
-        let started = Date()
-        let front = document.frontMatter
-        let parameters = try Self.parameters(front, overrides: options.parameters)
-        let base = notebook.deletingLastPathComponent()
-        if let data = front.data { session.dataFolder = URL(fileURLWithPath: data, relativeTo: base).standardizedFileURL }
-        if let seed = front.seed { session.seed = UInt64(seed) }
-        for (k, v) in parameters { session.variables[k] = v }
-        let startSeed = session.seed
-        session.store = options.store.map { RunStore(directory: $0) }
-        var executed: [ExecutedCell] = document.cells.map {
-            ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0)
-        }
-        var status = ExecutedNotebook.Status.success
-        var firstFailure: Int?
-        // the model named in the front matter loads before the first cell
-        if let model = front.model {
-            let path = model == "default" ? nil : URL(fileURLWithPath: model, relativeTo: base).standardizedFileURL.path
-            if let d = interpreter.loadModel(path: path) {
-                throw NotebookError.model("front matter 'model: \(model)': \(d.message)")
-            }
-        }
-        let stopWas = session.shouldStop, abortWas = session.abortRequested
-        session.abortRequested = { abortWas() || options.interrupted() != nil }
-        defer { session.shouldStop = stopWas; session.abortRequested = abortWas }
-        let cache = options.cache ? CellCache(notebook: notebook) : nil
-        var key = cache?.firstKey(parameters: parameters, seed: session.seed, model: session.model?.folder, data: session.dataFolder) ?? ""
+    /// One pass over the cells: what it has done so far.
+    struct Pass {
+        var cells: [ExecutedCell]
+        var cache: CellCache?
+        var key = ""
         var keys: [String] = []
-        var cacheWritable = true   // once an entry cannot be written, later entries (which build on it) are not written either
-        var interruption: String?
-        var pending: StoredSession?     // the session after the last cached cell, restored before a cell runs
+        /// Once an entry cannot be written, later entries (which build on it) are not written either.
+        var cacheWritable = true
+        /// The changes of the cached cells since the kernel's state was last brought up to date.
+        var pending: [StateChange] = []
         var cachedDataFiles = Set<String>()
-        for i in executed.indices {
-            let cell = executed[i].cell
+        var interruption: String?
+        var firstFailure: Int?
+        func where_(_ i: Int) -> String { "cell \(i + 1)/\(cells.count) (\(cells[i].cell.anchor))" }
+    }
+
+    func runCells(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> ExecutedNotebook {
+        let started = Date()
+        let parameters = try configure(document, notebook: notebook, options: options)
+        let startSeed = kernel.facts.seed
+        var pass = Pass(cells: document.cells.map { ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0) },
+                        cache: options.cache ? CellCache(notebook: notebook) : nil)
+        if let cache = pass.cache {
+            let facts = kernel.facts
+            pass.key = cache.firstKey(parameters: parameters, seed: facts.seed, model: facts.model?.folder, data: facts.dataFolder)
+        }
+        for i in pass.cells.indices {
             if let signal = options.interrupted() {
-                interruption = signal
-                executed[i].status = .failed
-                executed[i].diagnostics = [Diagnostic("interrupted (\(signal)) before this cell ran", at: SourceLocation(line: cell.line - 1, column: 1))]
-                firstFailure = i
+                pass.interruption = signal
+                pass.cells[i].status = .failed
+                pass.cells[i].diagnostics = [Diagnostic("interrupted (\(signal)) before this cell ran", at: SourceLocation(line: pass.cells[i].cell.line - 1, column: 1))]
+                pass.firstFailure = i
                 break
             }
-            if let cache {
-                key = cache.key(previous: key, cell: cell)
-                keys.append(key)
-                var hit: CellCache.Entry?
-                if !options.refresh, cell.options.cache {
-                    switch cache.lookup(key) {
-                    case .hit(let e): hit = e
-                    case .miss: break
-                    case .unusable(let why): log("cell \(i + 1)/\(executed.count) (\(cell.anchor)): not from the cache: \(why)")
-                    }
-                }
-                if let entry = hit, let outputs = Self.outputs(of: entry, log: { log("cell \(i + 1)/\(executed.count) (\(cell.anchor)): not from the cache: \($0)") }) {
-                    executed[i].outputs = outputs
-                    executed[i].diagnostics = entry.diagnostics.map(Storage.diagnostic)
-                    executed[i].status = ExecutedCell.Status(rawValue: entry.status) ?? .ok
-                    executed[i].seconds = entry.seconds
-                    executed[i].memoryDelta = entry.memoryDelta
-                    executed[i].cached = true
-                    pending = entry.session
-                    cachedDataFiles.formUnion(entry.dataFiles)
-                    log("cell \(i + 1)/\(executed.count) (\(cell.anchor)) from the cache")
-                    continue
-                }
-                if let stored = pending {
-                    do { try Storage.restore(stored, into: session, runs: { try cache.loadRun($0, model: session.model) }) } catch {
-                        throw CacheRestoreFailure(message: "the cache could not restore the session before cell \(i + 1) (\((error as? Diagnostic)?.message ?? "\(error)"))")
-                    }
-                    pending = nil
-                }
-            }
-            log("cell \(i + 1)/\(executed.count) (\(cell.anchor), line \(cell.line)) …")
-            ProcessMemory.resetPeak()
-            let t0 = Date(), m0 = ProcessMemory.resident
-            let timeout = cell.options.timeout ?? options.timeout
-            session.shouldStop = { stopWas() || options.interrupted() != nil || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) }
-            session.writtenFiles = []
-            let result = interpreter.run(cell.source, firstLine: cell.line)
-            var c = executed[i]
-            c.seconds = Date().timeIntervalSince(t0)
-            c.memoryDelta = max(0, ProcessMemory.peakResident - m0)
-            c.outputs = result.outputs
-            c.diagnostics = result.diagnostics
-            if let timeout, c.seconds > timeout, result.ok {
-                c.diagnostics = [Diagnostic("the cell ran \(Int(c.seconds)) s, past its timeout of \(Value.format(timeout)) s (training was stopped)",
-                                            at: SourceLocation(line: cell.line, column: 1), hint: "raise timeout= on the cell or --timeout")]
-            }
-            if cell.options.expectError {
-                if c.diagnostics.isEmpty {
-                    c.status = .failed
-                    c.diagnostics = [Diagnostic("this cell is marked expect-error but ran without an error", at: SourceLocation(line: cell.line - 1, column: 1))]
-                } else {
-                    c.status = .expectedError
-                }
-            } else {
-                c.status = c.diagnostics.isEmpty ? .ok : .failed
-            }
-            if let signal = options.interrupted() {
-                // an interrupted cell fails whatever it printed, and is never cached
-                interruption = signal
-                c.status = .failed
-                if !c.diagnostics.contains(where: { $0.message.hasPrefix("interrupted") }) {
-                    c.diagnostics.append(Diagnostic("interrupted (\(signal))", at: SourceLocation(line: cell.line - 1, column: 1)))
-                }
-            }
-            executed[i] = c
-            log("cell \(i + 1)/\(executed.count) \(c.status.rawValue) in \(String(format: "%.1f", c.seconds)) s")
-            if let cache, c.status != .failed, cell.options.cache, cacheWritable {
-                do {
-                    let stored = try Storage.store(session, runs: { try cache.saveRun($0) })
-                    try cache.save(CellCache.Entry(key: key, outputs: c.outputs.map(Storage.store), diagnostics: c.diagnostics.map(Storage.store),
-                                                   status: c.status.rawValue, seconds: c.seconds, memoryDelta: c.memoryDelta, session: stored,
-                                                   dataFiles: Array(session.loadedDataFiles.union(cachedDataFiles)).sorted(),
-                                                   writtenFiles: Dictionary(session.writtenFiles.map { ($0, SHA256.file($0) ?? "missing") }, uniquingKeysWith: { _, b in b })))
-                } catch {
-                    cacheWritable = false
-                    log("warning: could not write the cache entry of cell \(i + 1) (\(error)); later cells will not be cached either")
-                }
-            }
+            if try fromCache(i, &pass, options: options) { continue }
+            let c = execute(pass.cells[i].cell, at: i, of: pass.cells.count, options: options, interruption: &pass.interruption)
+            pass.cells[i] = c
+            saveEntry(i, &pass)
             if c.status == .failed {
-                if firstFailure == nil { firstFailure = i }
-                if !options.continueOnError || interruption != nil { break }
+                if pass.firstFailure == nil { pass.firstFailure = i }
+                if !options.continueOnError || pass.interruption != nil { break }
             }
-            if session.quitRequested { break }
+            if kernel.facts.quitRequested { break }
         }
-        if let cache {
-            let collected = cache.gc(keep: Set(keys), maxBytes: cache.bytes > options.cacheMaxBytes ? options.cacheMaxBytes : nil)
+        if let cache = pass.cache {
+            let collected = cache.gc(keep: Set(pass.keys), maxBytes: cache.bytes > options.cacheMaxBytes ? options.cacheMaxBytes : nil)
             if collected.runs + collected.entries > 0 {
                 log("cache: collected \(collected.entries) old entries and \(collected.runs) unused runs (\(collected.bytes >> 20) MB)")
             }
         }
-        if let f = firstFailure { status = .failed(cell: f) }
-        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return c.failed }; return false } }) { status = .claimsFailed }
-        else if executed.contains(where: { $0.outputs.contains { if case .claim(let c) = $0 { return c.inconclusive }; return false } }) { status = .claimsInconclusive }
-        var result = ExecutedNotebook(document: document, parameters: parameters, cells: executed, status: status, started: started,
-                                      seconds: Date().timeIntervalSince(started),
-                                      environment: environment(session: session, notebook: document, seed: startSeed, extraDataFiles: cachedDataFiles))
-        result.interruption = interruption
+        var result = ExecutedNotebook(document: document, parameters: parameters, cells: pass.cells, status: Self.status(pass.cells, firstFailure: pass.firstFailure),
+                                      started: started, seconds: Date().timeIntervalSince(started),
+                                      environment: environment(seed: startSeed, extraDataFiles: pass.cachedDataFiles))
+        result.interruption = pass.interruption
         return result
     }
 
+    /// Sets the kernel up from the front matter and the overrides; the parameters as values.
+    func configure(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> [(String, Value)] {
+        let front = document.frontMatter
+        let parameters = try Self.parameters(front, overrides: options.parameters)
+        let base = notebook.deletingLastPathComponent()
+        let model = front.model.map { $0 == "default" ? KernelSetup.ModelChoice.standard : .folder(URL(fileURLWithPath: $0, relativeTo: base).standardizedFileURL) }
+        let setup = KernelSetup(seed: front.seed.map(UInt64.init), dataFolder: front.data.map { URL(fileURLWithPath: $0, relativeTo: base).standardizedFileURL },
+                                model: model, parameters: parameters, store: options.store.map { RunStore(directory: $0) }, planner: planner)
+        do { try kernel.configure(setup) } catch {
+            throw NotebookError.model("front matter 'model: \(front.model ?? "")': \((error as? Diagnostic)?.message ?? "\(error)")")
+        }
+        return parameters
+    }
+
+    /// Takes cell `i` from the cache if it can (true); otherwise brings the kernel's state up to
+    /// date for the cell to run (false).
+    func fromCache(_ i: Int, _ pass: inout Pass, options: RunOptions) throws -> Bool {
+        guard let cache = pass.cache else { return false }
+        let cell = pass.cells[i].cell
+        pass.key = cache.key(previous: pass.key, cell: cell)
+        pass.keys.append(pass.key)
+        if !options.refresh, cell.options.cache {
+            switch cache.lookup(pass.key) {
+            case .hit(let entry):
+                pass.cells[i].outputs = entry.outputs
+                pass.cells[i].diagnostics = entry.diagnostics
+                pass.cells[i].status = ExecutedCell.Status(rawValue: entry.status) ?? .ok
+                pass.cells[i].seconds = entry.seconds
+                pass.cells[i].memoryDelta = entry.memoryDelta
+                pass.cells[i].cached = true
+                pass.pending.append(entry.change)
+                pass.cachedDataFiles.formUnion(entry.dataFiles)
+                log("\(pass.where_(i)) from the cache")
+                return true
+            case .miss: break
+            case .unusable(let why): log("\(pass.where_(i)): not from the cache: \(why)")
+            }
+        }
+        if !pass.pending.isEmpty {
+            do { try kernel.restore(pass.pending, runs: cache.runsFolder) } catch {
+                throw CacheRestoreFailure(message: "the cache could not restore the state before cell \(i + 1) (\((error as? Diagnostic)?.message ?? "\(error)"))")
+            }
+            pass.pending = []
+        }
+        return false
+    }
+
+    /// Runs one cell: its outputs, diagnostics, status, time and memory.
+    func execute(_ cell: Cell, at i: Int, of count: Int, options: RunOptions, interruption: inout String?) -> ExecutedCell {
+        log("cell \(i + 1)/\(count) (\(cell.anchor), line \(cell.line)) …")
+        ProcessMemory.resetPeak()
+        let t0 = Date(), m0 = ProcessMemory.resident
+        let timeout = cell.options.timeout ?? options.timeout
+        let result = kernel.execute(cell.source, firstLine: cell.line,
+                                    stop: { options.interrupted() != nil || (timeout.map { Date().timeIntervalSince(t0) > $0 } ?? false) },
+                                    abort: { options.interrupted() != nil })
+        var c = ExecutedCell(cell: cell, outputs: result.outputs, diagnostics: result.diagnostics, status: .ok,
+                             seconds: Date().timeIntervalSince(t0), memoryDelta: max(0, ProcessMemory.peakResident - m0))
+        if let timeout, c.seconds > timeout, result.ok {
+            c.diagnostics = [Diagnostic("the cell ran \(Int(c.seconds)) s, past its timeout of \(Value.format(timeout)) s (training was stopped)",
+                                        at: SourceLocation(line: cell.line, column: 1), hint: "raise timeout= on the cell or --timeout")]
+        }
+        if cell.options.expectError {
+            if c.diagnostics.isEmpty {
+                c.status = .failed
+                c.diagnostics = [Diagnostic("this cell is marked expect-error but ran without an error", at: SourceLocation(line: cell.line - 1, column: 1))]
+            } else {
+                c.status = .expectedError
+            }
+        } else {
+            c.status = c.diagnostics.isEmpty ? .ok : .failed
+        }
+        if let signal = options.interrupted() {
+            // an interrupted cell fails whatever it printed, and is never cached
+            interruption = signal
+            c.status = .failed
+            if !c.diagnostics.contains(where: { $0.message.hasPrefix("interrupted") }) {
+                c.diagnostics.append(Diagnostic("interrupted (\(signal))", at: SourceLocation(line: cell.line - 1, column: 1)))
+            }
+        }
+        log("cell \(i + 1)/\(count) \(c.status.rawValue) in \(String(format: "%.1f", c.seconds)) s")
+        return c
+    }
+
+    /// Writes cell `i`'s cache entry: its outputs and what it changed (a failed cell has none).
+    func saveEntry(_ i: Int, _ pass: inout Pass) {
+        let c = pass.cells[i]
+        guard let cache = pass.cache, c.status != .failed, c.cell.options.cache, pass.cacheWritable else { return }
+        do {
+            let facts = kernel.facts
+            let change = try kernel.saveChanges(runs: cache.runsFolder)
+            try cache.save(CellCache.Entry(key: pass.key, outputs: c.outputs.map(\.shown), diagnostics: c.diagnostics, status: c.status.rawValue,
+                                           seconds: c.seconds, memoryDelta: c.memoryDelta, change: change,
+                                           dataFiles: Array(facts.dataFiles.union(pass.cachedDataFiles)).sorted(),
+                                           writtenFiles: Dictionary(facts.writtenFiles.map { ($0, SHA256.file($0) ?? "missing") }, uniquingKeysWith: { _, b in b })))
+        } catch {
+            pass.cacheWritable = false
+            log("warning: could not write the cache entry of cell \(i + 1) (\(error)); later cells will not be cached either")
+        }
+    }
+
+    static func status(_ cells: [ExecutedCell], firstFailure: Int?) -> ExecutedNotebook.Status {
+        let claims = cells.flatMap { $0.outputs.compactMap { if case .claim(let c) = $0 { return c }; return nil } }
+        if let f = firstFailure { return .failed(cell: f) }
+        if claims.contains(where: \.failed) { return .claimsFailed }
+        if claims.contains(where: \.inconclusive) { return .claimsInconclusive }
+        return .success
+    }
+
     /// The title block's facts; `seed` is the seed the notebook started with (cells may change it).
-    func environment(session: Session, notebook: NotebookDocument, seed: UInt64, extraDataFiles: Set<String> = []) -> [(String, String)] {
+    func environment(seed: UInt64, extraDataFiles: Set<String> = []) -> [(String, String)] {
+        let facts = kernel.facts
         var env: [(String, String)] = [("lorabook", LorabookVersion.current)]
         if let commit = Self.shell(["git", "-C", FileManager.default.currentDirectoryPath, "rev-parse", "--short", "HEAD"]) {   // run() works in the notebook's folder
             env.append(("git commit", commit))
@@ -293,8 +318,8 @@ public final class NotebookRunner {
         env.append(("BLAS", "OpenBLAS " + BLAS.summary))
         env.append(("amp (bf16)", BF16.note))
         env.append(("seed", String(seed)))
-        if let m = session.model { env.append(("model", "\(m.config.name) (\(m.folder.lastPathComponent))")) }
-        for path in session.loadedDataFiles.union(extraDataFiles).sorted() {
+        if let m = facts.model { env.append(("model", "\(m.name) (\(m.folder.lastPathComponent))")) }
+        for path in facts.dataFiles.union(extraDataFiles).sorted() {
             let sum = SHA256.file(path).map { String($0.prefix(16)) } ?? "?"
             env.append(("data", "\(URL(fileURLWithPath: path).lastPathComponent) sha256:\(sum)…"))
         }
