@@ -59,6 +59,18 @@ public enum PeftFolder {
     /// Builds a network on `model` from a PEFT folder: its adapters and, when the folder saved a
     /// classifier, a pooled head named `head`. Every problem names the file and the key.
     public static func load(_ folder: URL, model: BertModel, head: String = "classifier", force: Bool = false) throws -> Network {
+        let (config, configURL, weightsURL) = try readConfig(folder, model: model, force: force)
+        let file = try SafeTensorsFile(contentsOf: weightsURL)
+        let classes = try classifierClasses(file, folder: folder, weightsURL: weightsURL, model: model)
+        let network = try network(config, model: model, configURL: configURL)
+        let (expected, triplets) = try expectedTensors(network, config: config, configURL: configURL, head: head, classes: classes)
+        try read(expected, triplets: triplets, from: file, weightsURL: weightsURL)
+        return network
+    }
+
+    /// The folder's adapter_config.json, checked against the model (and its base checkpoint, when
+    /// it names a local one); the config's and the weights' paths.
+    static func readConfig(_ folder: URL, model: BertModel, force: Bool) throws -> (Config, URL, URL) {
         let configURL = folder.appendingPathComponent(configName), weightsURL = folder.appendingPathComponent(weightsName)
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw ModelError.missingModelFile(folder: folder.path, file: configName, expected: "a PEFT adapter folder (adapter_config.json and adapter_model.safetensors, as PEFT's save_pretrained writes them)")
@@ -82,10 +94,12 @@ public enum PeftFolder {
            let theirs = SHA256.remembered(URL(fileURLWithPath: base, relativeTo: folder).appendingPathComponent("model.safetensors").path) {
             try AdapterFile.checkBase(theirs, model: model, path: folder.path, force: force)
         }
-        let file = try SafeTensorsFile(contentsOf: weightsURL)
-        let prefix = "base_model.model."
+        return (config, configURL, weightsURL)
+    }
 
-        // the classifier, when saved
+    /// The saved classifier's number of classes, if the folder saved one.
+    static func classifierClasses(_ file: SafeTensorsFile, folder: URL, weightsURL: URL, model: BertModel) throws -> Int? {
+        let prefix = "base_model.model."
         var classes: Int?
         if let w = file.entries[prefix + "classifier.weight"] {
             guard w.shape.count == 2, w.shape[1] == model.config.hiddenSize, (1...TaskSpec.maxClasses).contains(w.shape[0]) else {
@@ -97,15 +111,26 @@ public enum PeftFolder {
         if classes != nil && !model.hasPooler {
             throw ModelError.invalidArgument(name: folder.path, reason: "its classifier reads the pooled output, and the model \(model.folder.path) has no pooler weights (pooler.dense.*)")
         }
+        return classes
+    }
+
+    /// The network the config describes, untrained.
+    static func network(_ config: Config, model: BertModel, configURL: URL) throws -> Network {
         var adaptation = AdaptationConfig(mode: config.adaLoRA != nil ? .adalora : config.dora ? .dora : .lora, rank: config.rank, alpha: config.alpha,
                                           dropout: config.dora ? 0 : config.dropout, targets: config.targets, layers: config.layers, rsLoRA: config.rsLoRA)
         adaptation.rankPattern = config.rankPattern
         adaptation.alphaPattern = config.alphaPattern
         if let settings = config.adaLoRA { adaptation.adaLoRA = settings }
-        let network: Network
-        do { network = try Network(model: model, adaptation: adaptation) } catch let e as ModelError {
+        do { return try Network(model: model, adaptation: adaptation) } catch let e as ModelError {
             throw ModelError.invalidConfig(path: configURL.path, reason: "\(e)")
         }
+    }
+
+    /// The tensors the folder must hold, by name, with where each goes (an AdaLoRA module's kept
+    /// triplets go through staging tensors).
+    static func expectedTensors(_ network: Network, config: Config, configURL: URL, head: String, classes: Int?) throws
+        -> ([(key: String, tensor: Tensor)], [(adapter: AdaLoRAAdapter, kept: [Int], A: Tensor, E: Tensor, B: Tensor)]) {
+        let prefix = "base_model.model."
         var expected: [(key: String, tensor: Tensor)] = []
         var triplets: [(adapter: AdaLoRAAdapter, kept: [Int], A: Tensor, E: Tensor, B: Tensor)] = []
         for a in network.adapters?.all ?? [] {
@@ -131,6 +156,13 @@ public enum PeftFolder {
             expected.append((prefix + "classifier.weight", h.weight))
             expected.append((prefix + "classifier.bias", h.bias))
         }
+        return (expected, triplets)
+    }
+
+    /// Reads every expected tensor (shapes checked), places AdaLoRA's kept triplets, and refuses
+    /// a tensor lorabook would not use.
+    static func read(_ expected: [(key: String, tensor: Tensor)], triplets: [(adapter: AdaLoRAAdapter, kept: [Int], A: Tensor, E: Tensor, B: Tensor)],
+                     from file: SafeTensorsFile, weightsURL: URL) throws {
         for (key, tensor) in expected {
             // older PEFT versions saved the magnitude as a module with a weight
             let name = file.entries[key] != nil ? key : key + ".weight"
@@ -151,7 +183,6 @@ public enum PeftFolder {
         if let extra = file.names.first(where: { !used.contains($0) }) {
             throw ModelError.invalidSafetensors(path: weightsURL.path, reason: "tensor '\(extra)' is not one lorabook can load: expected only the LoRA/DoRA tensors of the modules in target_modules and a classifier")
         }
-        return network
     }
 
     /// What lorabook reads of a PEFT LoraConfig.
@@ -172,6 +203,58 @@ public enum PeftFolder {
         var adaLoRAPattern: [String: [Bool]] = [:]
 
         init(_ json: [String: Any], path: String, model c: BertConfig) throws {
+            let r = Reader(json: json, path: path)
+            let type = (json["peft_type"] as? String) ?? "LORA"
+            guard type == "LORA" || type == "ADALORA" else { throw r.bad("peft_type", "'\(type)' is not supported (lorabook reads LORA, with use_dora for DoRA, and ADALORA)") }
+            if type == "ADALORA" {
+                rank = try r.whole("init_r", 12, least: 1)
+                (adaLoRA, adaLoRAPattern) = try Self.adaLoRA(r, rank: rank)
+            } else {
+                guard let n = r.number("r"), n >= 1, n == n.rounded(), n <= 1_000_000 else { throw r.bad("r", "expected a whole number of at least 1") }
+                rank = Int(n)
+            }
+            alpha = Float(r.number("lora_alpha") ?? 8)
+            guard alpha.isFinite else { throw r.bad("lora_alpha", "expected a number") }
+            dropout = Float(r.number("lora_dropout") ?? 0)
+            guard dropout >= 0 && dropout < 1 else { throw r.bad("lora_dropout", "expected 0 ≤ lora_dropout < 1") }
+            rsLoRA = try r.flag("use_rslora")
+            dora = try r.flag("use_dora")
+            try Self.rejectUnsupported(r)
+            let rankPatterns = adaLoRA != nil ? [] : try r.pattern("rank_pattern"), alphaPatterns = try r.pattern("alpha_pattern")
+            if adaLoRA != nil, try r.flag("use_dora") || r.flag("use_rslora") { throw r.bad("peft_type", "ADALORA with use_dora or use_rslora is not something PEFT writes") }
+            for (_, k, n) in rankPatterns where n < 1 || n != n.rounded() || n > 1_000_000 { throw r.bad("rank_pattern", "'\(k)': expected a whole number of at least 1") }
+            let matched = try Self.matchedModules(r, model: c)
+            // lorabook's form: the same targets in every adapted layer, and perhaps the pooler
+            let adaptedLayers = Set(matched.compactMap(\.layer)).sorted()
+            let encoderTargets = AdapterTarget.encoder.filter { t in matched.contains { $0.target == t } }
+            for l in adaptedLayers {
+                let here = Set(matched.filter { $0.layer == l }.map(\.target))
+                guard here == Set(encoderTargets) else {
+                    throw r.bad("target_modules", "layer \(l) adapts \(here.map(\.rawValue).sorted()) but others adapt \(encoderTargets.map(\.rawValue)): lorabook adapts the same layers in every adapted block")
+                }
+            }
+            targets = encoderTargets + (matched.contains { $0.target == .pooler } ? [.pooler] : [])
+            // per-module ranks and alphas, PEFT's way: the longest pattern key that the module name
+            // ends with (after a dot) decides
+            func lookup(_ patterns: [(NSRegularExpression, String, Double)], _ name: String) -> Double? {
+                patterns.first { $0.0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }?.2
+            }
+            var ranks: [String: Int] = [:], alphas: [String: Float] = [:]
+            for m in matched {
+                let module = PeftFolder.moduleName(layer: m.layer ?? 0, target: m.target)
+                let name = AdaptationConfig.adapterName(layer: m.layer ?? 0, target: m.target)
+                if let n = lookup(rankPatterns, module), Int(n) != rank { ranks[name] = Int(n) }
+                if let a = lookup(alphaPatterns, module), Float(a) != alpha { alphas[name] = Float(a) }
+            }
+            rankPattern = ranks.isEmpty ? nil : ranks
+            alphaPattern = alphas.isEmpty ? nil : alphas
+            self.layers = adaptedLayers.isEmpty || adaptedLayers.count == c.numLayers || encoderTargets.isEmpty ? nil : adaptedLayers
+        }
+
+        /// Reads adapter_config.json's keys; every problem names the key.
+        struct Reader {
+            let json: [String: Any]
+            let path: String
             func bad(_ key: String, _ reason: String) -> ModelError { .invalidConfig(path: path, reason: "\(key): \(reason)") }
             func number(_ key: String) -> Double? { (json[key] as? NSNumber)?.doubleValue }
             func flag(_ key: String) throws -> Bool {
@@ -186,48 +269,12 @@ public enum PeftFolder {
                 if let a = v as? [Any] { return a.isEmpty }
                 return false
             }
-            let type = (json["peft_type"] as? String) ?? "LORA"
-            guard type == "LORA" || type == "ADALORA" else { throw bad("peft_type", "'\(type)' is not supported (lorabook reads LORA, with use_dora for DoRA, and ADALORA)") }
-            if type == "ADALORA" {
-                func whole(_ key: String, _ fallback: Int, least: Int) throws -> Int {
-                    guard let v = number(key) else { return fallback }
-                    guard v >= Double(least), v == v.rounded(), v <= 1_000_000 else { throw bad(key, "expected a whole number of at least \(least)") }
-                    return Int(v)
-                }
-                rank = try whole("init_r", 12, least: 1)
-                let d = AdaLoRASettings()
-                let settings = AdaLoRASettings(targetRank: try whole("target_r", d.targetRank, least: 1), tinit: try whole("tinit", 0, least: 0),
-                                               tfinal: try whole("tfinal", 0, least: 0), deltaT: try whole("deltaT", 1, least: 1),
-                                               beta1: Float(number("beta1") ?? 0.85), beta2: Float(number("beta2") ?? 0.85),
-                                               orthogonality: Float(number("orth_reg_weight") ?? 0.5))
-                do { try settings.validate(initialRank: rank) } catch let e as ModelError { throw bad("target_r", "\(e)") }
-                adaLoRA = settings
-                switch json["rank_pattern"] {
-                case nil, is NSNull: break
-                case let d as [String: Any]:
-                    for (k, v) in d {
-                        guard let flags = v as? [Bool] else { throw bad("rank_pattern", "'\(k)': expected a list of true/false, one per triplet") }
-                        adaLoRAPattern[k.hasPrefix("base_model.model.") ? String(k.dropFirst("base_model.model.".count)) : k] = flags
-                    }
-                default: throw bad("rank_pattern", "expected an object of module names and lists of true/false")
-                }
-            } else {
-                guard let r = number("r"), r >= 1, r == r.rounded(), r <= 1_000_000 else { throw bad("r", "expected a whole number of at least 1") }
-                rank = Int(r)
+            func whole(_ key: String, _ fallback: Int, least: Int) throws -> Int {
+                guard let v = number(key) else { return fallback }
+                guard v >= Double(least), v == v.rounded(), v <= 1_000_000 else { throw bad(key, "expected a whole number of at least \(least)") }
+                return Int(v)
             }
-            alpha = Float(number("lora_alpha") ?? 8)
-            guard alpha.isFinite else { throw bad("lora_alpha", "expected a number") }
-            dropout = Float(number("lora_dropout") ?? 0)
-            guard dropout >= 0 && dropout < 1 else { throw bad("lora_dropout", "expected 0 ≤ lora_dropout < 1") }
-            rsLoRA = try flag("use_rslora")
-            dora = try flag("use_dora")
-            if try flag("fan_in_fan_out") { throw bad("fan_in_fan_out", "true is for GPT-2's Conv1D layers; BERT's linear layers need false") }
-            if let b = json["bias"] as? String, b != "none" { throw bad("bias", "'\(b)' trains biases, which lorabook's adapters do not (expected \"none\")") }
-            if try flag("lora_bias") { throw bad("lora_bias", "a bias on lora_B is not supported") }
-            for key in ["layer_replication", "target_parameters", "trainable_token_indices", "exclude_modules"] where !isEmpty(key) {
-                throw bad(key, "not supported by lorabook (expected null)")
-            }
-            for key in ["use_qalora", "use_bdlora"] where try flag(key) { throw bad(key, "not supported by lorabook (expected false)") }
+            /// rank_pattern / alpha_pattern: module-name patterns (longest first) and their numbers.
             func pattern(_ key: String) throws -> [(NSRegularExpression, String, Double)] {
                 guard let v = json[key], !(v is NSNull) else { return [] }
                 guard let d = v as? [String: Any] else { throw bad(key, "expected an object of module name patterns and numbers") }
@@ -237,69 +284,73 @@ public enum PeftFolder {
                     return (re, k, n)
                 }
             }
-            let rankPatterns = adaLoRA != nil ? [] : try pattern("rank_pattern"), alphaPatterns = try pattern("alpha_pattern")
-            if adaLoRA != nil, try flag("use_dora") || flag("use_rslora") { throw bad("peft_type", "ADALORA with use_dora or use_rslora is not something PEFT writes") }
-            for (_, k, n) in rankPatterns where n < 1 || n != n.rounded() || n > 1_000_000 { throw bad("rank_pattern", "'\(k)': expected a whole number of at least 1") }
-            if let saved = json["modules_to_save"] as? [String], let other = saved.first(where: { !["classifier", "score"].contains($0) }) {
-                throw bad("modules_to_save", "'\(other)' is not supported (lorabook saves only a classifier head)")
-            }
+        }
 
-            // layers_to_transform: an index or a list of indexes
+        /// AdaLoRA's settings, and which triplets each module kept (rank_pattern's lists of flags).
+        static func adaLoRA(_ r: Reader, rank: Int) throws -> (AdaLoRASettings, [String: [Bool]]) {
+            let d = AdaLoRASettings()
+            let settings = AdaLoRASettings(targetRank: try r.whole("target_r", d.targetRank, least: 1), tinit: try r.whole("tinit", 0, least: 0),
+                                           tfinal: try r.whole("tfinal", 0, least: 0), deltaT: try r.whole("deltaT", 1, least: 1),
+                                           beta1: Float(r.number("beta1") ?? 0.85), beta2: Float(r.number("beta2") ?? 0.85),
+                                           orthogonality: Float(r.number("orth_reg_weight") ?? 0.5))
+            do { try settings.validate(initialRank: rank) } catch let e as ModelError { throw r.bad("target_r", "\(e)") }
+            var kept: [String: [Bool]] = [:]
+            switch r.json["rank_pattern"] {
+            case nil, is NSNull: break
+            case let d as [String: Any]:
+                for (k, v) in d {
+                    guard let flags = v as? [Bool] else { throw r.bad("rank_pattern", "'\(k)': expected a list of true/false, one per triplet") }
+                    kept[k.hasPrefix("base_model.model.") ? String(k.dropFirst("base_model.model.".count)) : k] = flags
+                }
+            default: throw r.bad("rank_pattern", "expected an object of module names and lists of true/false")
+            }
+            return (settings, kept)
+        }
+
+        /// Keys that ask for what lorabook's adapters do not do.
+        static func rejectUnsupported(_ r: Reader) throws {
+            if try r.flag("fan_in_fan_out") { throw r.bad("fan_in_fan_out", "true is for GPT-2's Conv1D layers; BERT's linear layers need false") }
+            if let b = r.json["bias"] as? String, b != "none" { throw r.bad("bias", "'\(b)' trains biases, which lorabook's adapters do not (expected \"none\")") }
+            if try r.flag("lora_bias") { throw r.bad("lora_bias", "a bias on lora_B is not supported") }
+            for key in ["layer_replication", "target_parameters", "trainable_token_indices", "exclude_modules"] where !r.isEmpty(key) {
+                throw r.bad(key, "not supported by lorabook (expected null)")
+            }
+            for key in ["use_qalora", "use_bdlora"] where try r.flag(key) { throw r.bad(key, "not supported by lorabook (expected false)") }
+            if let saved = r.json["modules_to_save"] as? [String], let other = saved.first(where: { !["classifier", "score"].contains($0) }) {
+                throw r.bad("modules_to_save", "'\(other)' is not supported (lorabook saves only a classifier head)")
+            }
+        }
+
+        /// The linear modules that carry adapters, by PEFT's rules: target_modules (names, a
+        /// regular expression or all-linear), then layers_to_transform and layers_pattern.
+        static func matchedModules(_ r: Reader, model c: BertConfig) throws -> [(layer: Int?, target: AdapterTarget)] {
             var layers: [Int]?
-            switch json["layers_to_transform"] {
+            switch r.json["layers_to_transform"] {
             case nil, is NSNull: layers = nil
             case let n as NSNumber: layers = [n.intValue]
             case let a as [NSNumber]: layers = a.map(\.intValue)
-            default: throw bad("layers_to_transform", "expected a layer index or a list of them")
+            default: throw r.bad("layers_to_transform", "expected a layer index or a list of them")
             }
-            for l in layers ?? [] where !(0..<c.numLayers).contains(l) { throw bad("layers_to_transform", "layer \(l) does not exist (the model has layers 0…\(c.numLayers - 1))") }
-            if let pattern = json["layers_pattern"] as? String, !pattern.isEmpty, pattern != "layer" { throw bad("layers_pattern", "'\(pattern)' does not name BERT's encoder layers (expected \"layer\" or null)") }
-
-            // which modules carry adapters, by PEFT's matching rules
+            for l in layers ?? [] where !(0..<c.numLayers).contains(l) { throw r.bad("layers_to_transform", "layer \(l) does not exist (the model has layers 0…\(c.numLayers - 1))") }
+            if let pattern = r.json["layers_pattern"] as? String, !pattern.isEmpty, pattern != "layer" { throw r.bad("layers_pattern", "'\(pattern)' does not name BERT's encoder layers (expected \"layer\" or null)") }
             let modules = PeftFolder.linearModules(c)
             var matched: [(layer: Int?, target: AdapterTarget)] = []
-            switch json["target_modules"] {
+            switch r.json["target_modules"] {
             case let names as [String]:
-                if names.contains("classifier") || names.contains("score") { throw bad("target_modules", "an adapter on the classifier is not supported") }
+                if names.contains("classifier") || names.contains("score") { throw r.bad("target_modules", "an adapter on the classifier is not supported") }
                 for m in modules where names.contains(where: { m.name == $0 || m.name.hasSuffix("." + $0) }) { matched.append((m.layer, m.target)) }
             case let text as String where text == "all-linear":
                 matched = modules.map { ($0.layer, $0.target) }
             case let text as String:
                 let regex: NSRegularExpression
-                do { regex = try NSRegularExpression(pattern: "^(?:" + text + ")$") } catch { throw bad("target_modules", "'\(text)' is not a regular expression") }
+                do { regex = try NSRegularExpression(pattern: "^(?:" + text + ")$") } catch { throw r.bad("target_modules", "'\(text)' is not a regular expression") }
                 for m in modules where regex.firstMatch(in: m.name, range: NSRange(m.name.startIndex..., in: m.name)) != nil { matched.append((m.layer, m.target)) }
             default:
-                throw bad("target_modules", "expected a list of module names or a regular expression")
+                throw r.bad("target_modules", "expected a list of module names or a regular expression")
             }
             if let layers { matched = matched.filter { $0.layer.map(layers.contains) ?? false } }
-            guard !matched.isEmpty else { throw bad("target_modules", "no linear layer of this BERT matches") }
-
-            // lorabook's form: the same targets in every adapted layer, and perhaps the pooler
-            let adaptedLayers = Set(matched.compactMap(\.layer)).sorted()
-            let encoderTargets = AdapterTarget.encoder.filter { t in matched.contains { $0.target == t } }
-            for l in adaptedLayers {
-                let here = Set(matched.filter { $0.layer == l }.map(\.target))
-                guard here == Set(encoderTargets) else {
-                    throw bad("target_modules", "layer \(l) adapts \(here.map(\.rawValue).sorted()) but others adapt \(encoderTargets.map(\.rawValue)): lorabook adapts the same layers in every adapted block")
-                }
-            }
-            targets = encoderTargets + (matched.contains { $0.target == .pooler } ? [.pooler] : [])
-            // per-module ranks and alphas, PEFT's way: the longest pattern key that the module name
-            // ends with (after a dot) decides
-            func lookup(_ patterns: [(NSRegularExpression, String, Double)], _ name: String) -> Double? {
-                patterns.first { $0.0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }?.2
-            }
-            var ranks: [String: Int] = [:], alphas: [String: Float] = [:]
-            for m in matched {
-                let module = PeftFolder.moduleName(layer: m.layer ?? 0, target: m.target)
-                let name = AdaptationConfig.adapterName(layer: m.layer ?? 0, target: m.target)
-                if let r = lookup(rankPatterns, module), Int(r) != rank { ranks[name] = Int(r) }
-                if let a = lookup(alphaPatterns, module), Float(a) != alpha { alphas[name] = Float(a) }
-            }
-            rankPattern = ranks.isEmpty ? nil : ranks
-            alphaPattern = alphas.isEmpty ? nil : alphas
-            self.layers = adaptedLayers.isEmpty || adaptedLayers.count == c.numLayers ? nil : adaptedLayers
-            if encoderTargets.isEmpty { self.layers = nil }
+            guard !matched.isEmpty else { throw r.bad("target_modules", "no linear layer of this BERT matches") }
+            return matched
         }
     }
 
@@ -309,8 +360,15 @@ public enum PeftFolder {
     /// that PeftModel.from_pretrained(BertForSequenceClassification.from_pretrained(base), folder)
     /// loads. Written into a temporary folder and renamed into place: a folder is complete or absent.
     public static func save(_ network: Network, to folder: URL) throws {
+        let head = try exportedHead(network)
+        let (tensors, adaPattern) = exportedTensors(network, head: head)
+        try writeFolder(folder, config: exportedConfig(network, head: head, adaPattern: adaPattern), tensors: tensors)
+    }
+
+    /// The one head a PEFT folder can hold (BertForSequenceClassification's pooled classifier), if any.
+    static func exportedHead(_ network: Network) throws -> LinearHead? {
         let a = network.adaptation
-        guard let adapters = network.adapters, a.usesAdapters else {
+        guard network.adapters != nil, a.usesAdapters else {
             throw ModelError.invalidArgument(name: "format=peft", reason: "a PEFT adapter folder holds LoRA or DoRA adapters; this run trained with \(a.mode.rawValue)")
         }
         let trainedHeads = network.heads.filter { $0.kind != .cosine }
@@ -320,11 +378,15 @@ public enum PeftFolder {
         if let h = trainedHeads.first, !h.pooled {
             throw ModelError.invalidArgument(name: "format=peft", reason: "head '\(h.name)' reads the raw [CLS] vector; BertForSequenceClassification's classifier reads the pooled one: train with head=pooled to export it")
         }
-        let head = trainedHeads.first
+        return trainedHeads.first
+    }
+
+    /// The tensors by PEFT's names, sorted; and for AdaLoRA which triplets each module kept.
+    static func exportedTensors(_ network: Network, head: LinearHead?) -> (tensors: [(name: String, tensor: Tensor)], adaPattern: [String: [Bool]]) {
         let prefix = "base_model.model."
         var tensors: [(name: String, tensor: Tensor)] = []
         var adaPattern: [String: [Bool]] = [:]
-        for ad in adapters.all {
+        for ad in network.adapters?.all ?? [] {
             let module = prefix + moduleName(layer: ad.layer, target: ad.target)
             if let ada = ad as? AdaLoRAAdapter {
                 // PEFT's layout: only the kept triplets, and which they are in rank_pattern
@@ -347,8 +409,12 @@ public enum PeftFolder {
             tensors.append((prefix + "classifier.weight", head.weight))
             tensors.append((prefix + "classifier.bias", head.bias))
         }
-        tensors.sort { $0.name < $1.name }
+        return (tensors.sorted { $0.name < $1.name }, adaPattern)
+    }
 
+    /// adapter_config.json as PEFT's LoraConfig (or AdaLoraConfig) writes it.
+    static func exportedConfig(_ network: Network, head: LinearHead?, adaPattern: [String: [Bool]]) -> [String: Any] {
+        let a = network.adaptation
         var config: [String: Any] = [
             "peft_type": "LORA",
             "task_type": head == nil ? "FEATURE_EXTRACTION" : "SEQ_CLS",
@@ -372,7 +438,12 @@ public enum PeftFolder {
                                             "use_dora": false, "use_rslora": false]
             config.merge(adaConfig) { _, new in new }
         }
+        return config
+    }
 
+    /// Writes the folder into a temporary one and renames it into place (complete or absent); an
+    /// existing folder is replaced only when it is an adapter folder or empty.
+    static func writeFolder(_ folder: URL, config: [String: Any], tensors: [(name: String, tensor: Tensor)]) throws {
         let fm = FileManager.default
         let parent = folder.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
