@@ -118,24 +118,67 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object with the results.")
     var json = false
 
+    /// A finished training: the network, its result and dev score, and where it came from.
+    struct Outcome {
+        var network: Network, result: TrainResult, request: TrainRequest, adaptation: AdaptationConfig
+        var devCount: Int, evaluation: Evaluation, storeKey: String?, fromStore: Bool
+    }
+
     func run() throws {
-        // sizes and counts from the command line never reach code that would trap on them
+        try validateSizes()
+        let model = try options.load()
+        let (adaptation, start, startDigest) = try startingPoint(model)
+        var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sample, maxLength: maxLength, similarity: similarity,
+                                   epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
+                                   weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: try monitoring())
+        request.head = head == .pooled || start?.head(task)?.pooled == true ? .pooled : nil
+        request.initialWeights = startDigest
+        let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
+        let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
+        _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
+        let trainCount = try folder.dataset(task).subset(request.subset).count
+        let progress = ProgressPrinter(label: "train:")
+        progress.line((adapter.map { "from \($0): " } ?? "") + "\(adaptation.mode.rawValue)\(adaptation.usesAdapters ? " r=\(adaptation.rank) \(adaptation.targets.map(\.rawValue).joined(separator: ","))" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
+        Interrupt.install()
+        let (network, result, storeKey, fromStore) = try train(request, model: model, start: start, data: folder, progress: progress)
+        // the dev split, scored with the head the pipeline made for the task
+        let head = network.heads[0]
+        let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sample, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
+        let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
+        if let save {
+            if format == .peft { try PeftFolder.save(network, to: URL(fileURLWithPath: save)) } else { try AdapterFile.save(network, to: URL(fileURLWithPath: save)) }
+            progress.line("saved \(save)")
+        }
+        let outcome = Outcome(network: network, result: result, request: request, adaptation: adaptation, devCount: dev.count, evaluation: evaluation,
+                              storeKey: storeKey, fromStore: fromStore)
+        if json { try printJSON(outcome) } else { printReport(outcome) }
+    }
+
+    /// Sizes and counts from the command line never reach code that would trap on them.
+    func validateSizes() throws {
         for (flag, value, range) in [("--limit", limit, 1...Int(Int32.max)), ("--dev-limit", devLimit, 1...Int(Int32.max)), ("--epochs", epochs, 1...100_000),
                                      ("--batch", batch, 1...65_536), ("--max-length", maxLength, 3...65_536)] as [(String, Int?, ClosedRange<Int>)] {
             if let v = value, !range.contains(v) {
                 throw ModelError.invalidArgument(name: "\(flag) \(v)", reason: range.upperBound == Int(Int32.max) ? "expected at least \(range.lowerBound)" : "expected \(range.lowerBound)…\(range.upperBound)")
             }
         }
-        var monitoring: EvaluationRequest?
+    }
+
+    /// The evaluation during training the flags ask for, if any.
+    func monitoring() throws -> EvaluationRequest? {
         if evalEvery != nil || validation != nil || keep != nil || patience != nil || evalLimit != nil {
             var every = EvaluationSchedule.epoch
             switch evalEvery ?? "epoch" {
             case "epoch": break
             case let k: guard let n = Int(k), n >= 1 else { throw ModelError.invalidArgument(name: "--eval-every '\(k)'", reason: "expected epoch or a number of steps ≥ 1") }; every = .steps(n)
             }
-            monitoring = EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: keep ?? .last, patience: patience)
+            return EvaluationRequest(tasks: [task], limit: evalLimit, every: every, validation: validation, keep: keep ?? .last, patience: patience)
         }
-        let model = try options.load()
+        return nil
+    }
+
+    /// The adaptation, and the adapter to start from (with its digest) when --adapter names one.
+    func startingPoint(_ model: BertModel) throws -> (AdaptationConfig, Network?, String?) {
         var adaptation = AdaptationConfig(mode: mode, rank: rank ?? (mode == .adalora ? 12 : 8), alpha: alpha, dropout: adapterDropout,
                                           targets: try AdapterTarget.parse(targets), rsLoRA: rslora, amp: amp)
         if mode == .adalora {
@@ -153,18 +196,12 @@ struct Train: ParsableCommand {
             adaptation.amp = amp
             startDigest = AdapterFile.digest(url)
         }
-        var request = TrainRequest(tasks: [task], adaptation: adaptation, seed: seed, limit: limit, sample: sample, maxLength: maxLength, similarity: similarity,
-                                   epochs: epochs, batchSize: batch, learningRate: lr, warmup: warmup, schedule: schedule,
-                                   weightDecay: weightDecay, clipNorm: clip, bucketing: bucketing, evaluation: monitoring)
-        request.head = head == .pooled || start?.head(task)?.pooled == true ? .pooled : nil
-        request.initialWeights = startDigest
-        let folder = DataFolder(folder: Locations.dataFolder(data).url, tokenizer: model.tokenizer)
-        let devFolder = DataFolder(folder: folder.folder, tokenizer: model.tokenizer, split: "dev")
-        _ = try devFolder.dataset(task)   // a missing dev file fails now, not after the training
-        let trainCount = try folder.dataset(task).subset(request.subset).count
-        let progress = ProgressPrinter(label: "train:")
-        progress.line((adapter.map { "from \($0): " } ?? "") + "\(adaptation.mode.rawValue)\(adaptation.usesAdapters ? " r=\(adaptation.rank) \(adaptation.targets.map(\.rawValue).joined(separator: ","))" : "") on \(trainCount) \(task) examples, OpenBLAS core \(BLAS.summary)\(amp ? "; amp: " + BF16.note : "")")
-        Interrupt.install()
+        return (adaptation, start, startDigest)
+    }
+
+    /// Trains, or loads the same training from the run store.
+    func train(_ request: TrainRequest, model: BertModel, start: Network?, data folder: DataFolder, progress: ProgressPrinter) throws
+        -> (Network, TrainResult, String?, Bool) {
         let log = try logDir.map { try TrainingLog(folder: URL(fileURLWithPath: $0), run: request.name ?? request.defaultName) }
         defer { log?.close() }
         let onEvent: (TrainingEvent) -> Void = { event in
@@ -190,17 +227,12 @@ struct Train: ParsableCommand {
         } else {
             (network, result) = try TrainingPipeline.run(request, model: model, data: folder, onEvent: onEvent, shouldStop: { Interrupt.requested }, start: start)
         }
-        // the dev split, scored with the head the pipeline made for the task
-        let head = network.heads[0]
-        let dev = try devFolder.encoded(task, subset: Subset(limit: devLimit, sampling: sample, seed: 0), maxLength: maxLength, separatePairs: head.kind == .cosine)
-        let evaluation = TaskEvaluator.evaluate(network, head: head, data: dev)
-        if let save {
-            if format == .peft { try PeftFolder.save(network, to: URL(fileURLWithPath: save)) } else { try AdapterFile.save(network, to: URL(fileURLWithPath: save)) }
-            progress.line("saved \(save)")
-        }
-        let m = result.memory
-        if json {
-            let object: [String: Any] = [
+        return (network, result, storeKey, fromStore)
+    }
+
+    func printJSON(_ o: Outcome) throws {
+        let (network, result, request, adaptation, evaluation, m) = (o.network, o.result, o.request, o.adaptation, o.evaluation, o.result.memory)
+        let object: [String: Any] = [
                 "curve": result.curve.map { p -> [String: Any] in
                 var row: [String: Any] = ["epoch": p.epoch, "step": p.step, "lr": p.learningRate, "seconds": p.seconds, "score": p.score]
                 if let l = p.trainLoss { row["train_loss"] = l }
@@ -209,19 +241,21 @@ struct Train: ParsableCommand {
             },
             "kept": result.kept.map { $0 as Any } ?? NSNull(), "stopped_early": result.stoppedEarly,
             "task": task, "mode": adaptation.mode.rawValue, "rank": adaptation.rank, "targets": adaptation.targets.map(\.rawValue).joined(separator: ","), "amp": amp, "epochs": epochs, "batch": batch,
-                "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": dev.count,
+                "lr": Double(request.training.learningRate), "seed": seed, "train_examples": result.examples[task] ?? 0, "dev_examples": o.devCount,
                 "dev_metric": evaluation.metricName, "dev_score": evaluation.score, "dev_loss": evaluation.loss,
                 "seconds": result.seconds, "examples_per_s": result.examplesPerSecond, "steps": result.steps,
-                "stopped": result.stopped, "trainable": result.trainableParameters, "from_store": fromStore, "store_key": storeKey ?? NSNull(),
+                "stopped": result.stopped, "trainable": result.trainableParameters, "from_store": o.fromStore, "store_key": o.storeKey ?? NSNull(),
                 "memory_bytes": ["parameters": m.parameters, "gradients": m.gradients, "optimizer": m.optimizer,
                                  "activations": m.activations, "workspace": m.workspace, "training": m.training,
                                  "peak_rss": m.peakResident],
                 "blas_core": BLAS.coreName, "threads": BLAS.threads,
                 "ranks": Dictionary(uniqueKeysWithValues: (network.adapters?.all ?? []).map { ($0.name, $0.activeRank) }),
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
-            return
-        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    func printReport(_ o: Outcome) {
+        let (network, result, request, adaptation, evaluation, m) = (o.network, o.result, o.request, o.adaptation, o.evaluation, o.result.memory)
         func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1_048_576) }
         if let e = request.evaluation {
             print("learning curve (scored on \(e.splitName)\(e.limit.map { ", \($0) rows" } ?? "")):")
@@ -232,7 +266,7 @@ struct Train: ParsableCommand {
             }
             if result.stoppedEarly { print("stopped early: \(e.patience ?? 0) evaluations without improvement") }
         }
-        print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(dev.count) examples (loss \(String(format: "%.4f", evaluation.loss)))")
+        print("\(task) dev \(evaluation.metricName): \(String(format: "%.4f", evaluation.score)) on \(o.devCount) examples (loss \(String(format: "%.4f", evaluation.loss)))")
         print("training: \(result.steps) steps in \(formatDuration(result.seconds)) (\(String(format: "%.1f", result.examplesPerSecond)) examples/s)\(result.stopped ? ", stopped early" : "")")
         print("trainable parameters: \(result.trainableParameters)")
         if adaptation.mode == .adalora, let adapters = network.adapters?.all {
