@@ -69,102 +69,121 @@ public enum Gnuplot {
         if let t = chart.title { s.append("set title \(quote(t))") }
         s.append("set xlabel \(quote(chart.xLabel))")
         s.append("set ylabel \(quote(chart.yLabel))")
-        s.append("set key outside right top")
-        s.append("set grid ytics")
-        if case .text = format { s.append("unset grid") }
-        let hasErrors = chart.series.contains { $0.points.contains { $0.error != nil } }
         if chart.kind == .heatmap {
-            // a grid: columns are the x categories, rows the series (first at the top); data are
-            // numbers only (x index, row index, value), names go in quoted tic labels
-            let columns = chart.categories ?? []
-            let rows = chart.series.count
-            s.removeAll { $0 == "set grid ytics" || $0 == "set key outside right top" }
-            s.append("unset key")
-            s.append("set xtics (" + columns.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
-            s.append("set ytics (" + chart.series.enumerated().map { "\(quote($1.name)) \(rows - 1 - $0)" }.joined(separator: ", ") + ")")
-            s.append("set xrange [-0.5:\(max(0, columns.count) - 1).5]")
-            s.append("set yrange [-0.5:\(max(0, rows) - 1).5]")
-            s.append("$data << EOD")
-            for (r, series) in chart.series.enumerated() {
-                for p in series.points { s.append("\(number(p.x)) \(rows - 1 - r) \(number(p.y))") }
-            }
-            s.append("EOD")
-            if case .svg = format {
-                s.append("set palette defined (0 '#f7fbff', 1 '#6baed6', 2 '#08306b')")
-                s.append("set cbtics")
-                s.append("plot $data using 1:2:3 with image pixels, $data using 1:2:(sprintf('%.3g', $3)) with labels textcolor rgb '#d62728'")
-            } else {
-                s.append("plot $data using 1:2:(sprintf('%.3g', $3)) with labels")
-            }
-            return s.joined(separator: "\n") + "\n"
-        }
-        if let categories = chart.categories {
-            // bars (clustered) or lines over categories: one row per category (its index, then one
-            // column per series); the category names are tic labels, quoted
-            s.append("set xtics (" + categories.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
-            s.append("$data << EOD")
-            for i in categories.indices {
-                var row = [String(i)]
-                for series in chart.series {
-                    let p = series.points.first { Int($0.x) == i }
-                    row.append(p.map { number($0.y) } ?? "NaN")
-                    if hasErrors { row.append(p?.error.map { number($0) } ?? "0") }
-                }
-                s.append(row.joined(separator: " "))
-            }
-            s.append("EOD")
-            if chart.kind == .bar {
-                s.append("set style data histograms")
-                s.append(hasErrors ? "set style histogram errorbars gap 1 lw 1" : "set style histogram cluster gap 1")
-                s.append("set style fill solid 0.8 border -1")
-                s.append("set boxwidth 0.9")
-                s.append("set yrange [0:*]")
-                let plots = chart.series.enumerated().map { i, series -> String in
-                    let col = hasErrors ? 2 + 2 * i : 2 + i
-                    let using = hasErrors ? "\(col):\(col + 1)" : "\(col)"
-                    return "$data using \(using) title \(quote(series.name))"
-                }
-                s.append("plot " + plots.joined(separator: ", "))
-            } else {
-                let plots = chart.series.enumerated().map { i, series -> String in
-                    let col = hasErrors ? 2 + 2 * i : 2 + i
-                    let style = chart.kind == .scatter ? "points" : hasErrors ? "yerrorlines" : "linespoints"
-                    let using = hasErrors ? "1:\(col):\(col + 1)" : "1:\(col)"
-                    return "$data using \(using) with \(style) title \(quote(series.name))"
-                }
-                s.append("plot " + plots.joined(separator: ", "))
-            }
+            if case .text = format { s.append("unset grid") }
+            s += heatmap(chart, format: format)
         } else {
-            if chart.logX { s.append("set logscale x 2") }
-            // no point or error bar on the frame: a margin of 5% of the plot on the left and right
-            s.append("set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05")
-            // error bars of series that share an x are drawn a little apart (2% of the x range, or
-            // a factor of 2^0.06 on a log axis), centred on the true x
-            let xs = chart.series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
-            let span = (xs.max() ?? 0) - (xs.min() ?? 0)
-            let dodge = hasErrors && chart.series.count > 1
-            for (i, series) in chart.series.enumerated() {
-                s.append("$s\(i) << EOD")
-                let shift = dodge ? Double(i) - Double(chart.series.count - 1) / 2 : 0
-                for p in series.points.sorted(by: { $0.x < $1.x }) {
-                    let x = shift == 0 ? p.x : chart.logX ? p.x * pow(2, 0.06 * shift) : p.x + 0.02 * max(span, 1e-9) * shift
-                    s.append("\(number(x)) \(number(p.y))" + (hasErrors ? " \(number(p.error ?? 0))" : ""))
-                }
-                s.append("EOD")
+            s.append("set key outside right top")
+            s.append("set grid ytics")
+            if case .text = format { s.append("unset grid") }
+            let hasErrors = chart.series.contains { $0.points.contains { $0.error != nil } }
+            if let categories = chart.categories {
+                s += overCategories(chart, categories, hasErrors: hasErrors)
+            } else {
+                s += overNumbers(chart, hasErrors: hasErrors)
             }
-            let plots = chart.series.enumerated().map { i, series -> String in
-                let style: String
-                switch chart.kind {
-                case .scatter: style = hasErrors ? "yerrorbars" : "points pt 7"
-                case .bar: style = hasErrors ? "boxerrorbars" : "boxes"
-                case .line, .heatmap: style = hasErrors ? "yerrorlines" : "linespoints pt 7"
-                }
-                return "$s\(i) using 1:2\(hasErrors ? ":3" : "") with \(style) title \(quote(series.name))"
-            }
-            if chart.kind == .bar { s.append("set style fill solid 0.8 border -1"); s.append("set boxwidth 0.5 relative") }
-            s.append("plot " + plots.joined(separator: ", "))
         }
         return s.joined(separator: "\n") + "\n"
+    }
+
+    /// A grid: columns are the x categories, rows the series (first at the top); data are numbers
+    /// only (x index, row index, value), names go in quoted tic labels.
+    static func heatmap(_ chart: Chart, format: Format) -> [String] {
+        var s: [String] = []
+        let columns = chart.categories ?? []
+        let rows = chart.series.count
+        s.append("unset key")
+        s.append("set xtics (" + columns.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
+        s.append("set ytics (" + chart.series.enumerated().map { "\(quote($1.name)) \(rows - 1 - $0)" }.joined(separator: ", ") + ")")
+        s.append("set xrange [-0.5:\(max(0, columns.count) - 1).5]")
+        s.append("set yrange [-0.5:\(max(0, rows) - 1).5]")
+        s.append("$data << EOD")
+        for (r, series) in chart.series.enumerated() {
+            for p in series.points { s.append("\(number(p.x)) \(rows - 1 - r) \(number(p.y))") }
+        }
+        s.append("EOD")
+        if case .svg = format {
+            s.append("set palette defined (0 '#f7fbff', 1 '#6baed6', 2 '#08306b')")
+            s.append("set cbtics")
+            s.append("plot $data using 1:2:3 with image pixels, $data using 1:2:(sprintf('%.3g', $3)) with labels textcolor rgb '#d62728'")
+        } else {
+            s.append("plot $data using 1:2:(sprintf('%.3g', $3)) with labels")
+        }
+        return s
+    }
+
+    /// Bars (clustered) or lines over categories: one row per category (its index, then one
+    /// column per series); the category names are tic labels, quoted.
+    static func overCategories(_ chart: Chart, _ categories: [String], hasErrors: Bool) -> [String] {
+        var s: [String] = []
+        s.append("set xtics (" + categories.enumerated().map { "\(quote($1)) \($0)" }.joined(separator: ", ") + ")")
+        s.append("$data << EOD")
+        for i in categories.indices {
+            var row = [String(i)]
+            for series in chart.series {
+                let p = series.points.first { Int($0.x) == i }
+                row.append(p.map { number($0.y) } ?? "NaN")
+                if hasErrors { row.append(p?.error.map { number($0) } ?? "0") }
+            }
+            s.append(row.joined(separator: " "))
+        }
+        s.append("EOD")
+        if chart.kind == .bar {
+            s.append("set style data histograms")
+            s.append(hasErrors ? "set style histogram errorbars gap 1 lw 1" : "set style histogram cluster gap 1")
+            s.append("set style fill solid 0.8 border -1")
+            s.append("set boxwidth 0.9")
+            s.append("set yrange [0:*]")
+            let plots = chart.series.enumerated().map { i, series -> String in
+                let col = hasErrors ? 2 + 2 * i : 2 + i
+                let using = hasErrors ? "\(col):\(col + 1)" : "\(col)"
+                return "$data using \(using) title \(quote(series.name))"
+            }
+            s.append("plot " + plots.joined(separator: ", "))
+        } else {
+            let plots = chart.series.enumerated().map { i, series -> String in
+                let col = hasErrors ? 2 + 2 * i : 2 + i
+                let style = chart.kind == .scatter ? "points" : hasErrors ? "yerrorlines" : "linespoints"
+                let using = hasErrors ? "1:\(col):\(col + 1)" : "1:\(col)"
+                return "$data using \(using) with \(style) title \(quote(series.name))"
+            }
+            s.append("plot " + plots.joined(separator: ", "))
+        }
+        return s
+    }
+
+    /// Points over a numeric x: one data block per series.
+    static func overNumbers(_ chart: Chart, hasErrors: Bool) -> [String] {
+        var s: [String] = []
+        if chart.logX { s.append("set logscale x 2") }
+        // no point or error bar on the frame: a margin of 5% of the plot on the left and right
+        s.append("set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05")
+        // error bars of series that share an x are drawn a little apart (2% of the x range, or
+        // a factor of 2^0.06 on a log axis), centred on the true x
+        let xs = chart.series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
+        let span = (xs.max() ?? 0) - (xs.min() ?? 0)
+        let dodge = hasErrors && chart.series.count > 1
+        for (i, series) in chart.series.enumerated() {
+            s.append("$s\(i) << EOD")
+            let shift = dodge ? Double(i) - Double(chart.series.count - 1) / 2 : 0
+            for p in series.points.sorted(by: { $0.x < $1.x }) {
+                let x = shift == 0 ? p.x : chart.logX ? p.x * pow(2, 0.06 * shift) : p.x + 0.02 * max(span, 1e-9) * shift
+                s.append("\(number(x)) \(number(p.y))" + (hasErrors ? " \(number(p.error ?? 0))" : ""))
+            }
+            s.append("EOD")
+        }
+        let plots = chart.series.enumerated().map { i, series -> String in
+            let style: String
+            switch chart.kind {
+            case .scatter: style = hasErrors ? "yerrorbars" : "points pt 7"
+            case .bar: style = hasErrors ? "boxerrorbars" : "boxes"
+            case .line, .heatmap: style = hasErrors ? "yerrorlines" : "linespoints pt 7"
+            }
+            return "$s\(i) using 1:2\(hasErrors ? ":3" : "") with \(style) title \(quote(series.name))"
+        }
+        if chart.kind == .bar { s.append("set style fill solid 0.8 border -1"); s.append("set boxwidth 0.5 relative") }
+        s.append("plot " + plots.joined(separator: ", "))
+        return s
     }
 
     public struct Failure: Error, CustomStringConvertible { public let description: String }
