@@ -162,9 +162,10 @@ enum SessionCommands {
                 for n in names { for t in try inv.at("targets", { try AdapterTarget.parse(n) }) where !list.contains(t) { list.append(t) } }
                 targets = list
             }
-            let rank = try inv.defaulted(mode == .adalora ? "init_rank" : "rank", inv.integer)
+            // full and head have no rank or adapter dropout: the configuration's own defaults stand
+            let rank = adapters ? try inv.defaulted(mode == .adalora ? "init_rank" : "rank", inv.integer) : AdaptationConfig(mode: mode).rank
             var config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
-                                          dropout: Float(try inv.defaulted("dropout", inv.number)), targets: targets,
+                                          dropout: adapters ? Float(try inv.defaulted("dropout", inv.number)) : 0, targets: targets,
                                           layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
                                           rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.defaulted("amp", inv.bool))
             if mode == .adalora {

@@ -50,6 +50,23 @@ public struct SafeTensorsFile {
     public init(data: Data, path: String) throws {
         self.path = path
         self.data = data
+        let (header, headerEnd) = try Self.header(data, path: path)
+        var entries: [String: Entry] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = v as? String ?? "\(v)" }
+                continue
+            }
+            entries[name] = try Self.entry(name, value, headerEnd: headerEnd, size: data.count, path: path)
+        }
+        self.entries = entries
+        self.metadata = metadata
+        self.names = entries.values.sorted { $0.range.lowerBound < $1.range.lowerBound }.map(\.name)
+    }
+
+    /// The JSON header, and where the data begin.
+    static func header(_ data: Data, path: String) throws -> ([String: Any], Int) {
         let size = data.count
         guard size >= 8 else {
             throw ModelError.invalidSafetensors(path: path, reason: "truncated header: the file has \(size) bytes, fewer than the 8-byte header length")
@@ -72,55 +89,50 @@ public struct SafeTensorsFile {
         guard let header = json as? [String: Any] else {
             throw ModelError.invalidSafetensors(path: path, reason: "the header is not a JSON object")
         }
-        var entries: [String: Entry] = [:]
-        var metadata: [String: String] = [:]
-        for (name, value) in header {
-            if name == "__metadata__" {
-                for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = v as? String ?? "\(v)" }
-                continue
-            }
-            // whole numbers only, converted without trapping (a JSON number may be 1e300)
-            func integer(_ v: Any) -> Int? {
-                guard let n = v as? NSNumber else { return nil }
-                let d = n.doubleValue
-                return d == d.rounded() && abs(d) < 9.0e15 ? Int(d) : nil
-            }
-            let rawShape = ((value as? [String: Any])?["shape"] as? [Any]) ?? []
-            let shape: [Int] = rawShape.compactMap(integer)
-            let rawOffsets = ((value as? [String: Any])?["data_offsets"] as? [Any]) ?? []
-            let offsets: [Int] = rawOffsets.compactMap(integer)
-            guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
-                  info["shape"] is [Any], offsets.count == 2, shape.count == rawShape.count
-            else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' lacks a dtype, an integer shape or two data_offsets (whole numbers below 2^53)")
-            }
-            guard let dtype = DType(rawValue: dtypeName) else {
-                throw ModelError.unknownDType(path: path, key: name, dtype: dtypeName)
-            }
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1] else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' has a negative dimension or reversed data_offsets \(offsets)")
-            }
-            guard offsets[1] <= size - headerEnd else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' ends at byte \(offsets[1]) of the data but the file has \(size - headerEnd) data bytes (truncated?)")
-            }
-            let begin = headerEnd + offsets[0], end = headerEnd + offsets[1]
-            // the byte count of the shape, computed without overflow: a shape like [2^62, 4] is an error
-            var expected = dtype.byteSize
-            for d in shape {
-                let (product, overflow) = expected.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= size else {
-                    throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) needs more bytes than the file's \(size)")
-                }
-                expected = product
-            }
-            guard end - begin == expected else {
-                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) and dtype \(dtypeName) needs \(expected) bytes, its data_offsets span \(end - begin)")
-            }
-            entries[name] = Entry(name: name, dtype: dtype, shape: shape, range: begin..<end)
+        return (header, headerEnd)
+    }
+
+    /// One tensor's header entry, checked against the file's size: every field present and whole,
+    /// its bytes inside the file and exactly what its shape and dtype need.
+    static func entry(_ name: String, _ value: Any, headerEnd: Int, size: Int, path: String) throws -> Entry {
+        // whole numbers only, converted without trapping (a JSON number may be 1e300)
+        func integer(_ v: Any) -> Int? {
+            guard let n = v as? NSNumber else { return nil }
+            let d = n.doubleValue
+            return d == d.rounded() && abs(d) < 9.0e15 ? Int(d) : nil
         }
-        self.entries = entries
-        self.metadata = metadata
-        self.names = entries.values.sorted { $0.range.lowerBound < $1.range.lowerBound }.map(\.name)
+        let rawShape = ((value as? [String: Any])?["shape"] as? [Any]) ?? []
+        let shape: [Int] = rawShape.compactMap(integer)
+        let rawOffsets = ((value as? [String: Any])?["data_offsets"] as? [Any]) ?? []
+        let offsets: [Int] = rawOffsets.compactMap(integer)
+        guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
+              info["shape"] is [Any], offsets.count == 2, shape.count == rawShape.count
+        else {
+            throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' lacks a dtype, an integer shape or two data_offsets (whole numbers below 2^53)")
+        }
+        guard let dtype = DType(rawValue: dtypeName) else {
+            throw ModelError.unknownDType(path: path, key: name, dtype: dtypeName)
+        }
+        guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1] else {
+            throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' has a negative dimension or reversed data_offsets \(offsets)")
+        }
+        guard offsets[1] <= size - headerEnd else {
+            throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' ends at byte \(offsets[1]) of the data but the file has \(size - headerEnd) data bytes (truncated?)")
+        }
+        let begin = headerEnd + offsets[0], end = headerEnd + offsets[1]
+        // the byte count of the shape, computed without overflow: a shape like [2^62, 4] is an error
+        var expected = dtype.byteSize
+        for d in shape {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= size else {
+                throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) needs more bytes than the file's \(size)")
+            }
+            expected = product
+        }
+        guard end - begin == expected else {
+            throw ModelError.invalidSafetensors(path: path, reason: "tensor '\(name)' of shape \(shape) and dtype \(dtypeName) needs \(expected) bytes, its data_offsets span \(end - begin)")
+        }
+        return Entry(name: name, dtype: dtype, shape: shape, range: begin..<end)
     }
 
     /// Converts a float tensor (F32, F16 or BF16; F64 narrowed) into `destination` (entry.count floats).

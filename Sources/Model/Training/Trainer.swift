@@ -150,30 +150,10 @@ public final class Trainer {
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         var step = 0, examples = 0
         var epochSeconds: [Double] = [], epochLosses: [Float] = []
-        var stopped = false
-        // monitoring: the curve, the best evaluation and its weights, patience
-        var curve: [CurvePoint] = []
-        var best: (index: Int, score: Double)?
-        var sinceBest = 0, stoppedEarly = false
-        var lossSinceEval: Double = 0, stepsSinceEval = 0
-        let snapshot = monitor?.keepBest == true ? WeightSnapshot(trainables) : nil
-        /// Scores the network now; false when patience ran out.
+        var stopped = false, stoppedEarly = false
+        let monitoring = monitor.map { Monitoring($0, trainables: trainables) }
         func evaluateNow(epoch: Double, lr: Float) -> Bool {
-            guard let monitor else { return true }
-            let (metrics, score) = monitor.evaluate()
-            let point = CurvePoint(epoch: epoch, step: step, trainLoss: stepsSinceEval > 0 ? lossSinceEval / Double(stepsSinceEval) : nil, metrics: metrics,
-                                   score: score, learningRate: Double(lr), seconds: elapsed())
-            curve.append(point)
-            lossSinceEval = 0; stepsSinceEval = 0
-            onEvent(.evaluated(point))
-            if best == nil || score > best!.score {
-                best = (curve.count - 1, score); sinceBest = 0
-                snapshot?.take(trainables)
-            } else {
-                sinceBest += 1
-                if let p = monitor.patience, sinceBest >= p { return false }
-            }
-            return true
+            monitoring?.evaluate(epoch: epoch, step: step, learningRate: lr, seconds: elapsed(), trainables: trainables, onEvent: onEvent) ?? true
         }
         epochs: for epoch in 0..<config.epochs {
             let epochStart = elapsed()
@@ -187,18 +167,11 @@ public final class Trainer {
                     break epochs
                 }
                 let task = tasks[taskIndex]
-                let (batch, labels) = task.data.batch(indices, padID: network.model.tokenizer.padID)
-                network.zeroGradients()
-                let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
-                var (loss, _) = network.lossAndGradients(batch, head: task.head, labels: labels, stepSeed: stepSeed, weight: task.weight)
-                if let allocator = network.rankAllocator { loss += allocator.addOrthogonality() }
-                if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
                 let lr = schedule.rate(at: step) * task.learningRateScale
-                optimizer.update(trainables, learningRate: lr)
-                network.rankAllocator?.update(step: step, totalSteps: total)
+                let loss = self.step(task, indices, step: step, totalSteps: total, learningRate: lr)
                 step += 1; examples += indices.count
                 lossSum += loss; lossCount += 1
-                lossSinceEval += Double(loss); stepsSinceEval += 1
+                monitoring?.note(loss)
                 let t = elapsed()
                 var progress = TrainingProgress(step: step, totalSteps: total, epoch: epoch + 1, epochs: config.epochs, task: task.name,
                                                 loss: loss, meanLoss: lossSum / Float(lossCount), learningRate: lr,
@@ -215,20 +188,73 @@ public final class Trainer {
             let evaluateHere: Bool = { if case .epoch? = monitor?.every { return true }; return monitor != nil && epoch == config.epochs - 1 }()
             if evaluateHere, !evaluateNow(epoch: Double(epoch + 1), lr: schedule.rate(at: max(0, step - 1))) { stoppedEarly = true; break epochs }
         }
-        // keep=best: the best evaluation's weights (a stopped run keeps what it learned)
-        var kept: Int?
-        if let snapshot, let best, !stopped {
-            snapshot.restore(trainables)
-            network.model.parametersChanged()
-            kept = best.index
-        } else if monitor != nil, !curve.isEmpty, !stopped {
-            kept = curve.count - 1
-        }
         var summary = TrainingSummary(steps: step, examples: examples, seconds: elapsed(), secondsPerEpoch: epochSeconds,
                                       meanLossPerEpoch: epochLosses, stopped: stopped,
                                       trainableParameters: network.trainableParameterCount, memory: network.memory(optimizer: optimizer))
-        summary.curve = curve; summary.kept = kept; summary.stoppedEarly = stoppedEarly
+        summary.curve = monitoring?.curve ?? []
+        summary.kept = stopped ? nil : monitoring?.keep(trainables, model: network.model)
+        summary.stoppedEarly = stoppedEarly
         onEvent(.finished(summary))
         return summary
+    }
+
+    /// One optimizer step on a batch of `task`: the loss (with AdaLoRA's orthogonal term).
+    func step(_ task: TaskBinding, _ indices: [Int], step: Int, totalSteps: Int, learningRate lr: Float) -> Float {
+        let (batch, labels) = task.data.batch(indices, padID: network.model.tokenizer.padID)
+        network.zeroGradients()
+        let stepSeed = config.seed &* 0x100000001B3 &+ UInt64(step)
+        var (loss, _) = network.lossAndGradients(batch, head: task.head, labels: labels, stepSeed: stepSeed, weight: task.weight)
+        if let allocator = network.rankAllocator { loss += allocator.addOrthogonality() }
+        if let clip = config.clipNorm { _ = clipGradientNorm(trainables, maxNorm: clip) }
+        optimizer.update(trainables, learningRate: lr)
+        network.rankAllocator?.update(step: step, totalSteps: totalSteps)
+        return loss
+    }
+}
+
+/// What monitoring keeps during a run: the curve, the best evaluation and its weights (keep=best),
+/// and patience.
+final class Monitoring {
+    let monitor: TrainingMonitor
+    private(set) var curve: [CurvePoint] = []
+    private var best: (index: Int, score: Double)?
+    private var sinceBest = 0
+    private var lossSinceEval: Double = 0, stepsSinceEval = 0
+    private let snapshot: WeightSnapshot?
+
+    init(_ monitor: TrainingMonitor, trainables: [TrainableTensor]) {
+        self.monitor = monitor
+        snapshot = monitor.keepBest ? WeightSnapshot(trainables) : nil
+    }
+
+    func note(_ loss: Float) { lossSinceEval += Double(loss); stepsSinceEval += 1 }
+
+    /// Scores the network now and adds the point to the curve; false when patience ran out.
+    func evaluate(epoch: Double, step: Int, learningRate lr: Float, seconds: Double, trainables: [TrainableTensor], onEvent: (TrainingEvent) -> Void) -> Bool {
+        let (metrics, score) = monitor.evaluate()
+        let point = CurvePoint(epoch: epoch, step: step, trainLoss: stepsSinceEval > 0 ? lossSinceEval / Double(stepsSinceEval) : nil, metrics: metrics,
+                               score: score, learningRate: Double(lr), seconds: seconds)
+        curve.append(point)
+        lossSinceEval = 0; stepsSinceEval = 0
+        onEvent(.evaluated(point))
+        if best == nil || score > best!.score {
+            best = (curve.count - 1, score); sinceBest = 0
+            snapshot?.take(trainables)
+        } else {
+            sinceBest += 1
+            if let p = monitor.patience, sinceBest >= p { return false }
+        }
+        return true
+    }
+
+    /// The curve point whose weights the run keeps: keep=best restores the best evaluation's
+    /// weights; otherwise the last point's.
+    func keep(_ trainables: [TrainableTensor], model: BertModel) -> Int? {
+        if let snapshot, let best {
+            snapshot.restore(trainables)
+            model.parametersChanged()
+            return best.index
+        }
+        return curve.isEmpty ? nil : curve.count - 1
     }
 }
