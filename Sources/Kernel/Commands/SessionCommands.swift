@@ -111,7 +111,15 @@ enum SessionCommands {
     static let targetNames = AdapterTarget.sets.keys.sorted() + AdapterTarget.allCases.map(\.rawValue)
 
     static func adaptation(_ mode: AdaptationMode) -> CommandSpec {
-        let adapters = mode == .lora || mode == .dora || mode == .adalora
+        let adapters = mode.usesAdapters
+        return CommandSpec(
+            mode.rawValue, group: "adaptation", summary: adaptationSummary(mode), parameters: adaptationParameters(mode), returns: "record of the configuration",
+            examples: mode == .adalora ? ["adalora", "adalora init_rank=12 target_rank=4 targets=all-linear", "adalora init_rank=8 target_rank=2 tinit=20 tfinal=20 delta_t=5"]
+                : adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
+        ) { inv in try adapt(mode, inv) }
+    }
+
+    static func adaptationParameters(_ mode: AdaptationMode) -> [ParameterSpec] {
         var params: [ParameterSpec] = []
         let placement = [
             ParameterSpec("targets", .list(.choice(targetNames)), default: "attention",
@@ -143,6 +151,10 @@ enum SessionCommands {
             ]
         }
         params.append(ParameterSpec("amp", .bool, default: false, "bf16 mixed precision: bf16 products of the linear layers, fp32 master weights (see docs/training.md)"))
+        return params
+    }
+
+    static func adaptationSummary(_ mode: AdaptationMode) -> String {
         let summary: String
         switch mode {
         case .full: summary = "Train every encoder weight (full fine-tuning) in the following runs."
@@ -151,39 +163,39 @@ enum SessionCommands {
         case .dora: summary = "Train DoRA adapters (magnitude × direction, PEFT semantics) in the following runs."
         case .adalora: summary = "Train AdaLoRA adapters (ΔW = s·B(A⊙E), the rank budget cut by importance during training, PEFT semantics) in the following runs."
         }
-        return CommandSpec(
-            mode.rawValue, group: "adaptation", summary: summary, parameters: params, returns: "record of the configuration",
-            examples: mode == .adalora ? ["adalora", "adalora init_rank=12 target_rank=4 targets=all-linear", "adalora init_rank=8 target_rank=2 tinit=20 tfinal=20 delta_t=5"]
-                : adapters ? ["\(mode.rawValue) rank=4", "\(mode.rawValue) rank=8 targets=all-linear alpha=16", "\(mode.rawValue) rank=2 targets=[query, value, output] layers=[4, 5]"] : [mode.rawValue]
-        ) { inv in
-            var targets: [AdapterTarget] = [.query, .value]
-            if let names = try inv.strings("targets") {
-                var list: [AdapterTarget] = []
-                for n in names { for t in try inv.at("targets", { try AdapterTarget.parse(n) }) where !list.contains(t) { list.append(t) } }
-                targets = list
-            }
-            // full and head have no rank or adapter dropout: the configuration's own defaults stand
-            let rank = adapters ? try inv.defaulted(mode == .adalora ? "init_rank" : "rank", inv.integer) : AdaptationConfig(mode: mode).rank
-            var config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
-                                          dropout: adapters ? Float(try inv.defaulted("dropout", inv.number)) : 0, targets: targets,
-                                          layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
-                                          rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.defaulted("amp", inv.bool))
-            if mode == .adalora {
-                let settings = AdaLoRASettings(targetRank: try inv.defaulted("target_rank", inv.integer), tinit: try inv.defaulted("tinit", inv.integer),
-                                               tfinal: try inv.defaulted("tfinal", inv.integer), deltaT: try inv.defaulted("delta_t", inv.integer),
-                                               beta1: Float(try inv.defaulted("beta1", inv.number)), beta2: Float(try inv.defaulted("beta2", inv.number)),
-                                               orthogonality: Float(try inv.defaulted("orthogonality", inv.number)))
-                try inv.at("target_rank") { try settings.validate(initialRank: rank) }
-                config.adaLoRA = settings
-            }
-            if let m = inv.session.model {
-                try inv.at { try config.validate(for: m.config) }
-            } else if adapters && rank < 1 {
-                throw Diagnostic("invalid rank \(rank): expected a rank of at least 1", at: inv.location("rank"))
-            }
-            inv.session.adaptation = config
-            return .record(describe(config))
+        return summary
+    }
+
+    /// Sets the session's adaptation from a `lora` / `dora` / `adalora` / `full` / `head` call.
+    static func adapt(_ mode: AdaptationMode, _ inv: Invocation) throws -> Value {
+        let adapters = mode.usesAdapters
+        var targets: [AdapterTarget] = [.query, .value]
+        if let names = try inv.strings("targets") {
+            var list: [AdapterTarget] = []
+            for n in names { for t in try inv.at("targets", { try AdapterTarget.parse(n) }) where !list.contains(t) { list.append(t) } }
+            targets = list
         }
+        // full and head have no rank or adapter dropout: the configuration's own defaults stand
+        let rank = adapters ? try inv.defaulted(mode == .adalora ? "init_rank" : "rank", inv.integer) : AdaptationConfig(mode: mode).rank
+        var config = AdaptationConfig(mode: mode, rank: rank, alpha: try inv.number("alpha").map(Float.init),
+                                      dropout: adapters ? Float(try inv.defaulted("dropout", inv.number)) : 0, targets: targets,
+                                      layers: try inv.list("layers")?.map { v -> Int in if case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 { return Int(n) }; return -1 },
+                                      rsLoRA: try inv.bool("rslora") ?? false, amp: try inv.defaulted("amp", inv.bool))
+        if mode == .adalora {
+            let settings = AdaLoRASettings(targetRank: try inv.defaulted("target_rank", inv.integer), tinit: try inv.defaulted("tinit", inv.integer),
+                                           tfinal: try inv.defaulted("tfinal", inv.integer), deltaT: try inv.defaulted("delta_t", inv.integer),
+                                           beta1: Float(try inv.defaulted("beta1", inv.number)), beta2: Float(try inv.defaulted("beta2", inv.number)),
+                                           orthogonality: Float(try inv.defaulted("orthogonality", inv.number)))
+            try inv.at("target_rank") { try settings.validate(initialRank: rank) }
+            config.adaLoRA = settings
+        }
+        if let m = inv.session.model {
+            try inv.at { try config.validate(for: m.config) }
+        } else if adapters && rank < 1 {
+            throw Diagnostic("invalid rank \(rank): expected a rank of at least 1", at: inv.location("rank"))
+        }
+        inv.session.adaptation = config
+        return .record(describe(config))
     }
 
     static let adaptationCommands = AdaptationMode.allCases.map(adaptation)

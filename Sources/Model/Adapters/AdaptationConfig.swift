@@ -3,6 +3,8 @@
 import Foundation
 
 public enum AdaptationMode: String, Codable, Sendable, CaseIterable {
+    /// LoRA, DoRA and AdaLoRA train adapters; full and head do not.
+    public var usesAdapters: Bool { self == .lora || self == .dora || self == .adalora }
     /// Every encoder weight and the heads train.
     case full
     /// The encoder is frozen; only the task heads train.
@@ -124,7 +126,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         target == .pooler ? "pooler" : "encoder.layer.\(layer).\(target.rawValue)"
     }
 
-    public var usesAdapters: Bool { mode == .lora || mode == .dora || mode == .adalora }
+    public var usesAdapters: Bool { mode.usesAdapters }
 
     /// s = alpha / r (or alpha / √r with rsLoRA; AdaLoRA: alpha / (r0 + 1e-5)).
     public var scaling: Float {
