@@ -92,6 +92,14 @@ struct Run: ParsableCommand {
         if verbose {
             for c in executed.cells { printOutputs(c.outputs, file: notebook, source: c.cell.source, session: interpreter.session) }
         }
+        let target = try writeReport(executed, progress: progress)
+        let stored = interpreter.session.store.map { "; runs: \($0.trained) trained, \($0.loaded) from the store" } ?? ""
+        try finish(executed, target: target, stored: stored, document: document, progress: progress)
+    }
+
+    /// Writes the report (a failed run to NAME.failed.html, never over a good report) and the CSV
+    /// export; the report's path.
+    func writeReport(_ executed: ExecutedNotebook, progress: ProgressPrinter) throws -> URL {
         // where it goes: a failed run never replaces a report
         let base = output ?? (URL(fileURLWithPath: notebook).deletingPathExtension().path + ".html")
         var target = URL(fileURLWithPath: base)
@@ -113,8 +121,12 @@ struct Run: ParsableCommand {
                 } catch { throw fail("error: cannot export to \(export): \(error)", NotebookExit.unwritable) }
             }
         }
+        return target
+    }
+
+    /// The summary line, each claim that did not hold, and the exit status.
+    func finish(_ executed: ExecutedNotebook, target: URL, stored: String, document: NotebookDocument, progress: ProgressPrinter) throws {
         let claims = executed.claims
-        let stored = interpreter.session.store.map { "; runs: \($0.trained) trained, \($0.loaded) from the store" } ?? ""
         let summary = "\(executed.cells.filter { $0.status != .notRun }.count) of \(executed.cells.count) cells ran in \(String(format: "%.1f", executed.seconds)) s\(stored)"
             + (claims.isEmpty ? "" : "; claims: \(claims.filter { $0.claim.passed }.count) of \(claims.count) hold")
         switch executed.status {
