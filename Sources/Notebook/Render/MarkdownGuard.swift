@@ -34,7 +34,21 @@ public enum MarkdownGuard {
     }
 
     static func escapeLine(_ c: [Character]) -> String {
-        // which characters are inside code spans (a run of backticks up to the same run)
+        let inCode = codeSpans(c)
+        let keep = linkStarts(c, matching: matchingBrackets(c, inCode: inCode))
+        let closesTag = closedTags(c)
+        var out = ""
+        out.reserveCapacity(c.count + 8)
+        for j in c.indices {
+            if c[j] == "[" && !inCode[j] && !keep[j] && !(j > 0 && c[j - 1] == "\\") { out += "\\[" }
+            else if c[j] == "<" && !inCode[j] && !closesTag[j] { out += "&lt;" }
+            else { out.append(c[j]) }
+        }
+        return out
+    }
+
+    /// Which characters are inside code spans (a run of backticks up to the next run of the same length).
+    static func codeSpans(_ c: [Character]) -> [Bool] {
         var inCode = [Bool](repeating: false, count: c.count)
         var i = 0
         var runEnds: [Int: [Int]] = [:]   // run length -> start indexes of runs, to find closers in linear time
@@ -61,7 +75,12 @@ public enum MarkdownGuard {
                 for j in r.start..<(close + r.length) { inCode[j] = true }
             }
         }
-        // match brackets outside code; an escaped bracket (`\[`) is text already
+        return inCode
+    }
+
+    /// For each bracket or parenthesis outside code, the index of the one that closes it (-1: none);
+    /// an escaped bracket (`\[`) is text already.
+    static func matchingBrackets(_ c: [Character], inCode: [Bool]) -> [Int] {
         var match = [Int](repeating: -1, count: c.count)
         var stack: [Int] = [], parens: [Int] = []
         for j in c.indices where !inCode[j] && !(j > 0 && c[j - 1] == "\\") {
@@ -73,7 +92,11 @@ public enum MarkdownGuard {
             default: break
             }
         }
-        // keep a bracket as a link start only where a link can follow, at a nesting of two or less
+        return match
+    }
+
+    /// The `[` kept as link starts: only where a link can follow, at a nesting of two or less.
+    static func linkStarts(_ c: [Character], matching match: [Int]) -> [Bool] {
         var keep = [Bool](repeating: false, count: c.count)
         var keptUntil: [Int] = []   // the closing positions of the kept brackets enclosing the current one
         for j in c.indices where c[j] == "[" && match[j] >= 0 {
@@ -88,20 +111,17 @@ public enum MarkdownGuard {
                 keptUntil.append(close)
             }
         }
-        // a `<` is kept (for raw HTML and autolinks) only where a `>` closes it before the next `<` on
-        // the line; Ink reads every other one to the end of the text
+        return keep
+    }
+
+    /// A `<` is kept (for raw HTML and autolinks) only where a `>` closes it before the next `<` on
+    /// the line; Ink reads every other one to the end of the text.
+    static func closedTags(_ c: [Character]) -> [Bool] {
         var closesTag = [Bool](repeating: false, count: c.count)
         var nextGT = -1
         for j in c.indices.reversed() {
             if c[j] == ">" { nextGT = j } else if c[j] == "<" { closesTag[j] = nextGT >= 0; nextGT = -1 }
         }
-        var out = ""
-        out.reserveCapacity(c.count + 8)
-        for j in c.indices {
-            if c[j] == "[" && !inCode[j] && !keep[j] && !(j > 0 && c[j - 1] == "\\") { out += "\\[" }
-            else if c[j] == "<" && !inCode[j] && !closesTag[j] { out += "&lt;" }
-            else { out.append(c[j]) }
-        }
-        return out
+        return closesTag
     }
 }
