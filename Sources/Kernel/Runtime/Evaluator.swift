@@ -230,19 +230,7 @@ public struct Evaluator {
         case .string(let s): return .string(s)
         case .bool(let b): return .bool(b)
         case .identifier(let name):
-            // a column name, or one of a choice's words, is taken literally before any variable
-            switch type {
-            case .column?, .list(.column)?: return .string(name)
-            case .choice(let options)?, .list(.choice(let options))? where options.contains(name): return .string(name)
-            default: break
-            }
-            if let v = session.variables[name] { return v }
-            if let type, type.acceptsSymbol { return .string(name) }
-            if session.registry[name] != nil {
-                throw Diagnostic("'\(name)' is a command, not a value", at: e.location, hint: "to use its result write `(\(name) …)` or `let x = \(name) …`")
-            }
-            throw Diagnostic("unknown variable '\(name)'", at: e.location,
-                             hint: Suggestions.didYouMean(name, among: Array(session.variables.keys)) ?? (type == nil ? nil : "a name here must be a variable; quote text: \"\(name)\""))
+            return try identifier(name, expecting: type, at: e.location)
         case .list(let items):
             let element: ParameterType? = { if case .list(let t)? = type { return t }; return type }()
             return try boundedNesting(.list(try items.map { try evaluate($0, expecting: element) }), at: e.location)
@@ -267,18 +255,7 @@ public struct Evaluator {
             let v = try evaluate(x)
             return try field(v, name, at: e.location)
         case .index(let x, let i):
-            let v = try evaluate(x), iv = try evaluate(i)
-            switch (v, iv) {
-            case (.unknown, _), (_, .unknown): return .unknown
-            case (.list(let items), .number(let n)):
-                guard let k = Self.position(n, count: items.count) else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: e.location) }
-                return items[k]
-            case (.table(let t), .number(let n)):
-                guard let k = Self.position(n, count: t.rows.count) else { throw Diagnostic("row \(Value.format(n)) is out of range for a table of \(t.rows.count) rows", at: e.location) }
-                return .record(t.rows[k])
-            case (.record, .string(let s)): return try field(v, s, at: e.location)
-            default: throw Diagnostic("cannot index a \(v.typeName) with a \(iv.typeName)", at: e.location)
-            }
+            return try index(try evaluate(x), try evaluate(i), at: e.location)
         case .call(let name, let args):
             let values = try args.map { try evaluate($0) }
             // len, column and table do not look at the values themselves (a table's length is known
@@ -289,6 +266,38 @@ public struct Evaluator {
             return try Builtins.call(name, values, at: e.location)
         case .command(let c):
             return try invoke(c, displayed: displayed)
+        }
+    }
+
+    /// A name: a column's or a choice's word taken literally before any variable, then a variable,
+    /// then (where the parameter accepts one) the name itself.
+    func identifier(_ name: String, expecting type: ParameterType?, at location: SourceLocation) throws -> Value {
+        switch type {
+        case .column?, .list(.column)?: return .string(name)
+        case .choice(let options)?, .list(.choice(let options))? where options.contains(name): return .string(name)
+        default: break
+        }
+        if let v = session.variables[name] { return v }
+        if let type, type.acceptsSymbol { return .string(name) }
+        if session.registry[name] != nil {
+            throw Diagnostic("'\(name)' is a command, not a value", at: location, hint: "to use its result write `(\(name) …)` or `let x = \(name) …`")
+        }
+        throw Diagnostic("unknown variable '\(name)'", at: location,
+                         hint: Suggestions.didYouMean(name, among: Array(session.variables.keys)) ?? (type == nil ? nil : "a name here must be a variable; quote text: \"\(name)\""))
+    }
+
+    /// `x[i]`: a list's item, a table's row, a record's field.
+    func index(_ v: Value, _ iv: Value, at location: SourceLocation) throws -> Value {
+        switch (v, iv) {
+        case (.unknown, _), (_, .unknown): return .unknown
+        case (.list(let items), .number(let n)):
+            guard let k = Self.position(n, count: items.count) else { throw Diagnostic("index \(Value.format(n)) is out of range for a list of \(items.count)", at: location) }
+            return items[k]
+        case (.table(let t), .number(let n)):
+            guard let k = Self.position(n, count: t.rows.count) else { throw Diagnostic("row \(Value.format(n)) is out of range for a table of \(t.rows.count) rows", at: location) }
+            return .record(t.rows[k])
+        case (.record, .string(let s)): return try field(v, s, at: location)
+        default: throw Diagnostic("cannot index a \(v.typeName) with a \(iv.typeName)", at: location)
         }
     }
 
