@@ -134,6 +134,25 @@ struct BenchTrain: ParsableCommand {
         let sst = try Datasets.csv(file, name: "sst-train", text: "sentence", label: "sentiment", spec: .sst)
         let encoded = try EncodedDataset(sst.limited(batch * (steps + warmup)), tokenizer: model.tokenizer, maxLength: maxLength)
         let bench = TrainBenchmark(model: model, data: encoded)
+        let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
+        let configurations = try configurations(precisions: precisions)
+        if !json {
+            print("lorabook \(LorabookVersion.current) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
+            if precisions.contains(true) { print("amp: \(BF16.note)") }
+            print("")
+            print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  step GFLOP/s  trainable   train MB  peak RSS MB")
+        }
+        var results: [TrainBenchmark.Result] = []
+        for c in configurations {
+            let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+            if json { try printJSON(r) } else { printRow(r) }
+            results.append(r)
+        }
+        if !json { printNotes(results) }
+    }
+
+    /// The configurations asked for (the anchor's set without --mode), each at every precision asked for.
+    func configurations(precisions: [Bool]) throws -> [TrainBenchmark.Configuration] {
         var configurations = TrainBenchmark.Configuration.standard
         if let mode {
             configurations = try mode.split(separator: ",").map { name in
@@ -145,44 +164,37 @@ struct BenchTrain: ParsableCommand {
                 return .init(c)
             }
         }
-        let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
-        configurations = configurations.flatMap { c in precisions.map { a in var c = c; c.adaptation.amp = a; return c } }
-        if !json {
-            print("lorabook \(LorabookVersion.current) bench train: \(model.config.name), OpenBLAS core \(BLAS.summary); SST train batches of \(batch), median of \(steps) steps after \(warmup) warm-up")
-            if precisions.contains(true) { print("amp: \(BF16.note)") }
-            print("")
-            print("configuration                seq/s   ms/step (min–max)      GEMM share  GEMM GFLOP/s  step GFLOP/s  trainable   train MB  peak RSS MB")
+        return configurations.flatMap { c in precisions.map { a in var c = c; c.adaptation.amp = a; return c } }
+    }
+
+    func printJSON(_ r: TrainBenchmark.Result) throws {
+        let object: [String: Any] = [
+            "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": r.amp, "batch": r.batch,
+            "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
+            "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "achieved_gflops": r.achievedGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
+            "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable": r.trainable,
+            "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
+            "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
+            "breakdown_ms": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.ms) } + [("other", r.otherMs)]),
+            "breakdown_gflops": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.gflops) }),
+            "allocation_ms": r.allocationMs,
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    func printRow(_ r: TrainBenchmark.Result) {
+        let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
+        print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
+                     r.gemmShare * 100, r.gemmGflops, r.achievedGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
+    }
+
+    /// AdaLoRA's share of the step, and with --breakdown where each step goes.
+    func printNotes(_ results: [TrainBenchmark.Result]) {
+        for r in results where r.mode == "adalora" {
+            print(String(format: "%@: AdaLoRA's orthogonal regularisation and rank allocation take %.1f ms of the step's %.1f ms (%.1f%%)",
+                         r.configuration, r.allocationMs, r.msPerStep, 100 * r.allocationMs / r.msPerStep))
         }
-        var results: [TrainBenchmark.Result] = []
-        for c in configurations {
-            let r = try bench.run(c, batch: batch, steps: steps, warmup: warmup) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
-            if json {
-                let object: [String: Any] = [
-                    "configuration": r.configuration, "mode": r.mode, "rank": r.rank, "targets": r.targets, "amp": r.amp, "batch": r.batch,
-                    "steps": r.steps, "seq_per_s": r.sequencesPerSecond, "ms_per_step": r.msPerStep, "ms_min": r.msMin, "ms_max": r.msMax,
-                    "gemm_share": r.gemmShare, "gflops": r.gemmGflops, "achieved_gflops": r.achievedGflops, "peak_rss_mb": Double(r.peakRSS) / 1_048_576,
-                    "train_memory_mb": Double(r.trainingMemory) / 1_048_576, "trainable": r.trainable,
-                    "blas_core": BLAS.coreName, "threads": BLAS.threads, "amp_backend": r.amp ? BF16.summary : "-",
-                    "bf16_primitives_created": r.primitivesCreated, "heap_growth_kb": Double(r.heapGrowth) / 1024, "bf16_primitive_ms_per_step": r.primitiveMsPerStep,
-                    "breakdown_ms": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.ms) } + [("other", r.otherMs)]),
-                    "breakdown_gflops": Dictionary(uniqueKeysWithValues: r.breakdown.map { ($0.kind.rawValue, $0.gflops) }),
-                    "allocation_ms": r.allocationMs,
-                ]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
-            } else {
-                let name = r.configuration.padding(toLength: 26, withPad: " ", startingAt: 0)
-                print(String(format: "%@ %7.1f  %7.1f (%.0f–%.0f)  %12.0f%%  %12.1f  %12.1f  %9d  %9.0f  %11.0f", name, r.sequencesPerSecond, r.msPerStep, r.msMin, r.msMax,
-                             r.gemmShare * 100, r.gemmGflops, r.achievedGflops, r.trainable, Double(r.trainingMemory) / 1_048_576, Double(r.peakRSS) / 1_048_576))
-            }
-            results.append(r)
-        }
-        if !json {
-            for r in results where r.mode == "adalora" {
-                print(String(format: "%@: AdaLoRA's orthogonal regularisation and rank allocation take %.1f ms of the step's %.1f ms (%.1f%%)",
-                             r.configuration, r.allocationMs, r.msPerStep, 100 * r.allocationMs / r.msPerStep))
-            }
-        }
-        if breakdown && !json {
+        if breakdown {
             print("")
             print("where a step goes (mean ms per step; GFLOP/s of each kind of product)")
             print("configuration              linear products      attention products   rank-r products      everything else")
