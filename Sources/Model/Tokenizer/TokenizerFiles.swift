@@ -16,40 +16,10 @@ extension BertTokenizer {
         let jsonURL = folder.appendingPathComponent("tokenizer.json")
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
 
-        func object(_ url: URL) throws -> [String: Any]? {
-            guard fm.fileExists(atPath: url.path) else { return nil }
-            let data: Data
-            do { data = try Data(contentsOf: url) } catch { throw ModelError.fileUnreadable(path: url.path, reason: (error as NSError).localizedDescription) }
-            guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw ModelError.invalidVocabulary(path: url.path, reason: "not a JSON object")
-            }
-            return o
-        }
         let tokenizerJSON = try object(jsonURL)
         let config = try object(configURL) ?? [:]
 
-        // the vocabulary
-        let vocabulary: Vocabulary
-        if fm.fileExists(atPath: vocabURL.path) {
-            vocabulary = try Vocabulary(contentsOf: vocabURL)
-        } else if let model = tokenizerJSON?["model"] as? [String: Any] {
-            guard (model["type"] as? String) == "WordPiece", let vocab = model["vocab"] as? [String: Any] else {
-                throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "model.type is \(model["type"] as? String ?? "missing"); lorabook reads BERT's WordPiece vocabulary")
-            }
-            var tokens = [String](repeating: "", count: vocab.count)
-            for (token, id) in vocab {
-                guard let i = (id as? NSNumber)?.intValue, tokens.indices.contains(i), tokens[i].isEmpty else {
-                    throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "model.vocab gives '\(token)' the id \(id), not one of 0…\(vocab.count - 1) used once")
-                }
-                tokens[i] = token
-            }
-            if let prefix = model["continuing_subword_prefix"] as? String, prefix != "##" {
-                throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "continuing_subword_prefix is '\(prefix)'; lorabook's WordPiece uses '##'")
-            }
-            vocabulary = Vocabulary(tokens: tokens)
-        } else {
-            throw ModelError.missingModelFile(folder: folder.path, file: "vocab.txt", expected: "the WordPiece vocabulary, one token per line (or tokenizer.json with a WordPiece model)")
-        }
+        let vocabulary = try readVocabulary(folder: folder, vocabURL: vocabURL, jsonURL: jsonURL, tokenizerJSON: tokenizerJSON)
 
         // the settings
         func flag(_ o: [String: Any], _ key: String) -> Bool? { o[key] as? Bool }
@@ -74,5 +44,41 @@ extension BertTokenizer {
         }
         let maxChars = ((tokenizerJSON?["model"] as? [String: Any])?["max_input_chars_per_word"] as? NSNumber)?.intValue ?? 100
         return BertTokenizer(vocabulary: vocabulary, lowercase: lowercase, stripAccents: stripAccents, specials: specials, maxInputCharsPerWord: max(1, maxChars))
+    }
+
+    /// A JSON object file, or nil when the file is absent.
+    static func object(_ url: URL) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw ModelError.fileUnreadable(path: url.path, reason: (error as NSError).localizedDescription) }
+        guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ModelError.invalidVocabulary(path: url.path, reason: "not a JSON object")
+        }
+        return o
+    }
+
+    /// vocab.txt, else the WordPiece `model.vocab` of tokenizer.json.
+    static func readVocabulary(folder: URL, vocabURL: URL, jsonURL: URL, tokenizerJSON: [String: Any]?) throws -> Vocabulary {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: vocabURL.path) {
+            return try Vocabulary(contentsOf: vocabURL)
+        } else if let model = tokenizerJSON?["model"] as? [String: Any] {
+            guard (model["type"] as? String) == "WordPiece", let vocab = model["vocab"] as? [String: Any] else {
+                throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "model.type is \(model["type"] as? String ?? "missing"); lorabook reads BERT's WordPiece vocabulary")
+            }
+            var tokens = [String](repeating: "", count: vocab.count)
+            for (token, id) in vocab {
+                guard let i = (id as? NSNumber)?.intValue, tokens.indices.contains(i), tokens[i].isEmpty else {
+                    throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "model.vocab gives '\(token)' the id \(id), not one of 0…\(vocab.count - 1) used once")
+                }
+                tokens[i] = token
+            }
+            if let prefix = model["continuing_subword_prefix"] as? String, prefix != "##" {
+                throw ModelError.invalidVocabulary(path: jsonURL.path, reason: "continuing_subword_prefix is '\(prefix)'; lorabook's WordPiece uses '##'")
+            }
+            return Vocabulary(tokens: tokens)
+        } else {
+            throw ModelError.missingModelFile(folder: folder.path, file: "vocab.txt", expected: "the WordPiece vocabulary, one token per line (or tokenizer.json with a WordPiece model)")
+        }
     }
 }
