@@ -160,24 +160,7 @@ public enum NotebookParser {
             throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column),
                                                              hint: "front matter holds a few settings: title, params, seed, …"))
         }
-        let object: Any?
-        do {
-            // composed to nodes and converted here: Yams.load's constructor traps on a tagged or
-            // non-text key (found by the notebook fuzzer)
-            object = try Yams.compose(yaml: yaml).map(plainValue)
-        } catch let problem as FrontMatterProblem {
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column)))
-        } catch let e as YamlError {
-            var location = SourceLocation(line: firstLine, column: 1)
-            var message = "\(e)"
-            switch e {
-            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-                location = SourceLocation(line: firstLine + mark.line - 1, column: mark.column)
-                message = problem
-            default: break
-            }
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(message)", at: location, hint: "the front matter is YAML between two --- lines"))
-        }
+        let object = try yamlObject(yaml, firstLine: firstLine, path: path)
         guard let map = object as? [String: Any] else {
             if object == nil { return FrontMatter() }
             throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: expected key: value lines", at: SourceLocation(line: firstLine, column: 1)))
@@ -218,6 +201,27 @@ public enum NotebookParser {
                                        hint: Suggestions.didYouMean(key, among: frontMatterKeys), severity: .warning))
         }
         return f
+    }
+
+    /// The front matter's YAML as plain values; a problem is located in the notebook's file.
+    static func yamlObject(_ yaml: String, firstLine: Int, path: String) throws -> Any? {
+        do {
+            // composed to nodes and converted here: Yams.load's constructor traps on a tagged or
+            // non-text key (found by the notebook fuzzer)
+            return try Yams.compose(yaml: yaml).map(plainValue)
+        } catch let problem as FrontMatterProblem {
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column)))
+        } catch let e as YamlError {
+            var location = SourceLocation(line: firstLine, column: 1)
+            var message = "\(e)"
+            switch e {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                location = SourceLocation(line: firstLine + mark.line - 1, column: mark.column)
+                message = problem
+            default: break
+            }
+            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(message)", at: location, hint: "the front matter is YAML between two --- lines"))
+        }
     }
 
     struct FrontMatterProblem: Error { let message: String; let line: Int; let column: Int }
