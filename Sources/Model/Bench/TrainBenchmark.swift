@@ -113,23 +113,35 @@ public struct TrainBenchmark {
             }
             progress("\(c): step \(s + 1)/\(warmup + steps) \(String(format: "%.1f", t)) ms\(s < warmup ? " (warm-up)" : "")")
         }
-        let created1 = BF16.creationStats
-        let sorted = times.sorted()
-        let total = times.reduce(0, +) / 1000
+        let m = Measurement(times: times, gemmSeconds: gemmSeconds, gemmFlops: gemmFlops, byKind: byKind, allocationSeconds: allocationSeconds,
+                            created0: created0, created1: BF16.creationStats, heapGrowth: heap1 - heap0)
+        return result(c, network: network, optimizer: optimizer, batch: batch, steps: steps, m)
+    }
+
+    /// What the timed steps measured.
+    struct Measurement {
+        var times: [Double], gemmSeconds: Double, gemmFlops: Double
+        var byKind: [ProductKind: (flops: Double, seconds: Double)], allocationSeconds: Double
+        var created0: (primitives: Int, seconds: Double), created1: (primitives: Int, seconds: Double), heapGrowth: Int
+    }
+
+    func result(_ c: Configuration, network: Network, optimizer: AdamW, batch: Int, steps: Int, _ m: Measurement) -> Result {
+        let sorted = m.times.sorted()
+        let total = m.times.reduce(0, +) / 1000
         return Result(configuration: c.description, mode: c.adaptation.mode.rawValue, rank: c.adaptation.usesAdapters ? c.adaptation.rank : 0,
                       targets: c.adaptation.usesAdapters ? c.targetsName : "-", amp: c.adaptation.amp, batch: batch, steps: steps,
                       msPerStep: sorted[sorted.count / 2], msMin: sorted.first!, msMax: sorted.last!,
-                      gemmShare: gemmSeconds / total, gemmGflops: gemmFlops / gemmSeconds / 1e9,
-                      achievedGflops: gemmFlops / total / 1e9,
+                      gemmShare: m.gemmSeconds / total, gemmGflops: m.gemmFlops / m.gemmSeconds / 1e9,
+                      achievedGflops: m.gemmFlops / total / 1e9,
                       peakRSS: ProcessMemory.peakResident, trainable: network.trainableParameterCount,
                       trainingMemory: network.memory(optimizer: optimizer).training,
-                      primitivesCreated: created1.primitives - created0.primitives,
-                      primitiveMsPerStep: (created1.seconds - created0.seconds) * 1000 / Double(steps),
-                      heapGrowth: heap1 - heap0,
+                      primitivesCreated: m.created1.primitives - m.created0.primitives,
+                      primitiveMsPerStep: (m.created1.seconds - m.created0.seconds) * 1000 / Double(steps),
+                      heapGrowth: m.heapGrowth,
                       breakdown: ProductKind.allCases.map { k in
-                          let e = byKind[k] ?? (0, 0)
+                          let e = m.byKind[k] ?? (0, 0)
                           return (k, e.seconds * 1000 / Double(steps), e.seconds > 0 ? e.flops / e.seconds / 1e9 : 0)
                       },
-                      otherMs: (total - gemmSeconds) * 1000 / Double(steps), allocationMs: allocationSeconds * 1000 / Double(steps))
+                      otherMs: (total - m.gemmSeconds) * 1000 / Double(steps), allocationMs: m.allocationSeconds * 1000 / Double(steps))
     }
 }

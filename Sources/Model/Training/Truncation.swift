@@ -29,29 +29,7 @@ public enum Truncation {
         }
         var ranks: [String: Int] = [:], alphas: [String: Float] = [:]
         for a in adapters.all {
-            let (R, C) = (a.outFeatures, a.inFeatures)
-            var delta = [Float](repeating: 0, count: R * C)
-            delta.withUnsafeMutableBufferPointer { d in
-                BLAS.gemm(m: R, n: C, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.effectiveA, ldb: C, beta: 0, c: d.baseAddress!, ldc: C)
-            }
-            let svd = try decompose(delta, rows: R, cols: C)
-            let total = svd.s.reduce(0) { $0 + $1 * $1 }
-            var k: Int
-            switch rule {
-            case .rank(let most): k = min(most, a.rank)
-            case .energy(let fraction):
-                k = svd.s.count
-                var sum = 0.0
-                for (i, v) in svd.s.enumerated() { sum += v * v; if total > 0 && sum >= fraction * total * (1 - 1e-12) { k = i + 1; break } }
-            }
-            k = max(1, min(k, a.rank))
-            let s = Double(a.scaling)
-            var A = [Float](repeating: 0, count: k * C), B = [Float](repeating: 0, count: R * k)
-            for j in 0..<k {
-                let w = (svd.s[j] / s).squareRoot()
-                for r in 0..<R { B[r * k + j] = Float(svd.u(r, j) * w) }
-                for c in 0..<C { A[j * C + c] = Float(w * svd.v(c, j)) }
-            }
+            let (k, A, B) = try factor(a, rule: rule)
             factors[a.name] = (k, A, B)
             ranks[a.name] = k
             let kk = Float(k)
@@ -72,6 +50,35 @@ public enum Truncation {
             copy.regressionLoss = h.regressionLoss
         }
         return result
+    }
+
+    /// An adapter's update s·BA as its best rank-k factors (k by `rule`, at most its rank), with
+    /// the scaling split evenly between them: s·B'A' with B' = U√(σ/s), A' = √(σ/s)Vᵀ.
+    static func factor(_ a: LowRankAdapter, rule: Rule) throws -> (k: Int, A: [Float], B: [Float]) {
+        let (R, C) = (a.outFeatures, a.inFeatures)
+        var delta = [Float](repeating: 0, count: R * C)
+        delta.withUnsafeMutableBufferPointer { d in
+            BLAS.gemm(m: R, n: C, k: a.rank, alpha: a.scaling, a: a.B.data, lda: a.rank, b: a.effectiveA, ldb: C, beta: 0, c: d.baseAddress!, ldc: C)
+        }
+        let svd = try decompose(delta, rows: R, cols: C)
+        let total = svd.s.reduce(0) { $0 + $1 * $1 }
+        var k: Int
+        switch rule {
+        case .rank(let most): k = min(most, a.rank)
+        case .energy(let fraction):
+            k = svd.s.count
+            var sum = 0.0
+            for (i, v) in svd.s.enumerated() { sum += v * v; if total > 0 && sum >= fraction * total * (1 - 1e-12) { k = i + 1; break } }
+        }
+        k = max(1, min(k, a.rank))
+        let s = Double(a.scaling)
+        var A = [Float](repeating: 0, count: k * C), B = [Float](repeating: 0, count: R * k)
+        for j in 0..<k {
+            let w = (svd.s[j] / s).squareRoot()
+            for r in 0..<R { B[r * k + j] = Float(svd.u(r, j) * w) }
+            for c in 0..<C { A[j * C + c] = Float(w * svd.v(c, j)) }
+        }
+        return (k, A, B)
     }
 
     /// Thin SVD of a row-major rows × cols matrix: M = U diag(s) Vᵀ, s descending.
