@@ -144,6 +144,52 @@ static void set_md(dnnl_memory_desc_t *md, dnnl_dim_t rows, dnnl_dim_t cols, int
   p_dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
+/* Drops every cached primitive (and its memory objects). */
+static void clear_cache(void) {
+  for (size_t j = 0; j < CACHE_SIZE; j++) {
+    entry_t *e = &cache[j];
+    if (e->prim) {
+      p_dnnl_primitive_destroy(e->prim);
+      if (e->a) { p_dnnl_memory_destroy(e->a); p_dnnl_memory_destroy(e->b); p_dnnl_memory_destroy(e->c); }
+    }
+  }
+  memset(cache, 0, CACHE_SIZE * sizeof(entry_t));
+  cached = 0;
+}
+
+/* Creates the bf16 × bf16 → f32 matmul primitive of an entry (alpha as an output scale, beta as a
+   sum post-op); 0 when oneDNN cannot. */
+static int create_primitive(entry_t *e, int ta, int tb, int m, int n, int k, float alpha, int lda, int ldb, float beta, int ldc) {
+  dnnl_memory_desc_t amd, bmd, cmd;
+  dnnl_dim_t dm = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : m, dk = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : k;
+  set_md(&amd, dm, dk, ta, lda, dnnl_bf16);
+  set_md(&bmd, dk, n, tb, ldb, dnnl_bf16);
+  set_md(&cmd, dm, n, 0, ldc, dnnl_f32);
+  dnnl_matmul_desc_t desc;
+  if (p_dnnl_matmul_desc_init(&desc, &amd, &bmd, NULL, &cmd) != dnnl_success) return 0;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t ops = NULL;
+  p_dnnl_primitive_attr_create(&attr);
+  if (alpha != 1.0f) p_dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha);
+  if (beta != 0.0f) {
+    p_dnnl_post_ops_create(&ops);
+    p_dnnl_post_ops_append_sum(ops, beta);
+    p_dnnl_primitive_attr_set_post_ops(attr, ops);
+  }
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t s = p_dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
+  if (ops) p_dnnl_post_ops_destroy(ops);
+  p_dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success) return 0;
+  const char *impl = NULL;
+  p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  if (impl && !impl_name[0]) snprintf(impl_name, sizeof impl_name, "%s", impl);
+  s = p_dnnl_primitive_create(&e->prim, pd);
+  p_dnnl_primitive_desc_destroy(pd);
+  if (s != dnnl_success) { e->prim = NULL; return 0; }
+  return 1;
+}
+
 static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int lda, int ldb, float beta, int ldc) {
   if (runtime_shapes) { m = 0; k = 0; }
   uint64_t h = 1469598103934665603ull;
@@ -163,15 +209,7 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
       return e->prim ? e : NULL;
   }
   if (cached >= CACHE_SIZE * 3 / 4) { /* full: drop every primitive and start over */
-    for (size_t j = 0; j < CACHE_SIZE; j++) {
-      entry_t *e = &cache[j];
-      if (e->prim) {
-        p_dnnl_primitive_destroy(e->prim);
-        if (e->a) { p_dnnl_memory_destroy(e->a); p_dnnl_memory_destroy(e->b); p_dnnl_memory_destroy(e->c); }
-      }
-    }
-    memset(cache, 0, CACHE_SIZE * sizeof(entry_t));
-    cached = 0;
+    clear_cache();
     i = (size_t)h & (CACHE_SIZE - 1);
   }
   entry_t *e = &cache[i];
@@ -179,33 +217,7 @@ static entry_t *primitive(int ta, int tb, int m, int n, int k, float alpha, int 
   cached++;
   created++;
   double t0 = now_s();
-  dnnl_memory_desc_t amd, bmd, cmd;
-  dnnl_dim_t dm = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : m, dk = runtime_shapes ? DNNL_RUNTIME_DIM_VAL : k;
-  set_md(&amd, dm, dk, ta, lda, dnnl_bf16);
-  set_md(&bmd, dk, n, tb, ldb, dnnl_bf16);
-  set_md(&cmd, dm, n, 0, ldc, dnnl_f32);
-  dnnl_matmul_desc_t desc;
-  if (p_dnnl_matmul_desc_init(&desc, &amd, &bmd, NULL, &cmd) != dnnl_success) return NULL;
-  dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t ops = NULL;
-  p_dnnl_primitive_attr_create(&attr);
-  if (alpha != 1.0f) p_dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha);
-  if (beta != 0.0f) {
-    p_dnnl_post_ops_create(&ops);
-    p_dnnl_post_ops_append_sum(ops, beta);
-    p_dnnl_primitive_attr_set_post_ops(attr, ops);
-  }
-  dnnl_primitive_desc_t pd = NULL;
-  dnnl_status_t s = p_dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
-  if (ops) p_dnnl_post_ops_destroy(ops);
-  p_dnnl_primitive_attr_destroy(attr);
-  if (s != dnnl_success) return NULL;
-  const char *impl = NULL;
-  p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-  if (impl && !impl_name[0]) snprintf(impl_name, sizeof impl_name, "%s", impl);
-  s = p_dnnl_primitive_create(&e->prim, pd);
-  p_dnnl_primitive_desc_destroy(pd);
-  if (s != dnnl_success) { e->prim = NULL; return NULL; }
+  if (!create_primitive(e, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc)) return NULL;
   create_seconds += now_s() - t0;
   return e;
 }
