@@ -9,30 +9,21 @@ struct Bench: ParsableCommand {
         subcommands: [BenchForward.self, BenchTrain.self])
 }
 
+/// What both benchmarks read: SST sentences from the data folder, cut to a length.
+struct SSTInput: ParsableArguments {
+    @Option(name: .long, help: "Data folder holding ids-sst-dev.csv and ids-sst-train.csv (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @Option(name: .long, help: "Maximum tokens per sentence.") var maxLength = 128
+}
+
 struct BenchForward: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "forward",
-        abstract: "Forward throughput on batches of SST dev sentences, with the GEMM rate against the same shapes alone.")
+    static let configuration = CommandConfiguration(commandName: "forward", abstract: "Forward throughput on batches of SST dev sentences, with the GEMM rate against the same shapes alone.")
 
     @OptionGroup var options: ModelOptions
-
-    @Option(name: .long, help: "Data folder holding ids-sst-dev.csv (default: $LORABOOK_DATA or ../shared/data).")
-    var data: String?
-
-    @Option(name: .long, help: "Sentences per batch.")
-    var batch = 64
-
-    @Option(name: .long, help: "Batches per round (consecutive dev sentences, padded to each batch's longest).")
-    var batches = 8
-
-    @Option(name: .long, help: "Timed rounds; the median round is reported.")
-    var rounds = 5
-
-    @Option(name: .long, help: "Maximum tokens per sentence.")
-    var maxLength = 128
-
-    @Flag(name: .long, help: "Print one JSON object instead of a table.")
-    var json = false
+    @OptionGroup var input: SSTInput
+    @Option(name: .long, help: "Sentences per batch.") var batch = 64
+    @Option(name: .long, help: "Batches per round (consecutive dev sentences, padded to each batch's longest).") var batches = 8
+    @Option(name: .long, help: "Timed rounds; the median round is reported.") var rounds = 5
+    @Flag(name: .long, help: "Print one JSON object instead of a table.") var json = false
 
     func validate() throws {
         for (name, v) in [("--batch", batch), ("--batches", batches), ("--rounds", rounds)] where v < 1 {
@@ -42,9 +33,9 @@ struct BenchForward: ParsableCommand {
 
     func run() throws {
         let model = try options.load()
-        let file = Locations.dataFolder(data).url.appendingPathComponent("ids-sst-dev.csv")
+        let file = Locations.dataFolder(input.data).url.appendingPathComponent("ids-sst-dev.csv")
         let sentences = try ForwardBenchmark.sentences(from: file, limit: batch * batches)
-        let bench = try ForwardBenchmark(model: model, sentences: sentences, batchSize: batch, maxLength: maxLength)
+        let bench = try ForwardBenchmark(model: model, sentences: sentences, batchSize: batch, maxLength: input.maxLength)
         let r = bench.run(rounds: rounds) { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         if json {
             let object: [String: Any] = [
@@ -79,47 +70,20 @@ struct BenchForward: ParsableCommand {
 }
 
 struct BenchTrain: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "train",
-        abstract: "Time training steps on real SST batches for one configuration, or for the anchor's set when no --mode is given.")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Time training steps on real SST batches for one configuration, or for the anchor's set when no --mode is given.")
 
     @OptionGroup var options: ModelOptions
-
-    @Option(name: .long, help: "Data folder holding ids-sst-train.csv.")
-    var data: String?
-
-    @Option(name: .long, help: "full, head, lora, dora or adalora, or several separated by commas, measured one after the other in this run (default: the anchor's set of configurations).")
-    var mode: String?
-
-    @Option(name: .long, help: "Adapter rank.")
-    var rank = 8
-
-    @Option(name: .long, help: "Adapter targets: attention, qkv, attention-all, all-linear or a list.")
-    var targets = "attention"
-
-    @Flag(name: .long, help: "bf16 mixed precision (same as --precision amp).")
-    var amp = false
-
-    @Option(name: .long, help: "fp32, amp, or both (each configuration in fp32 then amp, side by side in one run).")
-    var precision: String?
-
-    @Option(name: .long, help: "Sequences per step.")
-    var batch = 32
-
-    @Option(name: .long, help: "Timed steps (after the warm-up).")
-    var steps = 40
-
-    @Option(name: .long, help: "Untimed warm-up steps.")
-    var warmup = 2
-
-    @Option(name: .long, help: "Maximum tokens per sentence.")
-    var maxLength = 128
-
-    @Flag(name: .long, help: "One JSON object per configuration, one per line.")
-    var json = false
-
-    @Flag(name: .long, help: "After the table, where each configuration's step goes: products by kind (ms, GFLOP/s) and everything else.")
-    var breakdown = false
+    @OptionGroup var input: SSTInput
+    @Option(name: .long, help: "full, head, lora, dora or adalora, or several separated by commas, measured one after the other in this run (default: the anchor's set of configurations).") var mode: String?
+    @Option(name: .long, help: "Adapter rank.") var rank = 8
+    @Option(name: .long, help: "Adapter targets: attention, qkv, attention-all, all-linear or a list.") var targets = "attention"
+    @Flag(name: .long, help: "bf16 mixed precision (same as --precision amp).") var amp = false
+    @Option(name: .long, help: "fp32, amp, or both (each configuration in fp32 then amp, side by side in one run).") var precision: String?
+    @Option(name: .long, help: "Sequences per step.") var batch = 32
+    @Option(name: .long, help: "Timed steps (after the warm-up).") var steps = 40
+    @Option(name: .long, help: "Untimed warm-up steps.") var warmup = 2
+    @Flag(name: .long, help: "One JSON object per configuration, one per line.") var json = false
+    @Flag(name: .long, help: "After the table, where each configuration's step goes: products by kind (ms, GFLOP/s) and everything else.") var breakdown = false
 
     func validate() throws {
         for (name, v) in [("--batch", batch), ("--steps", steps)] where v < 1 { throw ValidationError("\(name) must be at least 1, got \(v).") }
@@ -130,9 +94,9 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         let model = try options.load()
-        let file = Locations.dataFolder(data).url.appendingPathComponent("ids-sst-train.csv")
+        let file = Locations.dataFolder(input.data).url.appendingPathComponent("ids-sst-train.csv")
         let sst = try Datasets.csv(file, name: "sst-train", text: "sentence", label: "sentiment", spec: .sst)
-        let encoded = try EncodedDataset(sst.limited(batch * (steps + warmup)), tokenizer: model.tokenizer, maxLength: maxLength)
+        let encoded = try EncodedDataset(sst.limited(batch * (steps + warmup)), tokenizer: model.tokenizer, maxLength: input.maxLength)
         let bench = TrainBenchmark(model: model, data: encoded)
         let precisions: [Bool] = switch precision ?? (amp ? "amp" : "fp32") { case "amp": [true]; case "both": [false, true]; default: [false] }
         let configurations = try configurations(precisions: precisions)

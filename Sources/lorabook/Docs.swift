@@ -7,8 +7,7 @@ import Model
 struct Docs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Regenerate the command reference in docs/language.md from the command registry.")
 
-    @Option(name: .long, help: "The file to update.")
-    var file = "docs/language.md"
+    @Option(name: .long, help: "The file to update.") var file = "docs/language.md"
 
     func run() throws {
         let url = URL(fileURLWithPath: file)

@@ -13,18 +13,10 @@ struct Embed: ParsableCommand {
         """)
 
     @OptionGroup var options: ModelOptions
-
-    @Flag(name: .long, help: "Print one JSON object (keys ids, tokens, cls_first16, last_hidden_mean, last_hidden_l2norm, pooler_first8).")
-    var json = false
-
-    @Option(name: .long, help: "Maximum tokens including [CLS] and [SEP].")
-    var maxLength = 128
-
-    @Argument(help: "The text.")
-    var text: String
-
-    @Argument(help: "A second text, for a pair ([CLS] text [SEP] pair [SEP]).")
-    var pairText: String?
+    @Flag(name: .long, help: "Print one JSON object (keys ids, tokens, cls_first16, last_hidden_mean, last_hidden_l2norm, pooler_first8).") var json = false
+    @Option(name: .long, help: "Maximum tokens including [CLS] and [SEP].") var maxLength = 128
+    @Argument(help: "The text.") var text: String
+    @Argument(help: "A second text, for a pair ([CLS] text [SEP] pair [SEP]).") var pairText: String?
 
     func validate() throws {
         if maxLength < 4 { throw ValidationError("--max-length must be at least 4, got \(maxLength).") }

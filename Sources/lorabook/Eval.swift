@@ -9,26 +9,13 @@ struct Eval: ParsableCommand {
         discussion: "Prints the task's metric (accuracy, or Pearson r for sts), the majority-class baseline on the same rows, and the loss; --json gives one object.")
 
     @OptionGroup var options: ModelOptions
-
     @OptionGroup var trained: AdapterOptions
-
-    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb or sst2 (a PEFT folder's classifier answers it).")
-    var task = "sst"
-
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
-    var data: String?
-
-    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (default: all).")
-    var devLimit: Int?
-
-    @Option(name: .long, help: "How --dev-limit draws rows: stratified keeps every class in proportion, first takes the file's order.")
-    var sample: Sampling = .stratified
-
-    @Option(name: .long, help: "Maximum tokens per example.")
-    var maxLength = 128
-
-    @Flag(name: .long, help: "One JSON object.")
-    var json = false
+    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb or sst2 (a PEFT folder's classifier answers it).") var task = "sst"
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (default: all).") var devLimit: Int?
+    @Option(name: .long, help: "How --dev-limit draws rows: stratified keeps every class in proportion, first takes the file's order.") var sample: Sampling = .stratified
+    @Option(name: .long, help: "Maximum tokens per example.") var maxLength = 128
+    @Flag(name: .long, help: "One JSON object.") var json = false
 
     func run() throws {
         if let devLimit, devLimit < 1 { throw ModelError.invalidArgument(name: "--dev-limit \(devLimit)", reason: "expected at least 1") }

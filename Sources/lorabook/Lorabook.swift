@@ -60,11 +60,8 @@ struct Lorabook: ParsableCommand {
 
 /// Options shared by the commands that load a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A BERT checkpoint folder (config.json, vocab.txt, model.safetensors). Default: $LORABOOK_MODEL or models/minilm-l6.")
-    var model: String?
-
-    @Option(name: .long, help: "BLAS threads (default: OpenBLAS's choice, one per core).")
-    var threads: Int?
+    @Option(name: .long, help: "A BERT checkpoint folder (config.json, vocab.txt, model.safetensors). Default: $LORABOOK_MODEL or models/minilm-l6.") var model: String?
+    @Option(name: .long, help: "BLAS threads (default: OpenBLAS's choice, one per core).") var threads: Int?
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }

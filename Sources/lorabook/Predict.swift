@@ -14,26 +14,13 @@ struct Predict: ParsableCommand {
         """)
 
     @OptionGroup var options: ModelOptions
-
     @OptionGroup var trained: AdapterOptions
-
-    @Option(name: .long, help: "Which head answers (default: the adapter's first; a PEFT folder's classifier is named after this).")
-    var task: String?
-
-    @Option(name: .long, help: "Read inputs from this file, one per line (a tab separates a pair).")
-    var file: String?
-
-    @Option(name: .long, help: "Maximum tokens per input.")
-    var maxLength = 128
-
-    @Option(name: .long, help: "Inputs per forward pass.")
-    var batch = 64
-
-    @Flag(name: .long, help: "One JSON object per input.")
-    var json = false
-
-    @Argument(help: "Texts to predict (default: --file or standard input).")
-    var texts: [String] = []
+    @Option(name: .long, help: "Which head answers (default: the adapter's first; a PEFT folder's classifier is named after this).") var task: String?
+    @Option(name: .long, help: "Read inputs from this file, one per line (a tab separates a pair).") var file: String?
+    @Option(name: .long, help: "Maximum tokens per input.") var maxLength = 128
+    @Option(name: .long, help: "Inputs per forward pass.") var batch = 64
+    @Flag(name: .long, help: "One JSON object per input.") var json = false
+    @Argument(help: "Texts to predict (default: --file or standard input).") var texts: [String] = []
 
     func run() throws {
         guard (3...65_536).contains(maxLength) else { throw ModelError.invalidArgument(name: "--max-length \(maxLength)", reason: "expected 3…65536") }
@@ -101,11 +88,8 @@ struct Predict: ParsableCommand {
 /// The trained adapter `eval` and `predict` read: a lorabook file or a PEFT folder, refused on other
 /// base weights unless forced.
 struct AdapterOptions: ParsableArguments {
-    @Option(name: .long, help: "The adapter: a file saved by lorabook (train --save, save RUN \"f.safetensors\") or a PEFT adapter folder.")
-    var adapter: String
-
-    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.")
-    var force = false
+    @Option(name: .long, help: "The adapter: a file saved by lorabook (train --save, save RUN \"f.safetensors\") or a PEFT adapter folder.") var adapter: String
+    @Flag(name: .long, help: "Load the adapter even if it was trained on other base weights than the model's.") var force = false
 
     func open(model: BertModel, peftHead: String) throws -> Network {
         try AdapterFile.open(URL(fileURLWithPath: adapter), model: model, peftHead: peftHead, force: force)

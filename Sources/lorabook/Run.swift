@@ -26,43 +26,19 @@ struct Run: ParsableCommand {
         A failed run writes NAME.failed.html and leaves an existing good report untouched.
         """)
 
-    @Argument(help: "The notebook (.md).")
-    var notebook: String
-
-    @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable; typed like its default).")
-    var params: [String] = []
-
-    @Option(name: [.short, .long], help: "The report (default: the notebook's name with .html).")
-    var output: String?
-
-    @Flag(name: .long, help: "Run every cell even after one fails.")
-    var continueOnError = false
-
-    @Option(name: .long, help: "Seconds a cell may run (a cell's timeout= wins).")
-    var timeout: Double?
-
-    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).")
-    var data: String?
-
-    @Flag(name: .long, help: "Neither read nor write the cell cache.")
-    var noCache = false
-
-    @Flag(name: .long, help: "Run every cell again (ignore the cache) and write the cache anew.")
-    var refresh = false
-
-    @Flag(name: [.short, .long], help: "Quiet: no progress on stderr.")
-    var quiet = false
-
-    @Flag(name: [.short, .long], help: "Verbose: also print every cell's outputs on stderr.")
-    var verbose = false
-
-    @Option(name: .long, help: "Also write every table and chart's data of the report as CSV files into this folder.")
-    var export: String?
-
+    @Argument(help: "The notebook (.md).") var notebook: String
+    @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable; typed like its default).") var params: [String] = []
+    @Option(name: [.short, .long], help: "The report (default: the notebook's name with .html).") var output: String?
+    @Flag(name: .long, help: "Run every cell even after one fails.") var continueOnError = false
+    @Option(name: .long, help: "Seconds a cell may run (a cell's timeout= wins).") var timeout: Double?
+    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).") var data: String?
+    @Flag(name: .long, help: "Neither read nor write the cell cache.") var noCache = false
+    @Flag(name: .long, help: "Run every cell again (ignore the cache) and write the cache anew.") var refresh = false
+    @Flag(name: [.short, .long], help: "Quiet: no progress on stderr.") var quiet = false
+    @Flag(name: [.short, .long], help: "Verbose: also print every cell's outputs on stderr.") var verbose = false
+    @Option(name: .long, help: "Also write every table and chart's data of the report as CSV files into this folder.") var export: String?
     @OptionGroup var storeOptions: StoreOptions
-
-    @Option(name: .long, help: "Run the trainings the store lacks in N worker processes first (the cores split between them), then render.")
-    var jobs: Int?
+    @Option(name: .long, help: "Run the trainings the store lacks in N worker processes first (the cores split between them), then render.") var jobs: Int?
 
     func run() throws {
         if let jobs, jobs < 1 { throw fail("error: --jobs \(jobs): expected at least 1", 64) }
@@ -155,8 +131,7 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Parse and validate a notebook (or a .lb script) without running it (exit 0 valid, 2 invalid).")
 
-    @Argument(help: "The notebook (.md).")
-    var notebook: String
+    @Argument(help: "The notebook (.md).") var notebook: String
 
     func run() throws {
         if notebook.hasSuffix(".lb") {
@@ -192,11 +167,8 @@ struct Cache: ParsableCommand {
             abstract: "Remove unused runs and temporary files from a notebook's cache; with --max-mb, also its least recently used entries.",
             discussion: "Every `lorabook run` does the first part by itself, and the second past 4096 MB.")
 
-        @Argument(help: "The notebook (.md) whose .lorabook-cache folder to collect.")
-        var notebook: String
-
-        @Option(name: .long, help: "Drop least recently used entries until the cache is at most this many megabytes.")
-        var maxMb: Int?
+        @Argument(help: "The notebook (.md) whose .lorabook-cache folder to collect.") var notebook: String
+        @Option(name: .long, help: "Drop least recently used entries until the cache is at most this many megabytes.") var maxMb: Int?
 
         func run() throws {
             if let m = maxMb, m < 0 { throw fail("error: --max-mb \(m): expected at least 0", 64) }

@@ -55,13 +55,9 @@ struct Exec: ParsableCommand {
         abstract: "Run a lorabook script (.lb) and print its outputs.",
         discussion: "Exit status: 0 success, 1 runtime error, 2 syntax errors (nothing ran), 3 a claim failed.")
 
-    @Argument(help: "The script file.")
-    var file: String
-
+    @Argument(help: "The script file.") var file: String
     @OptionGroup var storeOptions: StoreOptions
-
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
-    var data: String?
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
 
     func run() throws {
         guard let bytes = FileManager.default.contents(atPath: file) else {

@@ -9,11 +9,8 @@ import Sweeps
 
 /// `--store DIR` / `--no-store`, shared by the commands that train.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The run store (default: $LORABOOK_STORE, else .lorabook-runs beside the notebook, or in the current folder).")
-    var store: String?
-
-    @Flag(name: .long, help: "Use no run store: train every run, keep none.")
-    var noStore = false
+    @Option(name: .long, help: "The run store (default: $LORABOOK_STORE, else .lorabook-runs beside the notebook, or in the current folder).") var store: String?
+    @Flag(name: .long, help: "Use no run store: train every run, keep none.") var noStore = false
 
     func validate() throws {
         if noStore && store != nil { throw ValidationError("--store and --no-store contradict each other.") }
@@ -102,40 +99,18 @@ struct Plan: ParsableCommand {
         again until the plan is empty. See docs/sweeps.md.
         """)
 
-    @Argument(help: "The notebook (.md).")
-    var notebook: String
-
-    @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable).")
-    var params: [String] = []
-
-    @Option(name: [.short, .long], help: "The plan file (default: the notebook's name with .plan.jsonl).")
-    var output: String?
-
-    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).")
-    var data: String?
-
+    @Argument(help: "The notebook (.md).") var notebook: String
+    @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable).") var params: [String] = []
+    @Option(name: [.short, .long], help: "The plan file (default: the notebook's name with .plan.jsonl).") var output: String?
+    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).") var data: String?
     @OptionGroup var storeOptions: StoreOptions
-
-    @Flag(name: .long, help: "Print one shell command per job on stdout (for GNU parallel or xargs).")
-    var commands = false
-
-    @Flag(name: .long, help: "Write an sbatch array script beside the plan and print the sbatch line.")
-    var slurm = false
-
-    @Option(name: .long, help: "Slurm partition.")
-    var partition: String?
-
-    @Option(name: .long, help: "Slurm time limit per task (e.g. 2:00:00).")
-    var time: String?
-
-    @Option(name: .long, help: "CPUs per Slurm task (its training threads).")
-    var cpusPerTask = 1
-
-    @Option(name: .long, help: "At most this many array tasks at once (%K).")
-    var maxParallel: Int?
-
-    @Option(name: .long, help: "Folder for the Slurm tasks' logs (default: logs beside the plan).")
-    var logs: String?
+    @Flag(name: .long, help: "Print one shell command per job on stdout (for GNU parallel or xargs).") var commands = false
+    @Flag(name: .long, help: "Write an sbatch array script beside the plan and print the sbatch line.") var slurm = false
+    @Option(name: .long, help: "Slurm partition.") var partition: String?
+    @Option(name: .long, help: "Slurm time limit per task (e.g. 2:00:00).") var time: String?
+    @Option(name: .long, help: "CPUs per Slurm task (its training threads).") var cpusPerTask = 1
+    @Option(name: .long, help: "At most this many array tasks at once (%K).") var maxParallel: Int?
+    @Option(name: .long, help: "Folder for the Slurm tasks' logs (default: logs beside the plan).") var logs: String?
 
     func run() throws {
         Interrupt.installHeadless()
@@ -171,20 +146,11 @@ struct Job: ParsableCommand {
         abstract: "Run jobs of a plan file into the run store (skipping those already stored).",
         discussion: "Without --index or --shard, every job runs in turn. Exit status: 0 every selected job is stored, 1 one failed (the others still ran), 130/143 interrupted.")
 
-    @Argument(help: "The plan file (from lorabook plan).")
-    var plan: String
-
-    @Option(name: .long, help: "Run job I (0-based; repeatable).")
-    var index: [Int] = []
-
-    @Option(name: .long, help: "Run the jobs i, i+n, i+2n, … of the plan (i/n, 0-based).")
-    var shard: String?
-
-    @Option(name: .long, help: "The run store (default: the one recorded in each job).")
-    var store: String?
-
-    @Option(name: .long, help: "Training threads (default: one per core).")
-    var threads: Int?
+    @Argument(help: "The plan file (from lorabook plan).") var plan: String
+    @Option(name: .long, help: "Run job I (0-based; repeatable).") var index: [Int] = []
+    @Option(name: .long, help: "Run the jobs i, i+n, i+2n, … of the plan (i/n, 0-based).") var shard: String?
+    @Option(name: .long, help: "The run store (default: the one recorded in each job).") var store: String?
+    @Option(name: .long, help: "Training threads (default: one per core).") var threads: Int?
 
     func run() throws {
         if let threads { guard threads >= 1 else { throw fail("error: --threads \(threads): expected at least 1", 64) }; BLAS.setThreads(threads) }
@@ -237,16 +203,14 @@ struct Runs: ParsableCommand {
         subcommands: [List.self, Show.self, GC.self])
 
     struct Location: ParsableArguments {
-        @Option(name: .long, help: "The run store (default: $LORABOOK_STORE, else .lorabook-runs in the current folder).")
-        var store: String?
+        @Option(name: .long, help: "The run store (default: $LORABOOK_STORE, else .lorabook-runs in the current folder).") var store: String?
         var runStore: RunStore { RunStore(directory: RunStore.location(option: store, fallback: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))) }
     }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "One line per stored run, newest first (corrupt entries say why).")
         @OptionGroup var location: Location
-        @Flag(name: .long, help: "One JSON object per line.")
-        var json = false
+        @Flag(name: .long, help: "One JSON object per line.") var json = false
 
         func run() throws {
             let store = location.runStore
@@ -278,8 +242,7 @@ struct Runs: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A stored run's manifest (request, result, data sources, checksums) as JSON.")
         @OptionGroup var location: Location
-        @Argument(help: "The run's key, or its first 4 or more characters.")
-        var key: String
+        @Argument(help: "The run's key, or its first 4 or more characters.") var key: String
 
         func run() throws {
             let store = location.runStore
@@ -305,12 +268,9 @@ struct Runs: ParsableCommand {
             commandName: "gc", abstract: "Remove corrupt entries and writers' leftovers; with --older-than or --max-mb, also old runs.",
             discussion: "Temporary folders younger than an hour are kept: on a shared store another machine may still be writing them.")
         @OptionGroup var location: Location
-        @Option(name: .long, help: "Remove runs stored more than this many days ago.")
-        var olderThan: Double?
-        @Option(name: .long, help: "Remove the oldest runs until the store is at most this many megabytes.")
-        var maxMb: Int?
-        @Flag(name: .long, help: "Say what would be removed; remove nothing.")
-        var dryRun = false
+        @Option(name: .long, help: "Remove runs stored more than this many days ago.") var olderThan: Double?
+        @Option(name: .long, help: "Remove the oldest runs until the store is at most this many megabytes.") var maxMb: Int?
+        @Flag(name: .long, help: "Say what would be removed; remove nothing.") var dryRun = false
 
         func run() throws {
             if let d = olderThan, !(d >= 0) { throw fail("error: --older-than \(d): expected a number of days ≥ 0", 64) }

@@ -10,113 +10,42 @@ struct Train: ParsableCommand {
         discussion: "Progress goes to stderr (a bar on a terminal, a line every 10 s elsewhere); Ctrl-C stops between steps and still evaluates what was learned.")
 
     @OptionGroup var options: ModelOptions
-
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).")
-    var data: String?
-
-    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).")
-    var task = "sst"
-
-    @Option(name: .long, help: "How the model adapts: full fine-tuning, a head alone, or LoRA, DoRA or AdaLoRA adapters.")
-    var mode: AdaptationMode = .lora
-
-    @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.")
-    var adapter: String?
-
-    @Option(name: .long, help: "Adapter rank (AdaLoRA: the initial rank r0; default 8, AdaLoRA 12).")
-    var rank: Int?
-
-    @Option(name: .long, help: "AdaLoRA: the average rank the budget is cut to (default 8).")
-    var targetRank: Int?
-
-    @Option(name: .long, help: "Adapter alpha (default: 2 × rank).")
-    var alpha: Float?
-
-    @Option(name: .long, help: "attention (query, value), qkv, attention-all, all-linear, or a comma-separated list of query, key, value, attention-output, intermediate, output.")
-    var targets = "attention"
-
-    @Option(name: .long, help: "Adapter input dropout (LoRA only).")
-    var adapterDropout: Float = 0
-
-    @Flag(name: .long, help: "rsLoRA scaling alpha/√r.")
-    var rslora = false
-
-    @Flag(name: .long, help: "bf16 mixed precision (bf16 products of the linear layers, fp32 master weights).")
-    var amp = false
-
-    @Option(name: .long, help: "Epochs.")
-    var epochs = 1
-
-    @Option(name: .long, help: "Batch size.")
-    var batch = 32
-
-    @Option(name: .long, help: "Peak learning rate (default: head 1e-3, full 5e-5, lora/dora 5e-4).")
-    var lr: Float?
-
-    @Option(name: .long, help: "Warm-up fraction of all steps.")
-    var warmup: Float = 0.06
-
-    @Option(name: .long, help: "Learning-rate schedule after the warm-up.")
-    var schedule: ScheduleKind = .linear
-
-    @Option(name: .long, help: "AdamW weight decay.")
-    var weightDecay: Float = 0.01
-
-    @Option(name: .long, help: "Clip the global gradient norm (default: no clipping).")
-    var clip: Float?
-
-    @Option(name: .long, help: "Seed for initialisation, shuffling and dropout.")
-    var seed: UInt64 = 0
-
-    @Option(name: .long, help: "Maximum tokens per example.")
-    var maxLength = 128
-
-    @Option(name: .long, help: "Train on N examples, drawn by --sample with the seed.")
-    var limit: Int?
-
-    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (the same rows for every run).")
-    var devLimit: Int?
-
-    @Option(name: .long, help: "How --limit and --dev-limit draw rows: stratified keeps every class in proportion, first takes the file's order.")
-    var sample: Sampling = .stratified
-
-    @Option(name: .long, help: "For sts: a regression head on the pair's [CLS] (cls), or 5 · cosine of the two sentences' mean-pooled embeddings (cosine).")
-    var similarity: TrainRequest.Similarity = .cls
-
-    @Option(name: .long, help: "What the head reads: the raw [CLS] vector (cls), or tanh(W_pooler h_[CLS] + b) as HF's BertForSequenceClassification (pooled; exports to PEFT with its classifier).")
-    var head: HeadInput = .cls
-
-    @Option(name: .long, help: "Score the task during training: epoch, or every N steps (a learning curve, printed at the end).")
-    var evalEvery: String?
-
-    @Option(name: .long, help: "Rows scored at each evaluation (default: all).")
-    var evalLimit: Int?
-
-    @Option(name: .long, help: "Hold out this fraction of the training rows and score it during training instead of dev.")
-    var validation: Float?
-
-    @Option(name: .long, help: "The weights the run keeps: those of the best evaluation, or the last step's (default).")
-    var keep: EvaluationRequest.Keep?
-
-    @Option(name: .long, help: "Stop after this many evaluations without improvement.")
-    var patience: Int?
-
-    @Flag(name: .long, help: "Group examples of similar length into batches.")
-    var bucketing = false
-
-    @Option(name: .long, help: "Save the trained adapters and head: a safetensors file (--format lorabook) or a PEFT adapter folder (--format peft); written atomically.")
-    var save: String?
-
-    @Option(name: .long, help: "How --save writes: one safetensors file (lorabook), or adapter_config.json + adapter_model.safetensors for PeftModel.from_pretrained (peft).")
-    var format: AdapterFormat = .lorabook
-
-    @Option(name: .long, help: "Write a TensorBoard log (train/loss, train/learning_rate, eval/…) to DIR/RUN-NAME/events.out.tfevents.*.")
-    var logDir: String?
-
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).") var task = "sst"
+    @Option(name: .long, help: "How the model adapts: full fine-tuning, a head alone, or LoRA, DoRA or AdaLoRA adapters.") var mode: AdaptationMode = .lora
+    @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.") var adapter: String?
+    @Option(name: .long, help: "Adapter rank (AdaLoRA: the initial rank r0; default 8, AdaLoRA 12).") var rank: Int?
+    @Option(name: .long, help: "AdaLoRA: the average rank the budget is cut to (default 8).") var targetRank: Int?
+    @Option(name: .long, help: "Adapter alpha (default: 2 × rank).") var alpha: Float?
+    @Option(name: .long, help: "attention (query, value), qkv, attention-all, all-linear, or a comma-separated list of query, key, value, attention-output, intermediate, output.") var targets = "attention"
+    @Option(name: .long, help: "Adapter input dropout (LoRA only).") var adapterDropout: Float = 0
+    @Flag(name: .long, help: "rsLoRA scaling alpha/√r.") var rslora = false
+    @Flag(name: .long, help: "bf16 mixed precision (bf16 products of the linear layers, fp32 master weights).") var amp = false
+    @Option(name: .long, help: "Epochs.") var epochs = 1
+    @Option(name: .long, help: "Batch size.") var batch = 32
+    @Option(name: .long, help: "Peak learning rate (default: head 1e-3, full 5e-5, lora/dora 5e-4).") var lr: Float?
+    @Option(name: .long, help: "Warm-up fraction of all steps.") var warmup: Float = 0.06
+    @Option(name: .long, help: "Learning-rate schedule after the warm-up.") var schedule: ScheduleKind = .linear
+    @Option(name: .long, help: "AdamW weight decay.") var weightDecay: Float = 0.01
+    @Option(name: .long, help: "Clip the global gradient norm (default: no clipping).") var clip: Float?
+    @Option(name: .long, help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Maximum tokens per example.") var maxLength = 128
+    @Option(name: .long, help: "Train on N examples, drawn by --sample with the seed.") var limit: Int?
+    @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (the same rows for every run).") var devLimit: Int?
+    @Option(name: .long, help: "How --limit and --dev-limit draw rows: stratified keeps every class in proportion, first takes the file's order.") var sample: Sampling = .stratified
+    @Option(name: .long, help: "For sts: a regression head on the pair's [CLS] (cls), or 5 · cosine of the two sentences' mean-pooled embeddings (cosine).") var similarity: TrainRequest.Similarity = .cls
+    @Option(name: .long, help: "What the head reads: the raw [CLS] vector (cls), or tanh(W_pooler h_[CLS] + b) as HF's BertForSequenceClassification (pooled; exports to PEFT with its classifier).") var head: HeadInput = .cls
+    @Option(name: .long, help: "Score the task during training: epoch, or every N steps (a learning curve, printed at the end).") var evalEvery: String?
+    @Option(name: .long, help: "Rows scored at each evaluation (default: all).") var evalLimit: Int?
+    @Option(name: .long, help: "Hold out this fraction of the training rows and score it during training instead of dev.") var validation: Float?
+    @Option(name: .long, help: "The weights the run keeps: those of the best evaluation, or the last step's (default).") var keep: EvaluationRequest.Keep?
+    @Option(name: .long, help: "Stop after this many evaluations without improvement.") var patience: Int?
+    @Flag(name: .long, help: "Group examples of similar length into batches.") var bucketing = false
+    @Option(name: .long, help: "Save the trained adapters and head: a safetensors file (--format lorabook) or a PEFT adapter folder (--format peft); written atomically.") var save: String?
+    @Option(name: .long, help: "How --save writes: one safetensors file (lorabook), or adapter_config.json + adapter_model.safetensors for PeftModel.from_pretrained (peft).") var format: AdapterFormat = .lorabook
+    @Option(name: .long, help: "Write a TensorBoard log (train/loss, train/learning_rate, eval/…) to DIR/RUN-NAME/events.out.tfevents.*.") var logDir: String?
     @OptionGroup var storeOptions: StoreOptions
-
-    @Flag(name: .long, help: "Print one JSON object with the results.")
-    var json = false
+    @Flag(name: .long, help: "Print one JSON object with the results.") var json = false
 
     /// A finished training: the network, its result and dev score, and where it came from.
     struct Outcome {

@@ -125,9 +125,7 @@ public struct Invocation {
     }
 
     public func number(_ name: String) throws -> Double? {
-        guard let v = value(name) else { return nil }
-        guard case .number(let n) = v else { throw typeError(name, "a number", v) }
-        return n
+        try typed(name, "a number") { if case .number(let n) = $0 { return n }; return nil }
     }
     public func integer(_ name: String) throws -> Int? {
         guard let n = try number(name) else { return nil }
@@ -144,15 +142,17 @@ public struct Invocation {
         }
         return n
     }
-    public func string(_ name: String) throws -> String? {
+    /// A parameter's value through `extract`; a value it does not take is a type error saying `expected`.
+    func typed<T>(_ name: String, _ expected: String, _ extract: (Value) -> T?) throws -> T? {
         guard let v = value(name) else { return nil }
-        guard case .string(let s) = v else { throw typeError(name, "a string", v) }
-        return s
+        guard let t = extract(v) else { throw typeError(name, expected, v) }
+        return t
+    }
+    public func string(_ name: String) throws -> String? {
+        try typed(name, "a string") { if case .string(let s) = $0 { return s }; return nil }
     }
     public func bool(_ name: String) throws -> Bool? {
-        guard let v = value(name) else { return nil }
-        guard case .bool(let b) = v else { throw typeError(name, "true or false", v) }
-        return b
+        try typed(name, "true or false") { if case .bool(let b) = $0 { return b }; return nil }
     }
     public func list(_ name: String) throws -> [Value]? {
         guard let v = value(name) else { return nil }
@@ -166,13 +166,9 @@ public struct Invocation {
         }
     }
     public func table(_ name: String) throws -> Table? {
-        guard let v = value(name) else { return nil }
-        guard case .table(let t) = v else { throw typeError(name, "a table", v) }
-        return t
+        try typed(name, "a table") { if case .table(let t) = $0 { return t }; return nil }
     }
     public func run(_ name: String) throws -> RunHandle? {
-        guard let v = value(name) else { return nil }
-        guard case .run(let r) = v else { throw typeError(name, "a run (the value of 'train' or 'load')", v) }
-        return r
+        try typed(name, "a run (the value of 'train' or 'load')") { if case .run(let r) = $0 { return r }; return nil }
     }
 }

@@ -252,13 +252,25 @@ public struct Parser {
     }
 
     mutating func not() throws -> Expr {
-        if isKeyword(.not) {
-            let at = advance().location
-            try enter(at)
-            defer { depth -= 1 }
-            return Expr(.unary("not", try not()), at)
+        isKeyword(.not) ? try prefixed("not") { try $0.not() } : try compare()
+    }
+
+    /// A prefix operator (the current token) applied to `operand`, one level deeper.
+    mutating func prefixed(_ op: String, _ operand: (inout Parser) throws -> Expr) throws -> Expr {
+        let at = advance().location
+        try enter(at)
+        defer { depth -= 1 }
+        return Expr(.unary(op, try operand(&self)), at)
+    }
+
+    /// A left-associative level: `next (op next)*` for the operators `symbols`.
+    mutating func leftAssociative(_ symbols: [TokenKind.Symbol], _ next: (inout Parser) throws -> Expr) throws -> Expr {
+        var left = try next(&self)
+        while symbols.contains(where: { isSymbol($0) }) {
+            let op = advance()
+            left = try bounded(Expr(.binary(op.text, left, try next(&self)), op.location))
         }
-        return try compare()
+        return left
     }
 
     mutating func compare() throws -> Expr {
@@ -277,31 +289,15 @@ public struct Parser {
     }
 
     mutating func sum() throws -> Expr {
-        var left = try product()
-        while isSymbol(.plus) || isSymbol(.minus) {
-            let op = advance()
-            left = try bounded(Expr(.binary(op.text, left, try product()), op.location))
-        }
-        return left
+        try leftAssociative([.plus, .minus]) { try $0.product() }
     }
 
     mutating func product() throws -> Expr {
-        var left = try unary()
-        while isSymbol(.star) || isSymbol(.slash) || isSymbol(.percent) {
-            let op = advance()
-            left = try bounded(Expr(.binary(op.text, left, try unary()), op.location))
-        }
-        return left
+        try leftAssociative([.star, .slash, .percent]) { try $0.unary() }
     }
 
     mutating func unary() throws -> Expr {
-        if isSymbol(.minus) {
-            let at = advance().location
-            try enter(at)
-            defer { depth -= 1 }
-            return Expr(.unary("-", try unary()), at)
-        }
-        return try postfix()
+        isSymbol(.minus) ? try prefixed("-") { try $0.unary() } : try postfix()
     }
 
     mutating func postfix() throws -> Expr {

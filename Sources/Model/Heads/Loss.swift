@@ -41,9 +41,15 @@ public enum Loss {
 
     /// Binary cross-entropy with logits against targets in [0, 1].
     public static func binaryCrossEntropy(_ logits: [Float], targets: [Float]) -> (Float, [Float]) {
+        withGradient(logits, targets, binaryCrossEntropy)
+    }
+
+    /// A loss over arrays: (loss, gradient), through the pointer form `f`.
+    static func withGradient(_ outputs: [Float], _ targets: [Float],
+                             _ f: (UnsafePointer<Float>, [Float], UnsafeMutablePointer<Float>) -> Float) -> (Float, [Float]) {
         var grad = [Float](repeating: 0, count: targets.count)
-        let loss = logits.withUnsafeBufferPointer { l in
-            grad.withUnsafeMutableBufferPointer { g in binaryCrossEntropy(l.baseAddress!, targets: targets, gradient: g.baseAddress!) }
+        let loss = outputs.withUnsafeBufferPointer { o in
+            grad.withUnsafeMutableBufferPointer { g in f(o.baseAddress!, targets, g.baseAddress!) }
         }
         return (loss, grad)
     }
@@ -62,11 +68,7 @@ public enum Loss {
 
     /// Mean squared error against real targets.
     public static func meanSquaredError(_ outputs: [Float], targets: [Float]) -> (Float, [Float]) {
-        var grad = [Float](repeating: 0, count: targets.count)
-        let loss = outputs.withUnsafeBufferPointer { o in
-            grad.withUnsafeMutableBufferPointer { g in meanSquaredError(o.baseAddress!, targets: targets, gradient: g.baseAddress!) }
-        }
-        return (loss, grad)
+        withGradient(outputs, targets, meanSquaredError)
     }
 
     /// loss = 1 − r, Pearson's r between the batch's outputs and targets (the STS loss of the paper's

@@ -30,21 +30,21 @@ public enum Locations {
 
     /// The model folder to use, and how it was chosen.
     public static func modelFolder(_ explicit: String? = nil) -> (url: URL, source: String) {
-        if let explicit { return (URL(fileURLWithPath: explicit), "--model") }
-        if let env = ProcessInfo.processInfo.environment["LORABOOK_MODEL"], !env.isEmpty {
-            return (URL(fileURLWithPath: env), "$LORABOOK_MODEL")
-        }
-        let root = projectRoot() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        return (root.appendingPathComponent("models/minilm-l6").standardizedFileURL, "default")
+        folder(explicit, flag: "--model", environment: "LORABOOK_MODEL", default: "models/minilm-l6")
     }
 
     /// The data folder to use, and how it was chosen.
     public static func dataFolder(_ explicit: String? = nil) -> (url: URL, source: String) {
-        if let explicit { return (URL(fileURLWithPath: explicit), "--data") }
-        if let env = ProcessInfo.processInfo.environment["LORABOOK_DATA"], !env.isEmpty {
-            return (URL(fileURLWithPath: env), "$LORABOOK_DATA")
+        folder(explicit, flag: "--data", environment: "LORABOOK_DATA", default: "../shared/data")
+    }
+
+    /// The explicit folder, else the environment variable's, else `path` below the project root.
+    static func folder(_ explicit: String?, flag: String, environment: String, default path: String) -> (url: URL, source: String) {
+        if let explicit { return (URL(fileURLWithPath: explicit), flag) }
+        if let env = ProcessInfo.processInfo.environment[environment], !env.isEmpty {
+            return (URL(fileURLWithPath: env), "$" + environment)
         }
         let root = projectRoot() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        return (root.appendingPathComponent("../shared/data").standardizedFileURL, "default")
+        return (root.appendingPathComponent(path).standardizedFileURL, "default")
     }
 }

@@ -92,12 +92,7 @@ public enum BF16 {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        if let profiler = BLAS.profiler {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            lb_bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-            profiler.record(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k, bf16: true),
-                            nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
-        } else {
+        BLAS.profiled(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k, bf16: true)) {
             lb_bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
     }

@@ -117,14 +117,18 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        if let profiler {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-            profiler.record(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k),
-                            nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
-        } else {
+        profiled(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k)) {
             call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }
+    }
+
+    /// Runs a product, timed into the profiler when one is set (the bf16 products too).
+    @inline(__always)
+    static func profiled(_ shape: @autoclosure () -> GemmShape, _ product: () -> Void) {
+        guard let profiler else { return product() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        product()
+        profiler.record(shape(), nanoseconds: DispatchTime.now().uptimeNanoseconds - t0)
     }
 
     /// C (rows, r) = alpha · X Wᵀ for a small r (LoRA/DoRA's rank): X (rows, K) with row stride ldx,
