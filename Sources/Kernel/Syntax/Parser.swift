@@ -255,6 +255,19 @@ public struct Parser {
         isKeyword(.not) ? try prefixed("not") { try $0.not() } : try compare()
     }
 
+    /// Items separated by commas (and newlines) up to, not including, `close`; a trailing comma is allowed.
+    mutating func commaSeparated<T>(until close: TokenKind.Symbol, _ item: (inout Parser) throws -> T) throws -> [T] {
+        var items: [T] = []
+        skipNewlines()
+        while !isSymbol(close) {
+            items.append(try item(&self))
+            skipNewlines()
+            if !match(.comma) { break }
+            skipNewlines()
+        }
+        return items
+    }
+
     /// A prefix operator (the current token) applied to `operand`, one level deeper.
     mutating func prefixed(_ op: String, _ operand: (inout Parser) throws -> Expr) throws -> Expr {
         let at = advance().location
@@ -347,42 +360,23 @@ public struct Parser {
                 try enter(current.location)
                 defer { depth -= 1 }
                 _ = advance()
-                skipNewlines()
-                var args: [Expr] = []
-                while !isSymbol(.rightParen) {
-                    args.append(try expression())
-                    skipNewlines()
-                    if !match(.comma) { break }
-                    skipNewlines()
-                }
+                let args = try commaSeparated(until: .rightParen) { try $0.expression() }
                 _ = try expect(.rightParen, "expected ')' after the arguments of \(name)(…)")
                 return try bounded(Expr(.call(name, args), t.location))
             }
             return Expr(.identifier(name), t.location)
         case .symbol(.leftBracket):
             _ = advance()
-            skipNewlines()
-            var items: [Expr] = []
-            while !isSymbol(.rightBracket) {
-                items.append(try expression())
-                skipNewlines()
-                if !match(.comma) { break }
-                skipNewlines()
-            }
+            let items = try commaSeparated(until: .rightBracket) { try $0.expression() }
             _ = try expect(.rightBracket, "expected ']' to close the list opened at \(t.location)")
             return try bounded(Expr(.list(items), t.location))
         case .symbol(.leftBrace):
             _ = advance()
-            skipNewlines()
-            var fields: [(String, Expr)] = []
-            while !isSymbol(.rightBrace) {
+            let fields = try commaSeparated(until: .rightBrace) { p -> (String, Expr) in
                 let key: String
-                if case .string(let s) = current.kind { key = s; _ = advance() } else { key = try expectName("expected a field name in the record").0 }
-                _ = try expect(.colon, "expected ':' after the field name '\(key)'")
-                fields.append((key, try expression()))
-                skipNewlines()
-                if !match(.comma) { break }
-                skipNewlines()
+                if case .string(let s) = p.current.kind { key = s; _ = p.advance() } else { key = try p.expectName("expected a field name in the record").0 }
+                _ = try p.expect(.colon, "expected ':' after the field name '\(key)'")
+                return (key, try p.expression())
             }
             _ = try expect(.rightBrace, "expected '}' to close the record opened at \(t.location)")
             return try bounded(Expr(.record(fields), t.location))

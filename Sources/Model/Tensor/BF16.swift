@@ -84,16 +84,14 @@ public enum BF16 {
         return f
     }
 
-    /// C[m, n] = alpha · op(A) · op(B) + beta · C (row-major, bf16 operands, fp32 C and accumulation).
+    /// C[m, n] = op(A) · op(B) + beta · C (row-major, bf16 operands, fp32 C and accumulation); the
+    /// amp products never scale, so there is no alpha.
     @inline(__always)
-    public static func gemm(
-        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
-        alpha: Float = 1, a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
+    public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<UInt16>, lda: Int, b: UnsafePointer<UInt16>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         BLAS.profiled(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k, bf16: true)) {
-            lb_bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            lb_bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
     }
 }
