@@ -116,26 +116,24 @@ final class BLASAndKernelTests: XCTestCase {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
     }
 
-    func testGeluMatchesExactErfGelu() {
-        let n = 20001
+    /// The worst error of an elementwise kernel over n evenly spaced points of [low, high].
+    func worstError(_ n: Int, from low: Double, to high: Double, _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                    error: (_ x: Double, _ y: Double) -> Double) -> Double {
         let x = Tensor(zeros: [n]), y = Tensor(zeros: [n])
-        for i in 0..<n { x.data[i] = Float(-10 + 20 * Double(i) / Double(n - 1)) }
-        Kernels.gelu(x.data, into: y.data, count: n)
-        var worst = 0.0
-        for i in 0..<n {
-            let v = Double(x.data[i])
-            worst = max(worst, abs(Double(y.data[i]) - 0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot()))))
+        for i in 0..<n { x.data[i] = Float(low + (high - low) * Double(i) / Double(n - 1)) }
+        kernel(x.data, y.data, n)
+        return (0..<n).map { error(Double(x.data[$0]), Double(y.data[$0])) }.max()!
+    }
+
+    func testGeluMatchesExactErfGelu() {
+        let worst = worstError(20001, from: -10, to: 10, { Kernels.gelu($0, into: $1, count: $2) }) { x, y in
+            abs(y - 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())))
         }
         XCTAssertLessThan(worst, 2e-6, "GELU worst abs error")
     }
 
     func testExpIsAccurate() {
-        let n = 4001
-        let x = Tensor(zeros: [n]), y = Tensor(zeros: [n])
-        for i in 0..<n { x.data[i] = Float(-80 + 160 * Double(i) / Double(n - 1)) }
-        Kernels.exp(x.data, into: y.data, count: n)
-        var worst = 0.0
-        for i in 0..<n { worst = max(worst, abs(Double(y.data[i]) / Foundation.exp(Double(x.data[i])) - 1)) }
+        let worst = worstError(4001, from: -80, to: 80, { Kernels.exp($0, into: $1, count: $2) }) { x, y in abs(y / Foundation.exp(x) - 1) }
         XCTAssertLessThan(worst, 3e-7, "exp worst relative error")
     }
 

@@ -4,10 +4,6 @@ import XCTest
 @testable import Model
 
 final class SafeTensorsTests: XCTestCase {
-    func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String = "t.safetensors") throws -> URL {
-        try Fixtures.rawSafetensors(header, data: data, in: dir, name: name)
-    }
-
     func testWriteThenReadRoundTripsWithMetadata() throws {
         let dir = Fixtures.temporaryDirectory()
         let url = dir.appendingPathComponent("a.safetensors")

@@ -93,3 +93,10 @@ func XCTAssertClose(_ a: [Double], _ b: [Double], tolerance: Double, _ message: 
     for i in 0..<min(a.count, b.count) where abs(a[i] - b[i]) > worst { worst = abs(a[i] - b[i]); at = i }
     XCTAssertLessThanOrEqual(worst, tolerance, "\(message): worst |diff| \(worst) at index \(at) (\(at >= 0 ? a[at] : 0) vs \(at >= 0 ? b[at] : 0))", file: file, line: line)
 }
+
+extension XCTestCase {
+    /// A safetensors file from a raw header string and data bytes (for malformed-file tests).
+    func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String = "t.safetensors") throws -> URL {
+        try Fixtures.rawSafetensors(header, data: data, in: dir, name: name)
+    }
+}

@@ -5,10 +5,6 @@ import Foundation
 @testable import Model
 
 final class UntrustedFileTests: XCTestCase {
-    func rawFile(_ header: String, data: [UInt8], in dir: URL, name: String = "t.safetensors") throws -> URL {
-        try Fixtures.rawSafetensors(header, data: data, in: dir, name: name)
-    }
-
     func testSafetensorsSizesAreCheckedWithoutOverflow() throws {
         let dir = Fixtures.temporaryDirectory()
         let cases: [(String, String)] = [
