@@ -168,14 +168,9 @@ extension BertModel {
             if let db { biasGrad(db, dy, rows: N, cols: outF, ld: ldy) }
             let amp = xHalf != nil
             if amp && (dW != nil || dx != nil) { BF16.convert(dy, ldx: ldy, to: ws.dyHalf, ldy: outF, rows: N, cols: outF) }
+            let linear = Linear(W: W, halfW: WHalf, outputs: outF, inputs: inF)
             // dW += dyᵀ x                                                          (out, in)
-            if let dW {
-                if let xHalf {
-                    BF16.gemm(transA: true, m: outF, n: inF, k: N, a: ws.dyHalf, lda: outF, b: xHalf, ldb: inF, beta: 1, c: dW, ldc: inF)
-                } else {
-                    BLAS.gemm(transA: true, m: outF, n: inF, k: N, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dW, ldc: inF)
-                }
-            }
+            if let dW { linear.weightGradient(dy: dy, ldy: ldy, dyHalf: ws.dyHalf, x: x, ldx: ldx, xHalf: xHalf, into: dW, rows: N) }
             var dyAdapted = dy, ld = ldy
             let adapter = t.flatMap { adapters[$0] }
             if let adapter, adapter.scalesGradient {
@@ -187,13 +182,7 @@ extension BertModel {
                 if amp && dx != nil { BF16.convert(dyAdapted, ldx: ld, to: ws.dyHalf, ldy: outF, rows: N, cols: outF) }
             }
             // dx = dz W                                                              (N, in)
-            if let dx {
-                if let WHalf {
-                    BF16.gemm(m: N, n: inF, k: outF, a: ws.dyHalf, lda: outF, b: WHalf, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF)
-                } else {
-                    BLAS.gemm(m: N, n: inF, k: outF, a: dyAdapted, lda: ld, b: W, ldb: inF, beta: accumulate ? 1 : 0, c: dx, ldc: inF)
-                }
-            }
+            if let dx { linear.inputGradient(dy: dyAdapted, ldy: ld, dyHalf: ws.dyHalf, into: dx, accumulate: accumulate, rows: N) }
             if let adapter {
                 var xa = x, ldxa = ldx
                 if !xKept, let xHalf {
@@ -255,22 +244,15 @@ extension BertModel {
         // qkv = x Wqkvᵀ + b (query, key, value adapters on column slices)        → dX += dQKV Wqkv
         if let db = g?.qkvBias.data { biasGrad(db, ws.dQKV, rows: N, cols: 3 * C, ld: 3 * C) }
         if half != nil, g != nil || needInputGrad { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+        let qkv = Linear(W: w.qkvWeight.data, halfW: half.map { UnsafePointer($0.1.qkv) }, outputs: 3 * C, inputs: C)
         if let dW = g?.qkvWeight.data {
-            if let (h, _) = half {
-                BF16.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dyHalf, lda: 3 * C, b: h.input, ldb: C, beta: 1, c: dW, ldc: C)
-            } else {
-                BLAS.gemm(transA: true, m: 3 * C, n: C, k: N, a: ws.dQKV, lda: 3 * C, b: x, ldb: C, beta: 1, c: dW, ldc: C)
-            }
+            qkv.weightGradient(dy: ws.dQKV, ldy: 3 * C, dyHalf: ws.dyHalf, x: x, ldx: C, xHalf: half.map { UnsafePointer($0.0.input) }, into: dW, rows: N)
         }
         let qkvTargets: [AdapterTarget] = [.query, .key, .value]
         for (i, t) in qkvTargets.enumerated() { adapters[t]?.scaleGradient(dy: ws.dQKV + i * C, ldy: 3 * C, rows: N) }
         if needInputGrad {
-            if let (_, hw) = half {
-                if qkvTargets.contains(where: { adapters[$0]?.scalesGradient == true }) { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
-                BF16.gemm(m: N, n: C, k: 3 * C, a: ws.dyHalf, lda: 3 * C, b: hw.qkv, ldb: C, beta: 1, c: ws.dX, ldc: C)
-            } else {
-                BLAS.gemm(m: N, n: C, k: 3 * C, a: ws.dQKV, lda: 3 * C, b: w.qkvWeight.data, ldb: C, beta: 1, c: ws.dX, ldc: C)
-            }
+            if half != nil, qkvTargets.contains(where: { adapters[$0]?.scalesGradient == true }) { BF16.convert(ws.dQKV, to: ws.dyHalf, count: N * 3 * C) }
+            qkv.inputGradient(dy: ws.dQKV, ldy: 3 * C, dyHalf: ws.dyHalf, into: ws.dX, accumulate: true, rows: N)
         }
         for (i, t) in qkvTargets.enumerated() {
             adapters[t]?.lowRankBackward(dy: ws.dQKV + i * C, ldy: 3 * C, x: x, ldx: C, rows: N, dx: needInputGrad ? ws.dX : nil, lddx: C)

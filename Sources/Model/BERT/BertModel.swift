@@ -222,18 +222,12 @@ public final class BertModel: @unchecked Sendable {
                                  seed: options.seed(layer: l, site: .adapter(t)))
         }
         let half = a.bf16.map { ($0, halfWeights(layer: l, convert: !options.baseWeightsFrozen)) }
-        /// y = x Wᵀ for one linear layer (n outputs, k inputs): in fp32, or under amp with bf16 operands
-        /// (`halfX`, x's bf16 copy, converted here unless `xIsHalf`; `halfW`, the weight's) and fp32
-        /// accumulation; then each target's adapter adds its update to its n / targets.count columns.
+        /// y = x Wᵀ for one linear layer (n outputs, k inputs; fp32 or amp: `Linear`), then each
+        /// target's adapter adds its update to its n / targets.count columns.
         func linearForward(x: UnsafePointer<Float>, halfX: UnsafeMutablePointer<UInt16>?, xIsHalf: Bool = false,
                            W: UnsafePointer<Float>, halfW: UnsafePointer<UInt16>?, y: UnsafeMutablePointer<Float>, n: Int, k: Int,
                            targets: [AdapterTarget]) {
-            if let halfX, let halfW {
-                if !xIsHalf { BF16.convert(x, to: halfX, count: N * k) }
-                BF16.gemm(transB: true, m: N, n: n, k: k, a: halfX, lda: k, b: halfW, ldb: k, c: y, ldc: n)
-            } else {
-                BLAS.gemm(transB: true, m: N, n: n, k: k, a: x, lda: k, b: W, ldb: k, c: y, ldc: n)
-            }
+            Linear(W: W, halfW: halfW, outputs: n, inputs: k).forward(x: x, halfX: halfX, xIsHalf: xIsHalf, y: y, rows: N)
             let width = n / targets.count
             for (i, t) in targets.enumerated() { adapt(t, x: x, ldx: k, y: y + i * width, ldy: n, base: W + i * width * k) }
         }
