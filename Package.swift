@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // lorabook: a literate notebook runner and REPL for LoRA/DoRA experiments on small BERT models.
-// Dependencies flow one way: lorabook → Notebook → Kernel → Sweeps → Model → (CKernels, COpenBLAS).
+// Dependencies flow one way: lorabook → Notebook → Kernel → Sweeps → Model → (CCompute, COpenBLAS).
 import PackageDescription
 
 let package = Package(
@@ -36,16 +36,16 @@ let package = Package(
         // the element-wise hot loops (softmax, LayerNorm, GELU), compiled -O3 even in debug builds so
         // that `swift test` runs the real model at a usable speed.
         .target(
-            name: "CKernels",
+            name: "CCompute",
             dependencies: ["COpenBLAS"],
-            path: "Sources/CKernels",
+            path: "Sources/CCompute",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
-        // lorabook's worker pool (Parallel.chunks over CKernels' pool), inlinable into Model.
-        .target(name: "Workers", dependencies: ["CKernels"]),
+        // lorabook's worker pool (Parallel.chunks over CCompute's pool), inlinable into Model.
+        .target(name: "Workers", dependencies: ["CCompute"]),
         // Optimized even in debug builds: `swift test` then runs the real model at release speed, and
         // the allocation tests check the code as it ships (unoptimized Swift allocates where -O does not).
-        .target(name: "Model", dependencies: ["CKernels", "COpenBLAS", "Workers"],
+        .target(name: "Model", dependencies: ["CCompute", "COpenBLAS", "Workers"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The run store (trainings keyed by what decides them), plans, jobs and their executors' scripts.
         .target(name: "Sweeps", dependencies: ["Model"]),
@@ -61,7 +61,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CCompute", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "Sweeps", "Model"], exclude: ["Scripts"]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Sweeps", "Model"], exclude: ["Snapshots"]),

@@ -1,14 +1,14 @@
 // Splitting element-wise work and GEMMs across the cores (a module of its own, below Model, so that
 // its inlinable code is specialized into every caller even in unoptimized-by-file builds). The worker
 // count follows Parallel.threads (set by Model's BLAS.setThreads), so the process never runs more busy
-// threads than the user asked for. The workers are lorabook's own pool (CKernels/pool.c).
+// threads than the user asked for. The workers are lorabook's own pool (CCompute/pool.c).
 //
 // Starting a parallel region allocates nothing, which keeps a training step free of heap
 // allocation (AllocationTests). That is why the body is a closure that captures nothing and gets
 // what it needs as `args`: a non-escaping closure can only reach another thread through
 // `withoutActuallyEscaping`, which allocates a context on every call, while a closure with no
 // captures has no context at all. A body that does capture still works, at one allocation a call.
-import CKernels
+import CCompute
 
 public enum Parallel {
     /// Workers of the parallel region running now (1 outside); set only by the thread that starts

@@ -12,7 +12,7 @@ struct Lorabook: ParsableCommand {
         commandName: "lorabook",
         abstract: "A notebook runner and REPL for LoRA/DoRA experiments on small BERT models.",
         version: LorabookVersion.current,
-        subcommands: [Run.self, Check.self, Repl.self, Exec.self, Info.self, Embed.self, Train.self, Eval.self, Predict.self, Bench.self, Docs.self, Cache.self, Plan.self, Job.self, Runs.self]
+        subcommands: [RunNotebook.self, Check.self, Repl.self, Exec.self, Info.self, Embed.self, Train.self, Eval.self, Predict.self, Bench.self, Docs.self, Cache.self, Plan.self, Job.self, Runs.self]
     )
 
     static func main() {

@@ -107,7 +107,7 @@ enum LineEditor {
             lineNumber += 1
             let source = buffer
             buffer = ""
-            let result = interp.run(source)
+            let result = interp.execute(source)
             printOutputs(result.outputs, file: "<repl>", source: source, session: session)
             for d in result.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: "<repl>", source: source) + "\n").utf8)) }
         }

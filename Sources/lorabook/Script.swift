@@ -41,7 +41,7 @@ func printOutputs(_ outputs: [Output], file: String, source: String, session: Se
 
 /// Runs a whole script; returns the exit status.
 func runScript(_ source: String, file: String, interpreter: Interpreter) -> Int32 {
-    let result = interpreter.run(source)
+    let result = interpreter.execute(source)
     printOutputs(result.outputs, file: file, source: source, session: interpreter.session)
     if !result.diagnostics.isEmpty {
         for d in result.diagnostics { FileHandle.standardError.write(Data((d.rendered(file: file, source: source) + "\n").utf8)) }

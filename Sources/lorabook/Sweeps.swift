@@ -58,7 +58,7 @@ struct PreparedNotebook {
 
     /// Plans the notebook once: the jobs the store lacks.
     func plan(data: String?, store: URL, log: @escaping (String) -> Void) throws -> Planner {
-        var options = RunOptions()
+        var options = ExecutionOptions()
         options.parameters = parameters
         options.store = store
         options.interrupted = { Interrupt.name }

@@ -6,8 +6,8 @@ import Model
 
 enum K {
     /// Runs `source` in a fresh session; returns every output as text lines and the diagnostics.
-    static func run(_ source: String, session: Session = Session()) -> (lines: [String], diagnostics: [Diagnostic], result: RunResult) {
-        let result = Interpreter(session: session).run(source)
+    static func run(_ source: String, session: Session = Session()) -> (lines: [String], diagnostics: [Diagnostic], result: ExecutionResult) {
+        let result = Interpreter(session: session).execute(source)
         let text = result.outputs.map { OutputText.render($0, file: "<test>", source: source) }.joined(separator: "\n")
         return (text.components(separatedBy: "\n"), result.diagnostics, result)
     }

@@ -5,7 +5,7 @@
 // only between hook and unhook).
 import XCTest
 import MallocInterposerSwift
-import CKernels
+import CCompute
 @testable import Model
 
 final class AllocationTests: XCTestCase {

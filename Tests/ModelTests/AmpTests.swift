@@ -2,7 +2,7 @@
 // reference, and amp forward/backward on the real model against fp32 within bf16's precision.
 import XCTest
 import Foundation
-import CKernels
+import CCompute
 @testable import Model
 
 final class AmpTests: XCTestCase {

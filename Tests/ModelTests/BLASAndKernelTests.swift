@@ -3,7 +3,7 @@
 import XCTest
 import Foundation
 @testable import Model
-import CKernels
+import CCompute
 
 final class BLASAndKernelTests: XCTestCase {
     func random(_ n: Int, _ rng: inout SplitMix64, scale: Double = 1) -> Tensor {
@@ -126,14 +126,14 @@ final class BLASAndKernelTests: XCTestCase {
     }
 
     func testGeluMatchesExactErfGelu() {
-        let worst = worstError(20001, from: -10, to: 10, { Kernels.gelu($0, into: $1, count: $2) }) { x, y in
+        let worst = worstError(20001, from: -10, to: 10, { Compute.gelu($0, into: $1, count: $2) }) { x, y in
             abs(y - 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())))
         }
         XCTAssertLessThan(worst, 2e-6, "GELU worst abs error")
     }
 
     func testExpIsAccurate() {
-        let worst = worstError(4001, from: -80, to: 80, { Kernels.exp($0, into: $1, count: $2) }) { x, y in abs(y / Foundation.exp(x) - 1) }
+        let worst = worstError(4001, from: -80, to: 80, { Compute.exp($0, into: $1, count: $2) }) { x, y in abs(y / Foundation.exp(x) - 1) }
         XCTAssertLessThan(worst, 3e-7, "exp worst relative error")
     }
 
@@ -142,7 +142,7 @@ final class BLASAndKernelTests: XCTestCase {
         let x = Tensor(zeros: [rows * ld])
         for i in 0..<x.count { x.data[i] = Float(i % 5) - 2 }
         let original = x.toArray()
-        Kernels.softmaxRows(x.data, rows: rows, cols: cols, ld: ld, valid: 4)
+        Compute.softmaxRows(x.data, rows: rows, cols: cols, ld: ld, valid: 4)
         for r in 0..<rows {
             let row = (0..<4).map { Double(original[r * ld + $0]) }
             let mx = row.max()!, z = row.map { Foundation.exp($0 - mx) }.reduce(0, +)
@@ -159,7 +159,7 @@ final class BLASAndKernelTests: XCTestCase {
         let gamma = random(C, &rng), beta = random(C, &rng)
         let y = Tensor(zeros: [rows * C]), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
         let x0 = x.toArray()
-        Kernels.layerNorm(x: x.data, residual: res.data, bias: bias.data, gamma: gamma.data, beta: beta.data, into: y.data,
+        Compute.layerNorm(x: x.data, residual: res.data, bias: bias.data, gamma: gamma.data, beta: beta.data, into: y.data,
                           mean: mean.data, rstd: rstd.data, rows: rows, width: C, eps: 1e-12)
         for r in 0..<rows {
             let s = (0..<C).map { Double(x0[r * C + $0]) + Double(res.data[r * C + $0]) + Double(bias.data[$0]) }

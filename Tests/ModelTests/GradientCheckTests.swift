@@ -3,7 +3,7 @@
 // backward kernels alone.
 import XCTest
 @testable import Model
-import CKernels
+import CCompute
 
 final class GradientCheckTests: XCTestCase {
     static let tiny = Fixtures.tinyModel(seed: 5)

@@ -1,4 +1,4 @@
-// lorabook's worker pool (CKernels/pool.c through Workers.Parallel): every index of every region runs
+// lorabook's worker pool (CCompute/pool.c through Workers.Parallel): every index of every region runs
 // exactly once, whatever mix of region sizes follows another, with more threads than cores, and a
 // region started from inside a region runs inline.
 import XCTest

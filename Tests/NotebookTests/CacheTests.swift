@@ -8,8 +8,8 @@ import Model
 @testable import Kernel
 
 final class CacheTests: XCTestCase {
-    func run(_ url: URL, _ configure: (inout RunOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
-        var options = RunOptions()
+    func run(_ url: URL, _ configure: (inout ExecutionOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
+        var options = ExecutionOptions()
         configure(&options)
         return try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url), options: options)
     }

@@ -28,7 +28,7 @@ final class FakeKernel: NotebookKernel {
         }
     }
 
-    func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> RunResult {
+    func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> ExecutionResult {
         executed.append(source)
         var outputs: [Output] = []
         for (i, line) in source.split(separator: "\n").enumerated() {
@@ -36,13 +36,13 @@ final class FakeKernel: NotebookKernel {
             if words.count == 3, words[1] == "=", let n = Double(words[2]) { variables[words[0]] = n }
             else if words.count == 2, words[0] == "print" {
                 guard let n = variables[words[1]] else {
-                    return RunResult(outputs: outputs, diagnostics: [Diagnostic("unknown \(words[1])", at: SourceLocation(line: firstLine + i, column: 7))])
+                    return ExecutionResult(outputs: outputs, diagnostics: [Diagnostic("unknown \(words[1])", at: SourceLocation(line: firstLine + i, column: 7))])
                 }
                 outputs.append(.text("\(words[1]) = \(Value.format(n))"))
             } else if words.count == 2, words[0] == "del" { variables[words[1]] = nil }
-            else if words == ["fail"] { return RunResult(outputs: outputs, diagnostics: [Diagnostic("failed", at: SourceLocation(line: firstLine + i, column: 1))]) }
+            else if words == ["fail"] { return ExecutionResult(outputs: outputs, diagnostics: [Diagnostic("failed", at: SourceLocation(line: firstLine + i, column: 1))]) }
         }
-        return RunResult(outputs: outputs, diagnostics: [])
+        return ExecutionResult(outputs: outputs, diagnostics: [])
     }
 
     func saveChanges(runs: URL) throws -> StateChange {
@@ -76,8 +76,8 @@ final class FakeKernelTests: XCTestCase {
         return url
     }
 
-    func run(_ url: URL, kernel: FakeKernel = FakeKernel(), _ configure: (inout RunOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
-        var options = RunOptions()
+    func run(_ url: URL, kernel: FakeKernel = FakeKernel(), _ configure: (inout ExecutionOptions) -> Void = { _ in }) throws -> ExecutedNotebook {
+        var options = ExecutionOptions()
         configure(&options)
         return try NotebookRunner(kernel: kernel).run(try NotebookParser.load(url), options: options)
     }

@@ -210,7 +210,7 @@ final class NotebookTests: XCTestCase {
 
     func testContinueOnErrorAndTimeouts() throws {
         let url = try Self.tinyNotebook(extraCell: "\n```lorabook id=broken\nprint nosuchvar\n```\n\n```lorabook id=slow timeout=0.001\nlora rank=2\nlet r = train toy epochs=50 batch=4\n```\n\n```lorabook id=after\nprint \"ran\"\n```\n")
-        var options = RunOptions()
+        var options = ExecutionOptions()
         options.continueOnError = true
         options.cache = false
         let executed = try NotebookRunner(kernel: Interpreter()).run(try NotebookParser.load(url), options: options)

@@ -1,8 +1,8 @@
 // The narrow interface to the language: source in, outputs out. The REPL, `lorabook exec` and the
-// notebook runner all go through `run`. A statement that fails changes nothing in the session.
+// notebook runner all go through `execute`. A statement that fails changes nothing in the session.
 import Foundation
 
-public struct RunResult: Sendable {
+public struct ExecutionResult: Sendable {
     public var outputs: [Output]
     /// Syntax errors (nothing ran) or the runtime error that stopped the run.
     public var diagnostics: [Diagnostic]
@@ -25,9 +25,9 @@ public final class Interpreter: @unchecked Sendable {
     /// Parses `source` whole (every syntax error is reported, nothing runs if there is one), then runs
     /// its statements in order, stopping at the first runtime error. Locations are shifted so that the
     /// source's first line is `firstLine` (a notebook cell's line in its file).
-    public func run(_ source: String, firstLine: Int = 1) -> RunResult {
+    public func execute(_ source: String, firstLine: Int = 1) -> ExecutionResult {
         let (statements, problems) = analyze(source, firstLine: firstLine)
-        if !problems.isEmpty { return RunResult(outputs: session.takeOutputs(), diagnostics: problems, isStatic: true) }
+        if !problems.isEmpty { return ExecutionResult(outputs: session.takeOutputs(), diagnostics: problems, isStatic: true) }
         let evaluator = Evaluator(session: session)
         session.firstLine = firstLine
         for s in statements {
@@ -36,14 +36,14 @@ public final class Interpreter: @unchecked Sendable {
                 try evaluator.run([s])
             } catch let d as Diagnostic {
                 session.state = saved
-                return RunResult(outputs: session.takeOutputs(), diagnostics: [shift(d, firstLine)])
+                return ExecutionResult(outputs: session.takeOutputs(), diagnostics: [shift(d, firstLine)])
             } catch {
                 session.state = saved
-                return RunResult(outputs: session.takeOutputs(), diagnostics: [Diagnostic("\(error)", at: shift(s.location, firstLine))])
+                return ExecutionResult(outputs: session.takeOutputs(), diagnostics: [Diagnostic("\(error)", at: shift(s.location, firstLine))])
             }
             if session.quitRequested { break }
         }
-        return RunResult(outputs: session.takeOutputs(), diagnostics: [])
+        return ExecutionResult(outputs: session.takeOutputs(), diagnostics: [])
     }
 
     /// Loads a model (nil: the default one) as `model PATH` would, with the path as a value, never

@@ -29,13 +29,13 @@ extension Interpreter: NotebookKernel {
         for (name, value) in session.variables { savedVariables[name] = try? RunArchive.encoder().encode(value) }
     }
 
-    public func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> RunResult {
+    public func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> ExecutionResult {
         let stopWas = session.shouldStop, abortWas = session.abortRequested
         session.shouldStop = { stopWas() || stop() }
         session.abortRequested = { abortWas() || abort() }
         defer { session.shouldStop = stopWas; session.abortRequested = abortWas }
         session.writtenFiles = []
-        return run(source, firstLine: firstLine)
+        return execute(source, firstLine: firstLine)
     }
 
     func archive(_ folder: URL) -> RunArchive {

@@ -57,7 +57,7 @@ public protocol NotebookKernel: AnyObject {
     func check(_ source: String, firstLine: Int) -> [Diagnostic]
     /// Runs a source. `stop` ends a training early and keeps what it learned (a timeout); `abort`
     /// fails the running statement (an interrupted headless run).
-    func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> RunResult
+    func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> ExecutionResult
     /// What the persistent state changed since the last `configure`, `saveChanges` or `restore`;
     /// the runs it refers to are saved in `runs` (once each).
     func saveChanges(runs: URL) throws -> StateChange

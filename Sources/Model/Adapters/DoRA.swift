@@ -5,7 +5,7 @@
 // DoRA paper §4.3). Backward: dm += Σ_rows dy ⊙ z / n (z = W0 x + s B A x, cached); dz = g ⊙ dy,
 // then LoRA's backward with dz. Adapter dropout is not supported (AdaptationConfig.validate).
 import Foundation
-import CKernels
+import CCompute
 
 final class DoRAAdapter: LowRankAdapter, @unchecked Sendable {
     private var m: Tensor { extra!.tensor }            // (out) magnitude

@@ -13,7 +13,7 @@
 //         dA += duᵀ x̃;  dx += dropout'(du A)
 // The base path dx += dz W0 is the caller's (one GEMM for the whole linear layer).
 import Foundation
-import CKernels
+import CCompute
 
 public class LowRankAdapter: @unchecked Sendable {
     public let layer: Int

@@ -4,7 +4,7 @@
 //   forward   S = scale Q_h K_hᵀ; P = softmax(S); Pd = dropout(P); ctx_h = Pd V_h     (per b, h)
 //   backward  dPd = dctx_h V_hᵀ; dV_h = Pdᵀ dctx_h; dP = dropout′(dPd);
 //             dS = scale P ⊙ (dP − rowsum(dP ⊙ P)); dQ_h = dS K_h; dK_h = dSᵀ Q_h
-import CKernels
+import CCompute
 
 struct Attention {
     /// (N, 3C) packed q | k | v rows.
@@ -26,7 +26,7 @@ struct Attention {
                 let off = probsOffsets[b] + h * L * L
                 let S = probs + off
                 BLAS.gemm(transB: true, m: L, n: L, k: D, alpha: scale, a: q + h * D, lda: 3 * C, b: q + C + h * D, ldb: 3 * C, c: S, ldc: L)
-                Kernels.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
+                Compute.softmaxRows(S, rows: L, cols: L, ld: L, valid: L)
                 var Pd = S
                 if dropout > 0 {
                     Pd = probsDropped + off

@@ -7,7 +7,7 @@
 // of a layer only when something below it trains. Frozen weights have no gradient buffers.
 import Workers
 import Foundation
-import CKernels
+import CCompute
 
 /// Where backward writes.
 public struct GradientSinks {

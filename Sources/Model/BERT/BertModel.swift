@@ -12,7 +12,7 @@
 // A sequence's values are therefore the same alone or in any batch.
 import Workers
 import Foundation
-import CKernels
+import CCompute
 
 public struct BertOutput {
     public let batch: TokenBatch
@@ -162,8 +162,8 @@ public final class BertModel: @unchecked Sendable {
         if options.pooler {
             BLAS.gemm(transB: true, m: B, n: C, k: C, a: acts.poolerIn, lda: C, b: parameters.poolerWeight.data, ldb: C,
                       c: acts.pooled, ldc: C)
-            Kernels.addBias(acts.pooled, bias: parameters.poolerBias.data, rows: B, cols: C)
-            Kernels.tanh(acts.pooled, into: acts.pooled, count: B * C)
+            Compute.addBias(acts.pooled, bias: parameters.poolerBias.data, rows: B, cols: C)
+            Compute.tanh(acts.pooled, into: acts.pooled, count: B * C)
         }
         return BertOutput(batch: batch, hiddenSize: C, lastHidden: x, pooled: acts.pooled)
     }
@@ -205,7 +205,7 @@ public final class BertModel: @unchecked Sendable {
             let o = acts.embSum + n * C
             for c in 0..<C { o[c] = w[c] + p[c] + ty[c] }
         }
-        Kernels.layerNorm(x: acts.embSum, residual: nil, bias: nil, gamma: parameters.embLnGamma.data,
+        Compute.layerNorm(x: acts.embSum, residual: nil, bias: nil, gamma: parameters.embLnGamma.data,
                           beta: parameters.embLnBeta.data, into: acts.embOut, mean: acts.embMean, rstd: acts.embRstd,
                           rows: N, width: C, eps: config.layerNormEps)
     }
@@ -233,7 +233,7 @@ public final class BertModel: @unchecked Sendable {
         }
         // qkv = x Wqkvᵀ (+ adapters) + b                                     (N, 3C)
         linearForward(x: x, halfX: half?.0.input, W: w.qkvWeight.data, halfW: half?.1.qkv, y: a.qkv, n: 3 * C, k: C, targets: [.query, .key, .value])
-        Kernels.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
+        Compute.addBias(a.qkv, bias: w.qkvBias.data, rows: N, cols: 3 * C)
         if let h = a.bf16 { BF16.convert(a.qkv, to: h.qkv, count: N * 3 * C) }
         // attention per sequence and head, over the sequence's L tokens
         batch.lengths.withUnsafeBufferPointer { lengths in batch.offsets.withUnsafeBufferPointer { rows in
@@ -257,7 +257,7 @@ public final class BertModel: @unchecked Sendable {
                 lb_bias_gelu_bf16(a.0 + r.lowerBound * a.4, a.1 + r.lowerBound * a.4, a.2 + r.lowerBound * a.4, a.3, r.count, a.4)
             }
         } else {
-            Kernels.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
+            Compute.biasGelu(a.ffnPre, a.ffnAct, bias: w.ffnUpBias.data, rows: N, cols: I)
         }
         linearForward(x: a.ffnAct, halfX: half?.0.ffnAct, xIsHalf: true, W: w.ffnDownWeight.data, halfW: half?.1.ffnDown, y: a.ffnSum, n: C, k: I, targets: [.output])
         residualLayerNorm(a.ffnSum, bias: w.ffnDownBias.data, residual: a.ln1Out, gamma: w.ln2Gamma.data, beta: w.ln2Beta.data,
@@ -276,9 +276,9 @@ public final class BertModel: @unchecked Sendable {
             Parallel.chunks(N, minChunk: 64, (s, bias, C, dropout, seed)) { a, r in
                 lb_bias_dropout(a.0 + r.lowerBound * a.2, a.1, r.count, a.2, r.lowerBound, a.3, a.4)
             }
-            Kernels.layerNorm(x: s, residual: residual, bias: nil, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
+            Compute.layerNorm(x: s, residual: residual, bias: nil, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
         } else {
-            Kernels.layerNorm(x: s, residual: residual, bias: bias, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
+            Compute.layerNorm(x: s, residual: residual, bias: bias, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
         }
     }
 }

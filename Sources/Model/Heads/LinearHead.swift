@@ -55,7 +55,7 @@ public final class LinearHead: @unchecked Sendable {
     /// logits (B, K) = h Wᵀ + b, written into `out` (training steps reuse one buffer).
     public func forward(_ h: UnsafePointer<Float>, rows B: Int, into out: UnsafeMutablePointer<Float>) {
         BLAS.gemm(transB: true, m: B, n: outputs, k: inFeatures, a: h, lda: inFeatures, b: weight.data, ldb: inFeatures, c: out, ldc: outputs)
-        Kernels.addBias(out, bias: bias.data, rows: B, cols: outputs)
+        Compute.addBias(out, bias: bias.data, rows: B, cols: outputs)
     }
 
     /// Accumulates dW += dlogitsᵀ h, db += Σ dlogits; writes dh = dlogits W (B, C).

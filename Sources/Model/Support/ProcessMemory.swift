@@ -1,7 +1,7 @@
 // The process's resident memory (Linux /proc): current and peak, and resetting the peak so that one
 // training run's peak can be measured on its own.
 import Foundation
-import CKernels
+import CCompute
 
 public enum ProcessMemory {
     static func status(_ key: String) -> Int? {

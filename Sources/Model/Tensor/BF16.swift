@@ -1,8 +1,8 @@
 // bf16 for mixed precision (`amp`): storage, conversions and the bf16 × bf16 → fp32 product.
-// The C side (CKernels/bf16.c) picks the backend: oneDNN (AMX or AVX512-BF16) where it pays, else
+// The C side (CCompute/bf16.c) picks the backend: oneDNN (AMX or AVX512-BF16) where it pays, else
 // the reference path (operands widened to fp32, OpenBLAS sgemm): same numerics, no speed-up.
 import Workers
-import CKernels
+import CCompute
 import Foundation
 
 /// 64-byte aligned bf16 storage (raw UInt16 bit patterns), zero-initialised.

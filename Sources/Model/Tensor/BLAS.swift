@@ -1,10 +1,10 @@
 // lorabook's door to OpenBLAS: row-major GEMM, the core type and thread count the library runs
 // with, and an optional per-shape profiler used by `lorabook bench`. (The other callers of OpenBLAS:
-// CKernels' bf16.c, whose fallback without oneDNN multiplies widened operands with cblas_sgemm, and
+// CCompute' bf16.c, whose fallback without oneDNN multiplies widened operands with cblas_sgemm, and
 // Spectrum/Truncation, which call LAPACK's dgesvd.)
 import Workers
 import COpenBLAS
-import CKernels
+import CCompute
 import Foundation
 
 public enum BLAS {
@@ -132,7 +132,7 @@ public enum BLAS {
     }
 
     /// C (rows, r) = alpha · X Wᵀ for a small r (LoRA/DoRA's rank): X (rows, K) with row stride ldx,
-    /// W (r, K) contiguous. lorabook's own kernel (CKernels/lowrank.c), rows split across the workers;
+    /// W (r, K) contiguous. lorabook's own kernel (CCompute/lowrank.c), rows split across the workers;
     /// the profiler counts it as the GEMM it replaces.
     @inline(__always)
     public static func rankProduct(_ C: UnsafeMutablePointer<Float>, ldc: Int, x X: UnsafePointer<Float>, ldx: Int,
@@ -147,7 +147,7 @@ public enum BLAS {
 
     /// C (r, K) += alpha · Pᵀ X, a reduction over `rows` tokens for a small r: P (rows, r) with row
     /// stride ldp, X (rows, K) with row stride ldx; C with row stride ldc, or C (K, r) when
-    /// `transposedC`. lorabook's own kernel (CKernels/lowrank.c), the columns split across the
+    /// `transposedC`. lorabook's own kernel (CCompute/lowrank.c), the columns split across the
     /// workers; the profiler counts it as the GEMM it replaces.
     @inline(__always)
     public static func rankAccumulate(_ C: UnsafeMutablePointer<Float>, ldc: Int, transposedC: Bool = false,

@@ -6,7 +6,7 @@
 // Only trainable tensors have moments: frozen weights cost no optimizer memory.
 import Workers
 import Foundation
-import CKernels
+import CCompute
 
 /// A tensor the optimizer updates, with its gradient.
 public struct TrainableTensor {

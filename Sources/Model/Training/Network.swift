@@ -138,8 +138,8 @@ public final class Network: @unchecked Sendable {
             a.forward(x: h, ldx: C, y: p, ldy: C, rows: B, base: W, training: opts.training,
                       seed: opts.seed(layer: model.config.numLayers, site: .adapter(.pooler)))
         }
-        Kernels.addBias(p, bias: model.parameters.poolerBias.data, rows: B, cols: C)
-        Kernels.tanh(p, into: p, count: B * C)
+        Compute.addBias(p, bias: model.parameters.poolerBias.data, rows: B, cols: C)
+        Compute.tanh(p, into: p, count: B * C)
         return p
     }
 

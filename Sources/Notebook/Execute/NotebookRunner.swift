@@ -38,7 +38,7 @@ public struct ExecutedNotebook: Sendable {
     }
 }
 
-public struct RunOptions: Sendable {
+public struct ExecutionOptions: Sendable {
     /// `-p key=value` overrides, as written.
     public var parameters: [(String, String)] = []
     public var continueOnError = false
@@ -110,7 +110,7 @@ public final class NotebookRunner {
 
     /// Runs the notebook's cells in order, in the notebook's folder (relative paths in cells resolve
     /// there), reusing the cache where it can.
-    public func run(_ document: NotebookDocument, options: RunOptions = RunOptions()) throws -> ExecutedNotebook {
+    public func run(_ document: NotebookDocument, options: ExecutionOptions = ExecutionOptions()) throws -> ExecutedNotebook {
         let fm = FileManager.default
         let previous = fm.currentDirectoryPath
         let notebook = URL(fileURLWithPath: document.path).standardizedFileURL   // absolute, before the folder changes
@@ -132,7 +132,7 @@ public final class NotebookRunner {
     /// Plans the notebook: runs it with the store but without the cell cache, and instead of
     /// training, each training the store does not hold becomes a job (see `Planner`). The executed
     /// notebook says whether a cell failed (a plan of a notebook with an error is no plan).
-    public func plan(_ document: NotebookDocument, options: RunOptions) throws -> (planner: Planner, executed: ExecutedNotebook) {
+    public func plan(_ document: NotebookDocument, options: ExecutionOptions) throws -> (planner: Planner, executed: ExecutedNotebook) {
         guard options.store != nil else { throw NotebookError.planning("planning needs a run store") }
         let planner = Planner()
         self.planner = planner
@@ -158,7 +158,7 @@ public final class NotebookRunner {
         func where_(_ i: Int) -> String { "cell \(i + 1)/\(cells.count) (\(cells[i].cell.anchor))" }
     }
 
-    func runCells(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> ExecutedNotebook {
+    func runCells(_ document: NotebookDocument, notebook: URL, options: ExecutionOptions) throws -> ExecutedNotebook {
         let started = Date()
         let parameters = try configure(document, notebook: notebook, options: options)
         let startSeed = kernel.facts.seed
@@ -200,7 +200,7 @@ public final class NotebookRunner {
     }
 
     /// Sets the kernel up from the front matter and the overrides; the parameters as values.
-    func configure(_ document: NotebookDocument, notebook: URL, options: RunOptions) throws -> [(String, Value)] {
+    func configure(_ document: NotebookDocument, notebook: URL, options: ExecutionOptions) throws -> [(String, Value)] {
         let front = document.frontMatter
         let parameters = try Self.parameters(front, overrides: options.parameters)
         let base = notebook.deletingLastPathComponent()
@@ -215,7 +215,7 @@ public final class NotebookRunner {
 
     /// Takes cell `i` from the cache if it can (true); otherwise brings the kernel's state up to
     /// date for the cell to run (false).
-    func fromCache(_ i: Int, _ pass: inout Pass, options: RunOptions) throws -> Bool {
+    func fromCache(_ i: Int, _ pass: inout Pass, options: ExecutionOptions) throws -> Bool {
         guard let cache = pass.cache else { return false }
         let cell = pass.cells[i].cell
         pass.key = cache.key(previous: pass.key, cell: cell)
@@ -247,7 +247,7 @@ public final class NotebookRunner {
     }
 
     /// Runs one cell: its outputs, diagnostics, status, time and memory.
-    func execute(_ cell: Cell, at i: Int, of count: Int, options: RunOptions, interruption: inout String?) -> ExecutedCell {
+    func execute(_ cell: Cell, at i: Int, of count: Int, options: ExecutionOptions, interruption: inout String?) -> ExecutedCell {
         log("cell \(i + 1)/\(count) (\(cell.anchor), line \(cell.line)) …")
         ProcessMemory.resetPeak()
         let t0 = Date(), m0 = ProcessMemory.resident

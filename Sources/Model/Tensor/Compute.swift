@@ -1,8 +1,8 @@
-// Swift entry points to the element-wise C kernels (Sources/CKernels), on tensors.
+// Swift entry points to the element-wise C kernels (Sources/CCompute), on tensors.
 import Workers
-import CKernels
+import CCompute
 
-public enum Kernels {
+public enum Compute {
     /// Exact-erf GELU: y = ½ x (1 + erf(x/√2)).
     public static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         lb_gelu(y, x, count)

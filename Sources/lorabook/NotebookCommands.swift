@@ -1,4 +1,4 @@
-// `lorabook run NOTEBOOK.md` and `lorabook check NOTEBOOK.md`.
+// The notebook commands: `lorabook run NOTEBOOK.md`, `lorabook check NOTEBOOK.md` and `lorabook cache`.
 //
 // Exit codes (docs/notebook.md): 0 success; 1 a cell failed; 2 the notebook is invalid (front
 // matter, fences, syntax, unknown commands or parameters, an unknown -p parameter); 3 every cell ran
@@ -18,8 +18,9 @@ func fail(_ message: String, _ code: Int32) -> ExitCode {
     return ExitCode(code)
 }
 
-struct Run: ParsableCommand {
+struct RunNotebook: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a Markdown notebook and write a self-contained HTML report.",
         discussion: """
         Exit status: 0 success, 1 a cell failed, 2 the notebook is invalid, 3 a claim failed, 4 the report could not be written, 5 no claim failed but one was inconclusive (its interval straddles its bound). \
@@ -54,7 +55,7 @@ struct Run: ParsableCommand {
             try LocalExecutor.fill(prepared, data: data, store: store, workers: jobs, quiet: quiet, log: { if !quiet { progress.line($0) } })
         }
         let interpreter = prepared.interpreter(data: data)
-        var options = RunOptions()
+        var options = ExecutionOptions()
         options.parameters = pairs; options.continueOnError = continueOnError; options.timeout = timeout
         options.cache = !noCache; options.refresh = refresh; options.store = store
         options.interrupted = { Interrupt.name }
