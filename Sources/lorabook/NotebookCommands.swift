@@ -83,7 +83,7 @@ struct RunNotebook: ParsableCommand {
         let failedTarget = target.deletingPathExtension().appendingPathExtension("failed.html")
         if case .failed = executed.status { target = failedTarget }
         let html: String
-        do { html = try HTMLRenderer.render(executed) } catch let e as HTMLRenderer.ChartFailure {
+        do { html = try HTMLRenderer.render(executed) } catch let e as NotebookError {
             throw fail(e.description, NotebookExit.cellFailed)
         }
         do { try AtomicFile.write(Data(html.utf8), to: target) } catch {
@@ -139,7 +139,7 @@ struct Check: ParsableCommand {
             // a script of the language: checked as a script (not as a notebook with no cells)
             guard let data = FileManager.default.contents(atPath: notebook) else { throw fail("\(notebook): error: no such file", NotebookExit.invalid) }
             let source: String
-            do { source = try NotebookParser.text(data, path: notebook) } catch let e as NotebookParser.Failure { throw fail(e.description, NotebookExit.invalid) }
+            do { source = try NotebookParser.text(data, path: notebook) } catch let e as NotebookError { throw fail(e.description, NotebookExit.invalid) }
             let problems = Interpreter().check(source)
             for p in problems { FileHandle.standardError.write(Data((p.rendered(file: notebook, source: source) + "\n").utf8)) }
             if problems.contains(where: { $0.severity == .error }) { throw ExitCode(NotebookExit.invalid) }
@@ -147,7 +147,7 @@ struct Check: ParsableCommand {
             return
         }
         let document: NotebookDocument
-        do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookParser.Failure {
+        do { document = try NotebookParser.load(URL(fileURLWithPath: notebook)) } catch let e as NotebookError {
             throw fail(e.description, NotebookExit.invalid)
         }
         let problems = document.warnings + NotebookRunner(kernel: Interpreter()).check(document)

@@ -64,7 +64,7 @@ struct Exec: ParsableCommand {
             throw ModelError.fileUnreadable(path: file, reason: "no such file")
         }
         let source: String
-        do { source = try NotebookParser.text(bytes, path: file) } catch let e as NotebookParser.Failure {
+        do { source = try NotebookParser.text(bytes, path: file) } catch let e as NotebookError {
             throw fail(e.description, ScriptExit.syntaxError)
         }
         let status = runScript(source, file: file, interpreter: makeInterpreter(data: data, store: storeOptions.current))

@@ -30,7 +30,7 @@ struct PreparedNotebook {
     init(path: String, params: [String], data: String?) throws {
         self.path = path
         let document: NotebookDocument
-        do { document = try NotebookParser.load(URL(fileURLWithPath: path)) } catch let e as NotebookParser.Failure {
+        do { document = try NotebookParser.load(URL(fileURLWithPath: path)) } catch let e as NotebookError {
             throw fail(e.description, NotebookExit.invalid)
         }
         self.document = document

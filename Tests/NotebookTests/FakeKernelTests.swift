@@ -170,4 +170,23 @@ final class FakeKernelTests: XCTestCase {
         XCTAssertEqual(texts(nb)[1], ["a = 1"])
         XCTAssertTrue(said.contains("cell 1/2 (cell-1): not from the cache: its cache entry cannot be read (no 'status' at the top)"), "\(said)")
     }
+
+    /// The executed notebook is Codable: kept as JSON and read back, it renders the same report.
+    func testTheExecutedNotebookRoundTripsAndRendersTheSameReport() throws {
+        let url = try notebook(["x = 2\nprint x", "fail"], params: "n: 7")
+        var nb = try run(url) { $0.continueOnError = true }
+        let chart = Chart(kind: .bar, title: "t", xLabel: "x", yLabel: "y", logX: false,
+                          series: [Chart.Series(name: "s", points: [(0, 0.5, 0.1), (1, .nan, nil)], categories: ["a", "b"])], categories: ["a", "b"])
+        nb.cells[0].outputs += [.table(Table(rows: [Record([("rank", .number(1)), ("acc", .number(0.41))])], title: "runs")), .chart(chart),
+                                .claim(Claim(label: "holds", passed: true, expression: "1 < 2", values: [("a", .number(1))], detail: nil, interval: [0.1, 0.2])),
+                                .metrics("eval", Record([("accuracy", .number(0.5))])), .warning("careful")]
+        nb.interruption = "SIGINT"
+        let data = try RunArchive.encoder().encode(nb)
+        let back = try RunArchive.decoder().decode(ExecutedNotebook.self, from: data)
+        XCTAssertEqual(back.cells.map(\.status), [.ok, .failed])
+        XCTAssertEqual(back.parameters.map(\.0), ["n"])
+        XCTAssertEqual(back.environment.map(\.0), nb.environment.map(\.0))
+        let render = { (n: ExecutedNotebook) in try HTMLRenderer.render(n, chart: { _ in "<svg>chart</svg>" }) }
+        XCTAssertEqual(try render(back), try render(nb))
+    }
 }

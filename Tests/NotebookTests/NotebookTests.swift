@@ -58,9 +58,9 @@ final class NotebookTests: XCTestCase {
         ]
         for (text, message, line) in table {
             XCTAssertThrowsError(try NotebookParser.parse(text, path: "bad.md"), message) { error in
-                guard let f = error as? NotebookParser.Failure else { return XCTFail("\(error)") }
-                XCTAssertTrue(f.diagnostic.message.hasPrefix(message), "\(f.diagnostic.message)")
-                XCTAssertEqual(f.diagnostic.location?.line, line, message)
+                guard let f = (error as? NotebookError)?.diagnostic else { return XCTFail("\(error)") }
+                XCTAssertTrue(f.message.hasPrefix(message), "\(f.message)")
+                XCTAssertEqual(f.location?.line, line, message)
             }
         }
         XCTAssertThrowsError(try NotebookParser.load(URL(fileURLWithPath: "/nonexistent/nb.md"))) {

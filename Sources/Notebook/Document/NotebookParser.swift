@@ -6,18 +6,12 @@ import Kernel
 import Yams
 
 public enum NotebookParser {
-    public struct Failure: Error, CustomStringConvertible {
-        public let path: String
-        public let diagnostic: Diagnostic
-        public var description: String { diagnostic.rendered(file: path, source: nil) }
-    }
-
     public static func load(_ url: URL) throws -> NotebookDocument {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw Failure(path: url.path, diagnostic: Diagnostic("no such notebook file", hint: "check the path; notebooks are Markdown files such as notebooks/quickstart.md"))
+            throw NotebookError.invalid(path: url.path, Diagnostic("no such notebook file", hint: "check the path; notebooks are Markdown files such as notebooks/quickstart.md"))
         }
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw Failure(path: url.path, diagnostic: Diagnostic("the notebook cannot be read", hint: "is it a readable file?"))
+            throw NotebookError.invalid(path: url.path, Diagnostic("the notebook cannot be read", hint: "is it a readable file?"))
         }
         return try parse(try text(data, path: url.path), path: url.path)
     }
@@ -35,13 +29,13 @@ public enum NotebookParser {
             if ok && n > 1 { ok = String(bytes: bytes[i..<i + n], encoding: .utf8) != nil }   // overlong forms, surrogates
             if !ok {
                 let column = (String(bytes: bytes[lineStart..<i], encoding: .utf8)?.unicodeScalars.count ?? (i - lineStart)) + 1
-                throw Failure(path: path, diagnostic: Diagnostic(String(format: "invalid UTF-8: byte 0x%02X at byte offset %d", b, i), at: SourceLocation(line: line, column: column),
+                throw NotebookError.invalid(path: path, Diagnostic(String(format: "invalid UTF-8: byte 0x%02X at byte offset %d", b, i), at: SourceLocation(line: line, column: column),
                                                                  hint: "save the file as UTF-8"))
             }
             if b == UInt8(ascii: "\n") { line += 1; lineStart = i + 1 }
             i += n
         }
-        throw Failure(path: path, diagnostic: Diagnostic("the file cannot be read as UTF-8 text"))
+        throw NotebookError.invalid(path: path, Diagnostic("the file cannot be read as UTF-8 text"))
     }
 
     public static func parse(_ text: String, path: String) throws -> NotebookDocument {
@@ -51,7 +45,7 @@ public enum NotebookParser {
         var i = 0
         if lines.first == "---" {
             guard let end = lines.indices.dropFirst().first(where: { lines[$0] == "---" || lines[$0] == "..." }) else {
-                throw Failure(path: path, diagnostic: Diagnostic("the front matter opened here is never closed", at: SourceLocation(line: 1, column: 1),
+                throw NotebookError.invalid(path: path, Diagnostic("the front matter opened here is never closed", at: SourceLocation(line: 1, column: 1),
                                                                  hint: "end it with a line holding only ---"))
             }
             front = try frontMatter(lines[1..<end].joined(separator: "\n"), firstLine: 2, path: path, warnings: &warnings)
@@ -71,7 +65,7 @@ public enum NotebookParser {
                 var j = i + 1
                 while j < lines.count && !closes(lines[j], fence) { j += 1 }
                 guard j < lines.count else {
-                    throw Failure(path: path, diagnostic: Diagnostic("the code fence opened here is never closed", at: SourceLocation(line: i + 1, column: fence.indent + 1),
+                    throw NotebookError.invalid(path: path, Diagnostic("the code fence opened here is never closed", at: SourceLocation(line: i + 1, column: fence.indent + 1),
                                                                      hint: "close it with a line of \(String(repeating: fence.char, count: fence.length))"))
                 }
                 let info = fence.info.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -96,7 +90,7 @@ public enum NotebookParser {
         var ids = Set<String>()
         for case .cell(let c) in blocks {
             if !ids.insert(c.anchor).inserted {
-                throw Failure(path: path, diagnostic: Diagnostic("two cells have the id '\(c.anchor)'", at: SourceLocation(line: c.line - 1, column: 1)))
+                throw NotebookError.invalid(path: path, Diagnostic("two cells have the id '\(c.anchor)'", at: SourceLocation(line: c.line - 1, column: 1)))
             }
         }
         return NotebookDocument(path: path, source: text, frontMatter: front, blocks: blocks, warnings: warnings)
@@ -157,13 +151,13 @@ public enum NotebookParser {
 
     static func frontMatter(_ yaml: String, firstLine: Int, path: String, warnings: inout [Diagnostic]) throws -> FrontMatter {
         if let problem = yamlBounds(yaml) {
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column),
+            throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column),
                                                              hint: "front matter holds a few settings: title, params, seed, …"))
         }
         let object = try yamlObject(yaml, firstLine: firstLine, path: path)
         guard let map = object as? [String: Any] else {
             if object == nil { return FrontMatter() }
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: expected key: value lines", at: SourceLocation(line: firstLine, column: 1)))
+            throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: expected key: value lines", at: SourceLocation(line: firstLine, column: 1)))
         }
         func lineOf(_ key: String) -> Int {
             let lines = yaml.components(separatedBy: "\n")
@@ -176,19 +170,19 @@ public enum NotebookParser {
         f.data = map["data"].map { "\($0)" }
         if let r = map["raw_html"] {
             guard let b = r as? Bool else {
-                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: raw_html must be true or false, got \(r)", at: SourceLocation(line: lineOf("raw_html"), column: 1)))
+                throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: raw_html must be true or false, got \(r)", at: SourceLocation(line: lineOf("raw_html"), column: 1)))
             }
             f.rawHTML = b
         }
         if let s = map["seed"] {
             guard let n = s as? Int, n >= 0 else {
-                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: seed must be a non-negative integer, got \(s)", at: SourceLocation(line: lineOf("seed"), column: 1)))
+                throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: seed must be a non-negative integer, got \(s)", at: SourceLocation(line: lineOf("seed"), column: 1)))
             }
             f.seed = n
         }
         if let p = map["params"] {
             guard let params = p as? [String: Any] else {
-                throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: params must map names to default values", at: SourceLocation(line: lineOf("params"), column: 1)))
+                throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: params must map names to default values", at: SourceLocation(line: lineOf("params"), column: 1)))
             }
             // keep the order in which they are written
             let order = orderedKeys(yaml, under: "params")
@@ -210,7 +204,7 @@ public enum NotebookParser {
             // non-text key (found by the notebook fuzzer)
             return try Yams.compose(yaml: yaml).map(plainValue)
         } catch let problem as FrontMatterProblem {
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column)))
+            throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: \(problem.message)", at: SourceLocation(line: firstLine + problem.line - 1, column: problem.column)))
         } catch let e as YamlError {
             var location = SourceLocation(line: firstLine, column: 1)
             var message = "\(e)"
@@ -220,7 +214,7 @@ public enum NotebookParser {
                 message = problem
             default: break
             }
-            throw Failure(path: path, diagnostic: Diagnostic("invalid front matter: \(message)", at: location, hint: "the front matter is YAML between two --- lines"))
+            throw NotebookError.invalid(path: path, Diagnostic("invalid front matter: \(message)", at: location, hint: "the front matter is YAML between two --- lines"))
         }
     }
 

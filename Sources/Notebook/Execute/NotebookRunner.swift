@@ -6,8 +6,8 @@ import Kernel
 import Model
 import Sweeps
 
-public struct ExecutedCell: Sendable {
-    public enum Status: String, Sendable { case ok, failed, expectedError = "expected error", notRun = "not run" }
+public struct ExecutedCell: Sendable, Codable {
+    public enum Status: String, Sendable, Codable { case ok, failed, expectedError = "expected error", notRun = "not run" }
     public var cell: Cell
     public var outputs: [Output]
     public var diagnostics: [Diagnostic]
@@ -20,9 +20,12 @@ public struct ExecutedCell: Sendable {
     public var cached = false
 }
 
-public struct ExecutedNotebook: Sendable {
+/// What a run of a notebook produced: every cell's outputs, diagnostics, status and time, and the
+/// facts of the run. The report is rendered from it alone; it is Codable (as nbclient's executed
+/// notebook is a file), so it can be kept and rendered again.
+public struct ExecutedNotebook: Sendable, Codable {
     /// claimsFailed: a claim failed outright; claimsInconclusive: none failed, but one's interval straddled its bound.
-    public enum Status: Equatable, Sendable { case success, claimsFailed, claimsInconclusive, failed(cell: Int) }
+    public enum Status: Equatable, Sendable, Codable { case success, claimsFailed, claimsInconclusive, failed(cell: Int) }
     public var document: NotebookDocument
     public var parameters: [(String, Value)]
     public var cells: [ExecutedCell]
@@ -33,6 +36,34 @@ public struct ExecutedNotebook: Sendable {
     public var environment: [(String, String)]
     /// The signal that interrupted the run ("SIGINT", "SIGTERM"), if one did.
     public var interruption: String? = nil
+    enum Keys: String, CodingKey { case document, parameters, cells, status, started, seconds, environment, interruption }
+    public init(document: NotebookDocument, parameters: [(String, Value)], cells: [ExecutedCell], status: Status, started: Date, seconds: Double,
+                environment: [(String, String)], interruption: String? = nil) {
+        self.document = document; self.parameters = parameters; self.cells = cells; self.status = status; self.started = started
+        self.seconds = seconds; self.environment = environment; self.interruption = interruption
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        document = try c.decode(NotebookDocument.self, forKey: .document)
+        parameters = try c.decode(Record.self, forKey: .parameters).fields
+        cells = try c.decode([ExecutedCell].self, forKey: .cells)
+        status = try c.decode(Status.self, forKey: .status)
+        started = try c.decode(Date.self, forKey: .started)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        environment = try c.decode([[String]].self, forKey: .environment).map { ($0.first ?? "", $0.dropFirst().first ?? "") }
+        interruption = try c.decodeIfPresent(String.self, forKey: .interruption)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(document, forKey: .document)
+        try c.encode(Record(parameters.map { ($0.0, $0.1.shown) }), forKey: .parameters)
+        try c.encode(cells.map { var e = $0; e.outputs = e.outputs.map(\.shown); return e }, forKey: .cells)
+        try c.encode(status, forKey: .status)
+        try c.encode(started, forKey: .started)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(environment.map { [$0.0, $0.1] }, forKey: .environment)
+        try c.encodeIfPresent(interruption, forKey: .interruption)
+    }
     public var claims: [(claim: Claim, cell: Cell)] {
         cells.flatMap { c in c.outputs.compactMap { if case .claim(let cl) = $0 { return (cl, c.cell) }; return nil } }
     }
@@ -57,19 +88,6 @@ public struct ExecutionOptions: Sendable {
     /// The run store `train` uses (nil: none; every training runs and nothing is kept).
     public var store: URL?
     public init() {}
-}
-
-/// Why a notebook could not start: a `-p` override that is no declared parameter or has the wrong
-/// type, the front matter's model that does not load, or planning asked for without a run store.
-public enum NotebookError: Error, CustomStringConvertible {
-    case parameter(String)
-    case model(String)
-    case planning(String)
-    public var description: String {
-        switch self {
-        case .parameter(let s), .model(let s), .planning(let s): return s
-        }
-    }
 }
 
 public final class NotebookRunner {

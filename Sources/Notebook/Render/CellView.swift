@@ -31,7 +31,7 @@ extension HTMLRenderer {
                 case .chart(let ch):
                     charts += 1
                     do { html += "<figure class=\"chart\">\(try chart(ch))</figure>\n" } catch {
-                        throw ChartFailure(cell: c, path: path, reason: "\(error)")
+                        throw NotebookError.chart(path: path, cell: c, reason: "\(error)")
                     }
                     html += dataLink(ch.data, name: ReportData.chartName(ch, cell: c, n: charts), label: "chart data (CSV)")
                 case .claim(let cl):

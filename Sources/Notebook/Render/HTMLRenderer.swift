@@ -8,11 +8,6 @@ import Kernel
 import Model
 
 public enum HTMLRenderer {
-    public struct ChartFailure: Error, CustomStringConvertible {
-        public let cell: Cell, path: String, reason: String
-        public var description: String { "\(path):\(cell.line): error: chart of cell '\(cell.anchor)' could not be drawn: \(reason)" }
-    }
-
     public static func escape(_ s: String) -> String {
         var r = ""
         r.reserveCapacity(s.count)
