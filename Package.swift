@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // lorabook: a literate notebook runner and REPL for LoRA/DoRA experiments on small BERT models.
-// Dependencies flow one way: lorabook → Notebook → Kernel → Sweeps → Model → (CCompute, COpenBLAS).
+// Dependencies flow one way: lorabook → Notebook → Kernel → Sweeps → Model → (CCompute, COpenBLAS);
+// Kernel, the CLI and the tests also use Project (where this clone keeps its model and data).
 import PackageDescription
 
 let package = Package(
@@ -47,9 +48,12 @@ let package = Package(
         // the allocation tests check the code as it ships (unoptimized Swift allocates where -O does not).
         .target(name: "Model", dependencies: ["CCompute", "COpenBLAS", "Workers"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Where this clone keeps its files: the project root, the default model and data folders.
+        // The model library does not know the repository's layout; the session, the CLI and the tests do.
+        .target(name: "Project"),
         // The run store (trainings keyed by what decides them), plans, jobs and their executors' scripts.
         .target(name: "Sweeps", dependencies: ["Model"]),
-        .target(name: "Kernel", dependencies: ["Model", "Sweeps"]),
+        .target(name: "Kernel", dependencies: ["Model", "Sweeps", "Project"]),
         .target(name: "Notebook", dependencies: ["Kernel", "Model", "Yams", "Ink"]),
         // libFuzzer targets for the readers of untrusted input (scripts/fuzz.sh builds it with
         // -sanitize=fuzzer); a plain build makes a replayer of the corpus.
@@ -57,13 +61,13 @@ let package = Package(
         .executableTarget(
             name: "lorabook",
             dependencies: [
-                "Notebook", "Kernel", "Sweeps", "Model", "CEditLine",
+                "Notebook", "Kernel", "Sweeps", "Model", "Project", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "CCompute", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Project", "CCompute", "Workers", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Sweeps", "Model"], exclude: ["Scripts"]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "Sweeps", "Model", "Project"], exclude: ["Scripts"]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Kernel", "Sweeps", "Model"], exclude: ["Snapshots"]),
         // Runs the built `lorabook` executable (built by `swift test` with every other product).
         .testTarget(name: "CLITests", dependencies: ["lorabook", "Sweeps"]),

@@ -1,6 +1,7 @@
 // `lorabook bench`: performance measurements (see docs/performance.md).
 import ArgumentParser
 import Foundation
+import Project
 import Model
 
 struct Bench: ParsableCommand {

@@ -1,6 +1,7 @@
 // `lorabook eval`: a trained adapter (a lorabook file or a PEFT folder) scored on a task's dev split.
 import ArgumentParser
 import Foundation
+import Project
 import Model
 
 struct Eval: ParsableCommand {

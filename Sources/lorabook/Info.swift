@@ -1,6 +1,7 @@
 // `lorabook info`: version, BLAS core type and threads, the model and data folders found.
 import ArgumentParser
 import Foundation
+import Project
 import Model
 
 struct Info: ParsableCommand {

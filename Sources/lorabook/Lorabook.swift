@@ -4,6 +4,7 @@
 // 64 a usage error (unknown option, missing argument; from ArgumentParser).
 import ArgumentParser
 import Foundation
+import Project
 import Model
 
 @main

@@ -5,6 +5,7 @@
 // a claim (`expect`) failed; 64 usage.
 import ArgumentParser
 import Foundation
+import Project
 import Kernel
 import Model
 import Sweeps

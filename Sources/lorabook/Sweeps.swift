@@ -2,6 +2,7 @@
 // `lorabook runs ls|show|gc`, and the local executor behind `lorabook run --jobs N`.
 import ArgumentParser
 import Foundation
+import Project
 import Kernel
 import Model
 import Notebook

@@ -1,6 +1,7 @@
 // `lorabook train`: one training run on a task, then its dev evaluation, time and memory.
 import ArgumentParser
 import Foundation
+import Project
 import Model
 import Sweeps
 

@@ -2,6 +2,7 @@
 // `train … head=pooled` and `save … format=peft` back to a folder that loads to the same answers.
 import XCTest
 import Foundation
+import Project
 @testable import Kernel
 import Model
 import Sweeps

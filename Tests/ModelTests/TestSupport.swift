@@ -1,5 +1,6 @@
 // Shared helpers: the default pretrained model (loaded once), golden files, tiny checkpoints.
 import Foundation
+import Project
 import XCTest
 @testable import Model
 

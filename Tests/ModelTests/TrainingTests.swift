@@ -2,6 +2,7 @@
 // data files made here.
 import XCTest
 import Foundation
+import Project
 @testable import Model
 
 final class TrainingTests: XCTestCase {

@@ -2,6 +2,7 @@
 // a config that does not match its weights, and class counts, each a clear error before allocation.
 import XCTest
 import Foundation
+import Project
 @testable import Model
 
 final class UntrustedFileTests: XCTestCase {

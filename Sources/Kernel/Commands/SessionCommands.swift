@@ -1,5 +1,6 @@
 // Commands that set up the session: the model, data, the seed, and the adaptation to train.
 import Foundation
+import Project
 import Model
 
 enum SessionCommands {

@@ -2,6 +2,7 @@
 // trained runs, and the outputs of what ran. The REPL and the notebook runner share it; a failed
 // statement leaves it as it was (`transaction`).
 import Foundation
+import Project
 import Model
 import Sweeps
 
