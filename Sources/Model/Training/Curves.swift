@@ -84,3 +84,50 @@ final class WeightSnapshot {
         for (i, t) in trainables.enumerated() { copies[i].withUnsafeBufferPointer { t.parameter.data.update(from: $0.baseAddress!, count: t.parameter.count) } }
     }
 }
+
+/// What monitoring keeps during a run: the curve, the best evaluation and its weights (keep=best),
+/// and patience.
+final class Monitoring {
+    let monitor: TrainingMonitor
+    private(set) var curve: [CurvePoint] = []
+    private var best: (index: Int, score: Double)?
+    private var sinceBest = 0
+    private var lossSinceEval: Double = 0, stepsSinceEval = 0
+    private let snapshot: WeightSnapshot?
+
+    init(_ monitor: TrainingMonitor, trainables: [TrainableTensor]) {
+        self.monitor = monitor
+        snapshot = monitor.keepBest ? WeightSnapshot(trainables) : nil
+    }
+
+    func note(_ loss: Float) { lossSinceEval += Double(loss); stepsSinceEval += 1 }
+
+    /// Scores the network now and adds the point to the curve; false when patience ran out.
+    func evaluate(epoch: Double, step: Int, learningRate lr: Float, seconds: Double, trainables: [TrainableTensor], onEvent: (TrainingEvent) -> Void) -> Bool {
+        let (metrics, score) = monitor.evaluate()
+        let point = CurvePoint(epoch: epoch, step: step, trainLoss: stepsSinceEval > 0 ? lossSinceEval / Double(stepsSinceEval) : nil, metrics: metrics,
+                               score: score, learningRate: Double(lr), seconds: seconds)
+        curve.append(point)
+        lossSinceEval = 0; stepsSinceEval = 0
+        onEvent(.evaluated(point))
+        if best == nil || score > best!.score {
+            best = (curve.count - 1, score); sinceBest = 0
+            snapshot?.take(trainables)
+        } else {
+            sinceBest += 1
+            if let p = monitor.patience, sinceBest >= p { return false }
+        }
+        return true
+    }
+
+    /// The curve point whose weights the run keeps: keep=best restores the best evaluation's
+    /// weights; otherwise the last point's.
+    func keep(_ trainables: [TrainableTensor], model: BertModel) -> Int? {
+        if let snapshot, let best {
+            snapshot.restore(trainables)
+            model.parametersChanged()
+            return best.index
+        }
+        return curve.isEmpty ? nil : curve.count - 1
+    }
+}
