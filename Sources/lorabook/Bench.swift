@@ -12,7 +12,8 @@ struct Bench: ParsableCommand {
 
 /// What both benchmarks read: SST sentences from the data folder, cut to a length.
 struct SSTInput: ParsableArguments {
-    @Option(name: .long, help: "Data folder holding ids-sst-dev.csv and ids-sst-train.csv (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(name: .long, help: "Maximum tokens per sentence.") var maxLength = 128
 }
 

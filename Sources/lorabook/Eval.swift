@@ -12,7 +12,8 @@ struct Eval: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @OptionGroup var trained: AdapterOptions
     @Option(name: .long, help: "Task: sst, quora, sts, cfimdb or sst2 (a PEFT folder's classifier answers it).") var task = "sst"
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(name: .long, help: "Score N dev examples, drawn by --sample with seed 0 (default: all).") var devLimit: Int?
     @Option(name: .long, help: "How --dev-limit draws rows: stratified keeps every class in proportion, first takes the file's order.") var sample: Sampling = .stratified
     @Option(name: .long, help: "Maximum tokens per example.") var maxLength = 128

@@ -8,7 +8,8 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the version, the BLAS it runs with, and the model and data it finds.")
 
     @Option(name: .long, help: "A BERT checkpoint folder to check instead of the default.") var model: String?
-    @Option(name: .long, help: "A data folder to check instead of the default ($LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
 
     func run() throws {
         let fm = FileManager.default

@@ -32,7 +32,8 @@ struct RunNotebook: ParsableCommand {
     @Option(name: [.short, .long], help: "The report (default: the notebook's name with .html).") var output: String?
     @Flag(name: .long, help: "Run every cell even after one fails.") var continueOnError = false
     @Option(name: .long, help: "Seconds a cell may run (a cell's timeout= wins).") var timeout: Double?
-    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Flag(name: .long, help: "Neither read nor write the cell cache.") var noCache = false
     @Flag(name: .long, help: "Run every cell again (ignore the cache) and write the cache anew.") var refresh = false
     @Flag(name: [.short, .long], help: "Quiet: no progress on stderr.") var quiet = false

@@ -17,3 +17,9 @@ enum AdapterFormat: String, CaseIterable, ExpressibleByArgument {
     /// A PEFT adapter folder (adapter_config.json + adapter_model.safetensors).
     case peft
 }
+
+/// `--data DIR`, declared once for every command that reads the data folder.
+struct DataOption: ParsableArguments {
+    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA, else ../shared/data; a notebook's front matter `data:` comes before both).")
+    var data: String?
+}

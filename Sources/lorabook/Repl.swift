@@ -13,7 +13,9 @@ struct Repl: ParsableCommand {
         abstract: "The lorabook language at a prompt (or a script on stdin: `lorabook repl < script.lb`).",
         discussion: "Ctrl-C stops a running training and returns to the prompt; Ctrl-D or `quit` leaves. Exit status as for exec when stdin is a script.")
 
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+
+    var data: String? { dataOption.data }
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {

@@ -58,7 +58,8 @@ struct Exec: ParsableCommand {
 
     @Argument(help: "The script file.") var file: String
     @OptionGroup var storeOptions: StoreOptions
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
 
     func run() throws {
         guard let bytes = FileManager.default.contents(atPath: file) else {

@@ -103,7 +103,8 @@ struct Plan: ParsableCommand {
     @Argument(help: "The notebook (.md).") var notebook: String
     @Option(name: [.customShort("p"), .customLong("param")], help: "Override a front-matter parameter: key=value (repeatable).") var params: [String] = []
     @Option(name: [.short, .long], help: "The plan file (default: the notebook's name with .plan.jsonl).") var output: String?
-    @Option(name: .long, help: "Data folder (default: front matter, $LORABOOK_DATA, or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @OptionGroup var storeOptions: StoreOptions
     @Flag(name: .long, help: "Print one shell command per job on stdout (for GNU parallel or xargs).") var commands = false
     @Flag(name: .long, help: "Write an sbatch array script beside the plan and print the sbatch line.") var slurm = false

@@ -11,7 +11,8 @@ struct Train: ParsableCommand {
         discussion: "Progress goes to stderr (a bar on a terminal, a line every 10 s elsewhere); Ctrl-C stops between steps and still evaluates what was learned.")
 
     @OptionGroup var options: ModelOptions
-    @Option(name: .long, help: "Data folder (default: $LORABOOK_DATA or ../shared/data).") var data: String?
+    @OptionGroup var dataOption: DataOption
+    var data: String? { dataOption.data }
     @Option(name: .long, help: "Task: sst, quora, sts, cfimdb, or sst2 (SST-5 without neutral, two classes).") var task = "sst"
     @Option(name: .long, help: "How the model adapts: full fine-tuning, a head alone, or LoRA, DoRA or AdaLoRA adapters.") var mode: AdaptationMode = .lora
     @Option(name: .long, help: "Start from this trained adapter (a lorabook file or a PEFT folder): its configuration replaces --mode, --rank, --alpha, --targets and --rslora, and its weights are the starting point.") var adapter: String?

@@ -83,25 +83,14 @@ extension Record: Codable {
     public var shown: Record { Record(fields.map { ($0.0, $0.1.shown) }) }
 }
 
-extension Claim: Codable {
-    enum Keys: String, CodingKey { case label, passed, expression, values, detail, inconclusive, interval }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(label, forKey: .label)
-        try c.encode(passed, forKey: .passed)
-        try c.encode(expression, forKey: .expression)
-        try c.encode(Record(values), forKey: .values)
-        try c.encodeIfPresent(detail, forKey: .detail)
-        try c.encode(inconclusive, forKey: .inconclusive)
-        try c.encodeIfPresent(interval, forKey: .interval)
-    }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        self.init(label: try c.decode(String.self, forKey: .label), passed: try c.decode(Bool.self, forKey: .passed),
-                  expression: try c.decode(String.self, forKey: .expression), values: try c.decode(Record.self, forKey: .values).fields,
-                  detail: try c.decodeIfPresent(String.self, forKey: .detail), inconclusive: try c.decode(Bool.self, forKey: .inconclusive),
-                  interval: try c.decodeIfPresent([Double].self, forKey: .interval))
-    }
+/// Named values in order, stored as a record: `@Fields var values: [(String, Value)]` makes the
+/// type that holds them Codable without a hand-written coder.
+@propertyWrapper
+public struct Fields: Codable, Sendable {
+    public var wrappedValue: [(String, Value)]
+    public init(wrappedValue: [(String, Value)]) { self.wrappedValue = wrappedValue }
+    public init(from decoder: Decoder) throws { wrappedValue = try Record(from: decoder).fields }
+    public func encode(to encoder: Encoder) throws { try Record(wrappedValue).encode(to: encoder) }
 }
 
 extension Chart.Series: Codable {

@@ -104,11 +104,11 @@ public struct Table: Sendable, Equatable, Codable {
 }
 
 /// A claim checked by `expect`: a label, whether it held, and the values it compared.
-public struct Claim: Sendable, Equatable {
+public struct Claim: Sendable, Equatable, Codable {
     public var label: String
     public var passed: Bool
     public var expression: String
-    public var values: [(String, Value)]
+    @Fields public var values: [(String, Value)]
     public var detail: String?
     /// A claim on an interval that straddles its bound: neither held nor failed (`passed` is false).
     public var inconclusive = false

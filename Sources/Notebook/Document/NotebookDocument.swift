@@ -56,35 +56,14 @@ public struct FrontMatter: Sendable, Equatable, Codable {
     public var title: String?
     public var author: String?
     /// Declared parameters with their default values, in order.
-    public var parameters: [(String, Value)] = []
+    @Fields public var parameters: [(String, Value)] = []
     public var seed: Int?
     public var model: String?
     public var data: String?
     /// `raw_html: true`: the author trusts this notebook, and its Markdown's raw HTML is kept as
     /// written (by default it is sanitised). The report's Content-Security-Policy still applies.
     public var rawHTML = false
-    enum Keys: String, CodingKey { case title, author, parameters, seed, model, data, rawHTML }
     public init() {}
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        title = try c.decodeIfPresent(String.self, forKey: .title)
-        author = try c.decodeIfPresent(String.self, forKey: .author)
-        parameters = try c.decode(Record.self, forKey: .parameters).fields
-        seed = try c.decodeIfPresent(Int.self, forKey: .seed)
-        model = try c.decodeIfPresent(String.self, forKey: .model)
-        data = try c.decodeIfPresent(String.self, forKey: .data)
-        rawHTML = try c.decode(Bool.self, forKey: .rawHTML)
-    }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encodeIfPresent(title, forKey: .title)
-        try c.encodeIfPresent(author, forKey: .author)
-        try c.encode(Record(parameters), forKey: .parameters)
-        try c.encodeIfPresent(seed, forKey: .seed)
-        try c.encodeIfPresent(model, forKey: .model)
-        try c.encodeIfPresent(data, forKey: .data)
-        try c.encode(rawHTML, forKey: .rawHTML)
-    }
     public static func == (a: FrontMatter, b: FrontMatter) -> Bool {
         a.title == b.title && a.author == b.author && a.seed == b.seed && a.model == b.model && a.data == b.data && a.rawHTML == b.rawHTML
             && a.parameters.map(\.0) == b.parameters.map(\.0) && a.parameters.map(\.1) == b.parameters.map(\.1)
