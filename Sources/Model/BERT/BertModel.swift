@@ -265,20 +265,4 @@ public final class BertModel: @unchecked Sendable {
                           dropout: options.hiddenDropout, seed: options.seed(layer: l, site: .output))
         if let h = a.bf16 { BF16.convert(a.ffnSum, to: h.ffnSum, count: N * C) }
     }
-
-    /// s = dropout(s + bias) + residual (kept for backward); out = LN(s).
-    func residualLayerNorm(_ s: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>,
-                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, rows N: Int, eps: Float,
-                           dropout: Float, seed: UInt64) {
-        let C = config.hiddenSize
-        if dropout > 0 {
-            Parallel.chunks(N, minChunk: 64, (s, bias, C, dropout, seed)) { a, r in
-                lb_bias_dropout(a.0 + r.lowerBound * a.2, a.1, r.count, a.2, r.lowerBound, a.3, a.4)
-            }
-            Compute.layerNorm(x: s, residual: residual, bias: nil, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
-        } else {
-            Compute.layerNorm(x: s, residual: residual, bias: bias, gamma: gamma, beta: beta, into: out, mean: mean, rstd: rstd, rows: N, width: C, eps: eps)
-        }
-    }
 }
