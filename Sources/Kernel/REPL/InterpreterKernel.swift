@@ -25,8 +25,8 @@ extension Interpreter: NotebookKernel {
             }
             if let d = loadModel(path: path) { throw d }
         }
-        savedVariables = [:]
-        for (name, value) in session.variables { savedVariables[name] = try? RunArchive.encoder().encode(value) }
+        let encoder = RunArchive.encoder()   // parameters hold no runs: no archive needed
+        savedVariables = session.variables.compactMapValues { try? encoder.encode($0) }
     }
 
     public func execute(_ source: String, firstLine: Int, stop: @escaping () -> Bool, abort: @escaping () -> Bool) -> ExecutionResult {
@@ -76,8 +76,8 @@ extension Interpreter: NotebookKernel {
         if let folder = state.modelFolder { _ = try session.model(folder: folder) }
         for r in state.taskRegistrations.values { _ = try session.data(of: r) }
         session.state = state
-        for (name, value) in state.variables { savedVariables[name] = try archive(runs).encoder.encode(value) }
-        savedVariables = savedVariables.filter { state.variables[$0.key] != nil }
+        let encoder = archive(runs).encoder
+        savedVariables = try state.variables.mapValues { try encoder.encode($0) }
     }
 
     public var facts: KernelFacts {

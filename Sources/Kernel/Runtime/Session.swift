@@ -143,8 +143,9 @@ public final class Session: @unchecked Sendable {
     /// `separatePairs`: a pair's texts as two sequences (for a cosine head).
     func encoded(_ task: String, split: String, subset: Subset, maxLength: Int, separatePairs: Bool = false, at location: SourceLocation?) throws -> EncodedDataset {
         let model = try requireModel(at: location)
-        let registration = state.taskRegistrations[task].map { "\($0.hashValue)" } ?? "built-in"
-        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(registration)/\(split)/\(subset.limit ?? -1)/\(subset.sampling.rawValue)/\(subset.seed)/\(maxLength)/\(separatePairs)"
+        // where the rows come from: the registration itself, or the data folder of a built-in task
+        let origin = state.taskRegistrations[task].map { "\($0)" } ?? state.dataFolder.standardizedFileURL.path
+        let key = "\(ObjectIdentifier(model).hashValue)/\(task)/\(origin)/\(split)/\(subset.limit ?? -1)/\(subset.sampling.rawValue)/\(subset.seed)/\(maxLength)/\(separatePairs)"
         if let e = encodedCache[key] { return e }
         let e = try EncodedDataset(try dataset(task, split: split, subset: subset, at: location), tokenizer: model.tokenizer, maxLength: maxLength,
                                    separatePairs: separatePairs)

@@ -138,7 +138,6 @@ public final class CellCache {
         return .hit(entry)
     }
 
-    public func load(_ key: String) -> Entry? { if case .hit(let e) = lookup(key) { return e }; return nil }
 
     public func save(_ entry: Entry) throws {
         try FileManager.default.createDirectory(at: runsFolder, withIntermediateDirectories: true)

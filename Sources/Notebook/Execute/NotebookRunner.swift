@@ -50,7 +50,10 @@ public struct ExecutedNotebook: Sendable, Codable {
         status = try c.decode(Status.self, forKey: .status)
         started = try c.decode(Date.self, forKey: .started)
         seconds = try c.decode(Double.self, forKey: .seconds)
-        environment = try c.decode([[String]].self, forKey: .environment).map { ($0.first ?? "", $0.dropFirst().first ?? "") }
+        environment = try c.decode([[String]].self, forKey: .environment).map { pair in
+            guard pair.count == 2 else { throw DecodingError.dataCorruptedError(forKey: .environment, in: c, debugDescription: "an environment fact is a [name, value] pair") }
+            return (pair[0], pair[1])
+        }
         interruption = try c.decodeIfPresent(String.self, forKey: .interruption)
     }
     public func encode(to encoder: Encoder) throws {
@@ -179,12 +182,11 @@ public final class NotebookRunner {
     func runCells(_ document: NotebookDocument, notebook: URL, options: ExecutionOptions) throws -> ExecutedNotebook {
         let started = Date()
         let parameters = try configure(document, notebook: notebook, options: options)
-        let startSeed = kernel.facts.seed
+        let start = kernel.facts
         var pass = Pass(cells: document.cells.map { ExecutedCell(cell: $0, outputs: [], diagnostics: [], status: .notRun, seconds: 0, memoryDelta: 0) },
                         cache: options.cache ? CellCache(notebook: notebook) : nil)
         if let cache = pass.cache {
-            let facts = kernel.facts
-            pass.key = cache.firstKey(parameters: parameters, seed: facts.seed, model: facts.model?.folder, data: facts.dataFolder)
+            pass.key = cache.firstKey(parameters: parameters, seed: start.seed, model: start.model?.folder, data: start.dataFolder)
         }
         for i in pass.cells.indices {
             if let signal = options.interrupted() {
@@ -212,7 +214,7 @@ public final class NotebookRunner {
         }
         var result = ExecutedNotebook(document: document, parameters: parameters, cells: pass.cells, status: Self.status(pass.cells, firstFailure: pass.firstFailure),
                                       started: started, seconds: Date().timeIntervalSince(started),
-                                      environment: environment(seed: startSeed, extraDataFiles: pass.cachedDataFiles))
+                                      environment: environment(seed: start.seed, extraDataFiles: pass.cachedDataFiles))
         result.interruption = pass.interruption
         return result
     }
